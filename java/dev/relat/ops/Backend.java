@@ -1,0 +1,73 @@
+package dev.relat.ops;
+
+import dev.relat.binding.CpuKernels;
+import dev.relat.binding.CudaKernels;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch_cuda;
+
+/**
+ * Which kernel library serves a tensor: librelat_cpu for CPU tensors, librelat_cuda for CUDA
+ * tensors. Nothing here touches a CUDA class unless a tensor is on a CUDA device, so CPU-only
+ * machines never load CUDA code.
+ */
+public final class Backend {
+    private static volatile Boolean cudaReady;
+
+    private Backend() {}
+
+    /** True when libtorch sees a GPU and librelat_cuda loads. */
+    public static boolean cudaAvailable() {
+        Boolean ready = cudaReady;
+        if (ready == null) {
+            synchronized (Backend.class) {
+                ready = cudaReady;
+                if (ready == null) {
+                    ready = probeCuda();
+                    cudaReady = ready;
+                }
+            }
+        }
+        return ready;
+    }
+
+    private static boolean probeCuda() {
+        if (!torch.cuda_is_available()) return false;
+        try {
+            CudaKernels.load();
+            return CudaKernels.deviceCount() > 0;
+        } catch (UnsatisfiedLinkError | NoClassDefFoundError e) {
+            return false;
+        }
+    }
+
+    /** A short description of the kernel library that serves a device: for logs and selftest. */
+    public static String describe(boolean cuda) {
+        if (cuda) {
+            return "librelat_cuda " + CudaKernels.version() + " (" + CudaKernels.architectures() + ")";
+        }
+        CpuKernels.load();
+        return "librelat_cpu " + CpuKernels.version();
+    }
+
+    /** Throws the native message when a kernel returned an error status. */
+    static void check(int status, boolean cuda) {
+        if (status != 0) {
+            throw new NativeKernelException(status, cuda ? CudaKernels.lastError() : CpuKernels.lastError());
+        }
+    }
+
+    /** Fails clearly when a CUDA tensor reaches an op but the CUDA kernels are not there. */
+    static void requireCuda(String op) {
+        if (!cudaAvailable()) {
+            throw new IllegalStateException(op + ": tensor is on CUDA but librelat_cuda is not available"
+                    + " (build with nvcc present and run with the 'cuda' Maven profile)");
+        }
+    }
+
+    /** The current libtorch stream on the tensor's device, or null for CPU tensors. */
+    static Pointer stream(Tensor t) {
+        return t.is_cuda() ? torch_cuda.getCurrentCUDAStream(t.device().index()).stream() : null;
+    }
+}

@@ -1,0 +1,83 @@
+package dev.relat.ops;
+
+import java.util.Arrays;
+import org.bytedeco.pytorch.Tensor;
+
+/** Argument checks for the ops: each failure names the op and the tensor at fault. */
+final class Checks {
+    private Checks() {}
+
+    static void defined(String op, String name, Tensor t) {
+        if (t == null || t.isNull() || !t.defined()) {
+            throw new IllegalArgumentException(op + ": tensor '" + name + "' is null or undefined");
+        }
+    }
+
+    /** A floating tensor the kernels take (fp32, bf16, fp16), contiguous. Returns its DType. */
+    static DType floating(String op, String name, Tensor t) {
+        defined(op, name, t);
+        DType d = DType.of(t.scalar_type());
+        if (d == null) {
+            throw new IllegalArgumentException(op + ": tensor '" + name + "' has dtype "
+                    + t.scalar_type() + "; expected Float, BFloat16 or Half");
+        }
+        contiguous(op, name, t);
+        return d;
+    }
+
+    static void dtype(String op, String name, Tensor t, DType expected) {
+        defined(op, name, t);
+        if (DType.of(t.scalar_type()) != expected) {
+            throw new IllegalArgumentException(op + ": tensor '" + name + "' has dtype "
+                    + t.scalar_type() + "; expected " + expected.scalarType());
+        }
+        contiguous(op, name, t);
+    }
+
+    static void contiguous(String op, String name, Tensor t) {
+        if (!t.is_contiguous()) {
+            throw new IllegalArgumentException(op + ": tensor '" + name + "' must be contiguous (sizes "
+                    + Arrays.toString(shape(t)) + ", strides " + Arrays.toString(strides(t)) + ")");
+        }
+    }
+
+    static void shape(String op, String name, Tensor t, long... expected) {
+        long[] actual = shape(t);
+        if (!Arrays.equals(actual, expected)) {
+            throw new IllegalArgumentException(op + ": tensor '" + name + "' has shape "
+                    + Arrays.toString(actual) + "; expected " + Arrays.toString(expected));
+        }
+    }
+
+    static void minRank(String op, String name, Tensor t, int rank) {
+        if (t.dim() < rank) {
+            throw new IllegalArgumentException(op + ": tensor '" + name + "' has rank " + t.dim()
+                    + "; expected at least " + rank);
+        }
+    }
+
+    /** Every tensor on the device of the first. */
+    static void sameDevice(String op, String[] names, Tensor... ts) {
+        String first = ts[0].device().str().getString();
+        for (int i = 1; i < ts.length; i++) {
+            if (ts[i] == null) continue;
+            String d = ts[i].device().str().getString();
+            if (!d.equals(first)) {
+                throw new IllegalArgumentException(op + ": tensor '" + names[i] + "' is on " + d
+                        + " but '" + names[0] + "' is on " + first);
+            }
+        }
+    }
+
+    static long[] shape(Tensor t) {
+        long[] s = new long[(int) t.dim()];
+        for (int i = 0; i < s.length; i++) s[i] = t.size(i);
+        return s;
+    }
+
+    static long[] strides(Tensor t) {
+        long[] s = new long[(int) t.dim()];
+        for (int i = 0; i < s.length; i++) s[i] = t.stride(i);
+        return s;
+    }
+}

@@ -1,0 +1,68 @@
+package dev.relat.bench;
+
+import dev.relat.ops.DType;
+import dev.relat.ops.RmsNorm;
+import java.util.concurrent.TimeUnit;
+import org.bytedeco.pytorch.DoubleOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptional;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.Warmup;
+
+/** RMSNorm forward on the CPU: relat's kernel against libtorch's fused rms_norm, same tensors. */
+@State(Scope.Thread)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
+@Fork(1)
+public class RmsNormBench {
+    @Param({"1024", "4096"})
+    public long hidden;
+
+    @Param({"1", "512"})
+    public long tokens;
+
+    @Param({"F32", "BF16"})
+    public DType dtype;
+
+    private Tensor x;
+    private Tensor weight;
+    private Tensor y;
+    private long[] normalizedShape;
+    private TensorOptional weightOptional;
+    private DoubleOptional eps;
+
+    @Setup
+    public void setup() {
+        TensorOptions f32 = new TensorOptions(torch.ScalarType.Float);
+        x = torch.randn(new long[] {tokens, hidden}, f32).to(dtype.scalarType());
+        weight = torch.randn(new long[] {hidden}, f32).to(dtype.scalarType());
+        y = torch.empty_like(x);
+        normalizedShape = new long[] {hidden};
+        weightOptional = new TensorOptional(weight);
+        eps = new DoubleOptional(1e-6);
+    }
+
+    @Benchmark
+    public Tensor relat() {
+        RmsNorm.forward(x, weight, 1e-6, y, null);
+        return y;
+    }
+
+    @Benchmark
+    public Tensor libtorch() {
+        return torch.rms_norm(x, normalizedShape, weightOptional, eps);
+    }
+}

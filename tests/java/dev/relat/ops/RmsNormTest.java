@@ -1,0 +1,96 @@
+package dev.relat.ops;
+
+import static dev.relat.testing.TensorAssert.assertClose;
+import static dev.relat.testing.TensorAssert.bound;
+import static dev.relat.testing.TensorAssert.freshSeed;
+import static dev.relat.testing.TensorAssert.poisoned;
+import static dev.relat.testing.TensorAssert.randn;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.relat.binding.CpuKernels;
+import java.util.stream.Stream;
+import org.bytedeco.pytorch.DoubleOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptional;
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.api.Test;
+
+/** RMSNorm against libtorch's rms_norm, computed in fp32 from the same (rounded) inputs. */
+class RmsNormTest {
+    static Stream<Arguments> cases() {
+        long[][] shapes = {{1, 1}, {1, 7}, {3, 33}, {5, 1000}, {2, 3, 129}, {64, 1024}, {17, 4099}};
+        return Stream.of(DType.values()).flatMap(d -> Stream.of(shapes).map(s -> Arguments.of(d, s)));
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("cases")
+    void matchesLibtorch(DType dtype, long[] shape) {
+        long seed = freshSeed();
+        long cols = shape[shape.length - 1];
+        long rows = 1;
+        for (int i = 0; i < shape.length - 1; i++) rows *= shape[i];
+        Tensor x = randn(seed, dtype, shape);
+        Tensor w = randn(seed + 1, dtype, cols).add(new org.bytedeco.pytorch.Scalar(1.0));
+        double eps = 1e-6;
+
+        Tensor y = poisoned(dtype, shape);
+        Tensor rstd = poisoned(DType.F32, rows);
+        long yAddress = y.data_ptr().address();
+        RmsNorm.forward(x, w, eps, y, rstd);
+        assertEquals(yAddress, y.data_ptr().address(), "the op writes into the given tensor");
+
+        Tensor xf = x.to(torch.ScalarType.Float);
+        Tensor expected = torch.rms_norm(xf, new long[] {cols}, new TensorOptional(w.to(torch.ScalarType.Float)),
+                new DoubleOptional(eps));
+        String what = "rmsnorm " + dtype + " seed " + seed;
+        assertClose(y, expected, bound(dtype), what);
+        Tensor expectedRstd = torch.rsqrt(xf.pow(new org.bytedeco.pytorch.Scalar(2)).mean(new long[] {-1}, false,
+                new org.bytedeco.pytorch.ScalarTypeOptional()).add(new org.bytedeco.pytorch.Scalar(eps))).reshape(rows);
+        assertClose(rstd, expectedRstd, 1e-5, what + " rstd");
+    }
+
+    @Test
+    void outputMayAliasInput() {
+        long seed = freshSeed();
+        Tensor x = randn(seed, DType.F32, 8, 300);
+        Tensor w = randn(seed + 1, DType.F32, 300);
+        Tensor expected = RmsNorm.forward(x, w, 1e-5);
+        RmsNorm.forward(x, w, 1e-5, x, null);
+        assertClose(x, expected, 0, "in-place rmsnorm seed " + seed);
+    }
+
+    @Test
+    void rejectsBadInputWithTheTensorNamed() {
+        Tensor x = randn(1, DType.F32, 4, 16);
+        Tensor w = randn(2, DType.F32, 16);
+        var e = assertThrows(IllegalArgumentException.class, () -> RmsNorm.forward(x, randn(2, DType.F32, 15), 1e-6));
+        assertTrue(e.getMessage().contains("'weight' has shape [15]"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> RmsNorm.forward(x, w.to(torch.ScalarType.BFloat16), 1e-6));
+        assertTrue(e.getMessage().contains("'weight' has dtype BFloat16"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> RmsNorm.forward(x.t(), randn(2, DType.F32, 4), 1e-6));
+        assertTrue(e.getMessage().contains("'x' must be contiguous"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> RmsNorm.forward(x.to(torch.ScalarType.Long), w, 1e-6));
+        assertTrue(e.getMessage().contains("'x' has dtype Long"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> RmsNorm.forward(x, w, 1e-6, poisoned(DType.F32, 4, 15), null));
+        assertTrue(e.getMessage().contains("'y' has shape [4, 15]"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> RmsNorm.forward(x, w, -1));
+        assertTrue(e.getMessage().contains("eps"), e.getMessage());
+    }
+
+    @Test
+    void nativeErrorsSurfaceWithTheNativeMessage() {
+        int status = CpuKernels.rmsnormForward(null, null, null, null, 4, 16, 1e-6f, 0, null);
+        var e = assertThrows(NativeKernelException.class, () -> Backend.check(status, false));
+        assertEquals(1, e.status());
+        assertEquals("rmsnorm_forward: x is null", e.getMessage());
+        int badDtype = CpuKernels.rmsnormForward(null, null, null, null, 4, 16, 1e-6f, 7, null);
+        e = assertThrows(NativeKernelException.class, () -> Backend.check(badDtype, false));
+        assertTrue(e.getMessage().contains("unknown dtype tag 7"), e.getMessage());
+    }
+}

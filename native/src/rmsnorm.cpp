@@ -19,6 +19,7 @@
 #include <algorithm>
 
 #include "cpu_common.h"
+#include "cpu_math.h"
 #include "validate.h"
 
 namespace relat::cpu {
@@ -40,7 +41,7 @@ RELAT_VECTOR_CLONES void rmsnorm_row(const T *x, const T *w, T *y, float *rstd_o
   const float rstd = 1.f / std::sqrt(ss / float(cols) + eps);
   if (rstd_out) *rstd_out = rstd;
 #pragma omp simd
-  for (int64_t c = 0; c < cols; ++c) y[c] = from_f32<T>(to_f32(x[c]) * rstd * to_f32(w[c]));
+  for (int64_t c = 0; c < cols; ++c) store_f32(y + c, to_f32(x[c]) * rstd * to_f32(w[c]));
 }
 
 template <class T>
@@ -49,15 +50,14 @@ RELAT_VECTOR_CLONES void add_rmsnorm_row(const T *x, const T *r, T *s, const T *
   float ss = 0.f;
 #pragma omp simd reduction(+ : ss)
   for (int64_t c = 0; c < cols; ++c) {
-    const T sv = from_f32<T>(to_f32(x[c]) + to_f32(r[c]));  // the stored residual, rounded
-    s[c] = sv;
-    const float v = to_f32(sv);
+    const float v = round_f32<T>(to_f32(x[c]) + to_f32(r[c]));  // the stored residual, rounded
+    store_f32(s + c, v);
     ss += v * v;
   }
   const float rstd = 1.f / std::sqrt(ss / float(cols) + eps);
   if (rstd_out) *rstd_out = rstd;
 #pragma omp simd
-  for (int64_t c = 0; c < cols; ++c) y[c] = from_f32<T>(to_f32(s[c]) * rstd * to_f32(w[c]));
+  for (int64_t c = 0; c < cols; ++c) store_f32(y + c, to_f32(s[c]) * rstd * to_f32(w[c]));
 }
 
 // One row of the backward. kResidual adds ds_next; kWeightGrad accumulates into acc[cols].
@@ -74,7 +74,7 @@ RELAT_VECTOR_CLONES void rmsnorm_backward_row(const T *dy, const T *x, const T *
     float v = rstd * to_f32(w[c]) * g - k * xv;
     if constexpr (kResidual) v += to_f32(ds_next[c]);
     if constexpr (kWeightGrad) acc[c] += g * xv * rstd;
-    dx[c] = from_f32<T>(v);
+    store_f32(dx + c, v);
   }
 }
 

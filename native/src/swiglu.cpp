@@ -22,7 +22,7 @@ RELAT_VECTOR_CLONES void swiglu_forward_row(const T *gate, const T *up, T *out, 
 #pragma omp simd
   for (int64_t c = 0; c < cols; ++c) {
     const float g = to_f32(gate[c]);
-    out[c] = from_f32<T>(g * sigmoid_f32(g) * to_f32(up[c]));
+    store_f32(out + c, g * sigmoid_f32(g) * to_f32(up[c]));
   }
 }
 
@@ -35,8 +35,8 @@ RELAT_VECTOR_CLONES void swiglu_backward_row(const T *dout, const T *gate, const
     const float sg = sigmoid_f32(g);
     const float silu = g * sg;
     // d silu / dg = sg * (1 + g * (1 - sg))
-    dgate[c] = from_f32<T>(d * u * (sg * (1.f + g * (1.f - sg))));
-    dup[c] = from_f32<T>(d * silu);
+    store_f32(dgate + c, d * u * (sg * (1.f + g * (1.f - sg))));
+    store_f32(dup + c, d * silu);
   }
 }
 

@@ -202,7 +202,7 @@ public record QwenConfig(
             eosTokenIds.forEach(a::add);
             o.add("eos_token_id", a);
         }
-        return new GsonBuilder().setPrettyPrinting().create().toJson(o) + "\n";
+        return new GsonBuilder().setPrettyPrinting().serializeNulls().create().toJson(o) + "\n";
     }
 
     /** A copy with another dtype name. */

@@ -263,5 +263,4 @@ public final class QwenModel {
     private Tensor rstdBuffer(long rows) {
         return Tensors.empty(Tensors.options(ScalarType.Float, device), rows);
     }
-
 }

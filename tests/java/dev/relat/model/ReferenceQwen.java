@@ -43,8 +43,23 @@ public final class ReferenceQwen {
         return logitsFromEmbeddings(torch.embedding(w(QwenNames.EMBED), Tensor.create(ids)));
     }
 
+    /** Logits [1, vocab] of the last position only (the LM head applied to one row, as a decode needs). */
+    public Tensor lastLogits(long[] ids) {
+        Tensor h = finalHidden(torch.embedding(w(QwenNames.EMBED), Tensor.create(ids)));
+        return head(h.narrow(0, h.size(0) - 1, 1));
+    }
+
     /** Logits [T, vocab] of a sequence given as input embeddings [T, hidden]. */
     public Tensor logitsFromEmbeddings(Tensor embeds) {
+        return head(finalHidden(embeds));
+    }
+
+    private Tensor head(Tensor h) {
+        return torch.linear(h, c.tieWordEmbeddings() ? w(QwenNames.EMBED) : w(QwenNames.LM_HEAD));
+    }
+
+    /** The final-norm hidden states [T, hidden]. */
+    private Tensor finalHidden(Tensor embeds) {
         long t = embeds.size(0);
         int hq = c.numAttentionHeads();
         int hkv = c.numKeyValueHeads();
@@ -80,8 +95,7 @@ public final class ReferenceQwen {
             Tensor up = torch.linear(h2, w(QwenNames.layer(i, QwenNames.UP)));
             x = x.add(torch.linear(torch.silu(gate).mul(up), w(QwenNames.layer(i, QwenNames.DOWN))));
         }
-        Tensor h = rmsNorm(x, w(QwenNames.NORM));
-        return torch.linear(h, c.tieWordEmbeddings() ? w(QwenNames.EMBED) : w(QwenNames.LM_HEAD));
+        return rmsNorm(x, w(QwenNames.NORM));
     }
 
     /** Greedy decoding by recomputing the whole sequence for every new token. */

@@ -7,6 +7,24 @@
 //
 // Only what is emulated faithfully is declared: anything else a kernel uses (other intrinsics,
 // __constant__, textures, cooperative groups, other CUDA headers) fails to compile.
+//
+// What it does not model, so a GPU run (tests/gpu) must still cover it:
+//  - timing, occupancy, registers, spills, __launch_bounds__ (ignored), bank conflicts, coalescing;
+//  - the GPU's floating point: no FMA contraction unless the host compiler does it, exact libm
+//    functions for the fast intrinsics (__expf, __fdividef, rsqrtf...), sm_80 bf16/f16 arithmetic
+//    rounded once from fp32;
+//  - races between blocks (they run on real OS threads, unchecked) and memory-model subtleties
+//    inside a block: a thread runs uninterrupted between scheduling points, so a race within a
+//    block shows only through the order of those points; a spin-wait on another thread must go
+//    through an atomic (a scheduling point) and a spin-wait on another block can hang;
+//  - static __shared__ keeps the previous block's contents (zeros at first) rather than garbage;
+//  its
+//    overruns are caught by UBSan's bounds check only when indexed as an array (ASan does not pad
+//    thread-locals); two differently named extern __shared__ arrays used in one kernel are assumed
+//    not to overlap by the host compiler, though they share the buffer as on a GPU;
+//  - device pointers are host pointers: passing host memory to a kernel is not an error here;
+//  - no __CUDA_ARCH__ (host code paths are compiled), no dynamic parallelism, no streams (launches
+//    are synchronous), no limit on static shared memory (ptxas checks it).
 #pragma once
 
 #ifndef __cplusplus

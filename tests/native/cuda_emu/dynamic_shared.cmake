@@ -47,11 +47,4 @@ foreach(sym IN LISTS undefined)
   math(EXPR i "${i} + 1")
 endforeach()
 
-# Rewrite only on change, so the executable is not relinked for nothing.
-set(old "")
-if(EXISTS ${OUTPUT})
-  file(READ ${OUTPUT} old)
-endif()
-if(NOT old STREQUAL text)
-  file(WRITE ${OUTPUT} "${text}")
-endif()
+file(WRITE ${OUTPUT} "${text}")

@@ -570,7 +570,8 @@ bool run_block(Worker &w, const LaunchConfig &cfg, KernelCall call, uint64_t lin
     f.started = false;
     f.mask = 0;
     record(&f, "start", "", 0);
-    context_make(f.ctx, f.stack_lo, stack_bytes(), &relat_emu_fiber_main);
+    // Stack tops staggered by cache lines: equally spaced stacks would all map to one L1 set.
+    context_make(f.ctx, f.stack_lo, stack_bytes() - (t % 64) * 64, &relat_emu_fiber_main);
     make_ready(b, f);
   }
   // Shared memory holds garbage when a block starts; NaN bytes make a read before write visible.

@@ -602,9 +602,36 @@ void test_conversions(Counter &c) {
   c.check(bad == 0, "double -> bf16 is correctly rounded near ties: %d wrong", bad);
 }
 
+// Out-of-bounds shared memory, for the sanitizers to report (run as separate CTest tests, since the
+// report ends the process): dynamic shared memory past the launch's size is ASan-poisoned; a static
+// __shared__ array indexed past its end trips UBSan's bounds check.
+__global__ void dynamic_shared_overrun_kernel(float *out) {
+  extern __shared__ float row[];
+  row[threadIdx.x] = 1.f;
+  __syncthreads();
+  out[threadIdx.x] = row[threadIdx.x + 1];  // the last thread reads one float past the 64 launched
+}
+__global__ void static_shared_overrun_kernel(int *out) {
+  __shared__ int s[64];
+  s[threadIdx.x] = int(threadIdx.x);
+  __syncthreads();
+  out[threadIdx.x] = s[threadIdx.x + 1];
+}
+
+int overrun(const std::string &which) {
+  float *out = device_alloc<float>(64);
+  if (which == "dynamic-shared-overrun")
+    RELAT_LAUNCH(1, 64, 64 * sizeof(float), nullptr, dynamic_shared_overrun_kernel)(out);
+  else
+    RELAT_LAUNCH(1, 64, 0, nullptr, static_shared_overrun_kernel)(reinterpret_cast<int *>(out));
+  std::printf("no error reported: %s\n", cudaGetErrorName(cudaGetLastError()));
+  return 0;
+}
+
 }  // namespace
 
-int main() {
+int main(int argc, char **argv) {
+  if (argc > 1) return overrun(argv[1]);
   relat::test::test_seed();
   Counter c;
   test_builtins(c);

@@ -119,6 +119,10 @@ public final class QwenModel {
             throw new IllegalArgumentException("input embeddings have dtype " + inputEmbeds.scalar_type()
                     + "; the model runs in " + dtype);
         }
+        if (!inputEmbeds.device().str().getString().equals(device.str().getString())) {
+            throw new IllegalArgumentException("input embeddings are on " + inputEmbeds.device().str().getString()
+                    + "; the model is on " + device.str().getString());
+        }
         int t = (int) inputEmbeds.size(0);
         if (t < 1) throw new IllegalArgumentException("input embeddings hold no positions");
         cache.requireRoom(t);

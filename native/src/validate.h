@@ -49,6 +49,13 @@ inline std::string rmsnorm_forward(const void *x, const void *weight, const void
 // Sizes are capped so that row indices fit in 32 bits on the GPU and no product overflows.
 constexpr int64_t kAttentionMaxRows = (int64_t(1) << 31) - 1;
 
+// The CUDA kernels move rows with 16-byte vector accesses: activation pointers must be 16-byte
+// aligned and row strides multiples of 8 elements (both libraries require it, so they agree).
+inline std::string aligned16(const char *op, const char *name, const void *p) {
+  if ((reinterpret_cast<std::uintptr_t>(p) & 15u) == 0) return {};
+  return std::string(op) + ": " + name + " is not 16-byte aligned";
+}
+
 inline std::string attention_heads(const char *op, int64_t hq, int64_t hkv, int64_t head_dim) {
   if (hq <= 0 || hkv <= 0 || hq % hkv != 0 || hq > 4096)
     return std::string(op) + format(": bad heads hq=%lld hkv=%lld (hq must be a positive multiple "
@@ -71,6 +78,8 @@ inline std::string attention_shape(const char *op, int64_t tq, int64_t tk, int64
   if (m.empty() && kv_stride < hkv * head_dim)
     m = std::string(op) + format(": kv_stride %lld is smaller than hkv*head_dim = %lld", kv_stride,
                                  hkv * head_dim);
+  if (m.empty() && kv_stride % 8 != 0)
+    m = std::string(op) + format(": kv_stride %lld is not a multiple of 8 elements", kv_stride);
   if (m.empty() && !(scale == scale && scale - scale == 0.f))
     m = std::string(op) + ": scale must be finite";
   return m;
@@ -87,6 +96,11 @@ inline std::string attention_forward(const void *q, const void *k, const void *v
   if (m.empty() && tq > 0) m = not_null(op, "v", v);
   if (m.empty() && tq > 0) m = not_null(op, "out", out);
   if (m.empty() && tq > 0) m = not_null(op, "lse", lse);
+  if (m.empty() && tq > 0) {
+    const char *names[] = {"q", "k", "v", "out"};
+    const void *ptrs[] = {q, k, v, out};
+    for (int i = 0; i < 4 && m.empty(); ++i) m = aligned16(op, names[i], ptrs[i]);
+  }
   return m;
 }
 
@@ -113,7 +127,11 @@ inline std::string attention_backward(const void *dout, const void *q, const voi
     const char *names[] = {"dout", "q", "k", "v", "out", "lse", "dq", "workspace"};
     const void *ptrs[] = {dout, q, k, v, out, lse, dq, workspace};
     for (int i = 0; i < 8 && m.empty(); ++i) m = not_null(op, names[i], ptrs[i]);
+    for (int i = 0; i < 7 && m.empty(); ++i)
+      if (i != 5) m = aligned16(op, names[i], ptrs[i]);  // lse is read per element
   }
+  if (m.empty() && tk > 0) m = aligned16(op, "dk", dk);
+  if (m.empty() && tk > 0) m = aligned16(op, "dv", dv);
   if (m.empty()) {
     const int64_t need = 4 * plan::attention_backward_min_workspace_floats(tq, hq, head_dim, d);
     if (workspace_bytes < need)
@@ -155,6 +173,9 @@ inline std::string decode_attention_forward(const void *q, const void *k_cache,
   if (m.empty() && cache_seq_stride < hkv * head_dim)
     m = std::string(op) + format(": cache_seq_stride %lld is smaller than hkv*head_dim = %lld",
                                  cache_seq_stride, hkv * head_dim);
+  if (m.empty() && (cache_seq_stride % 8 != 0 || cache_batch_stride % 8 != 0))
+    m = std::string(op) + format(": cache strides %lld, %lld are not multiples of 8 elements",
+                                 cache_seq_stride, cache_batch_stride);
   if (m.empty() && cache_batch_stride < 0)
     m = std::string(op) + format(": cache_batch_stride %lld is negative", cache_batch_stride);
   if (m.empty() && !(scale == scale && scale - scale == 0.f))
@@ -163,6 +184,10 @@ inline std::string decode_attention_forward(const void *q, const void *k_cache,
   if (m.empty() && batch > 0) m = not_null(op, "out", out);
   if (m.empty() && batch > 0 && max_len > 0) m = not_null(op, "k_cache", k_cache);
   if (m.empty() && batch > 0 && max_len > 0) m = not_null(op, "v_cache", v_cache);
+  if (m.empty() && batch > 0) m = aligned16(op, "q", q);
+  if (m.empty() && batch > 0) m = aligned16(op, "out", out);
+  if (m.empty() && batch > 0 && max_len > 0) m = aligned16(op, "k_cache", k_cache);
+  if (m.empty() && batch > 0 && max_len > 0) m = aligned16(op, "v_cache", v_cache);
   if (m.empty()) {
     const int64_t need = 4 * plan::decode_workspace_floats(batch, hq, head_dim, max_len);
     if (need > 0) m = not_null(op, "workspace", workspace);

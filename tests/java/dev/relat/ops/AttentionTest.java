@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.relat.binding.CpuKernels;
+import dev.relat.binding.CudaKernels;
 import dev.relat.testing.TensorAssert;
 import java.util.ArrayList;
 import java.util.List;
@@ -20,6 +21,7 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorArrayRefOptional;
 import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -105,29 +107,40 @@ class AttentionTest {
         Tensor k = randn(seed + 1, dtype, tk, hkv, d);
         Tensor v = randn(seed + 2, dtype, tk, hkv, d);
         Tensor dout = randn(seed + 3, dtype, tq, hq, d);
-        String what = "attention " + dtype + " tq=" + tq + " P=" + prefix + " hq=" + hq + " hkv=" + hkv
-                + " D=" + d + " seed " + seed;
-
-        Tensor out = poisoned(dtype, tq, hq, d);
-        Tensor lse = poisoned(DType.F32, tq, hq);
-        Attention.forward(q, k, v, scale, out, lse);
         Reference ref = reference(q, k, v, scale, dout);
-        assertClose(out, ref.out, bound(dtype), what + " out");
-        assertClose(lse, ref.lse, 1e-5, what + " lse");
+        for (boolean cuda : devices()) {
+            String what = "attention " + (cuda ? "cuda " : "cpu ") + dtype + " tq=" + tq + " P=" + prefix
+                    + " hq=" + hq + " hkv=" + hkv + " D=" + d + " seed " + seed;
+            Tensor out = on(poisoned(dtype, tq, hq, d), cuda);
+            Tensor lse = on(poisoned(DType.F32, tq, hq), cuda);
+            Attention.forward(on(q, cuda), on(k, cuda), on(v, cuda), scale, out, lse);
+            assertClose(out.cpu(), ref.out, bound(dtype), what + " out");
+            assertClose(lse.cpu(), ref.lse, 1e-5, what + " lse");
 
-        Tensor dq = poisoned(dtype, tq, hq, d);
-        Tensor dk = poisoned(dtype, tk, hkv, d);
-        Tensor dv = poisoned(dtype, tk, hkv, d);
-        Attention.backward(dout, q, k, v, out, lse, scale, dq, dk, dv, false, null);
-        if (tk == 1) {
-            // One visible key: the softmax is constant, so dq and dk vanish (up to rounding).
-            assertTrue(torch.max(torch.abs(dq)).item_double() <= 1e-5, what + " dq should vanish");
-            assertTrue(torch.max(torch.abs(dk)).item_double() <= 1e-5, what + " dk should vanish");
-        } else {
-                assertClose(dq, ref.dq, bound(dtype), what + " dq");
-            assertClose(dk, ref.dk, bound(dtype), what + " dk");
+            Tensor dq = on(poisoned(dtype, tq, hq, d), cuda);
+            Tensor dk = on(poisoned(dtype, tk, hkv, d), cuda);
+            Tensor dv = on(poisoned(dtype, tk, hkv, d), cuda);
+            Attention.backward(on(dout, cuda), on(q, cuda), on(k, cuda), on(v, cuda), out, lse, scale, dq, dk,
+                    dv, false, null);
+            if (tk == 1) {
+                // One visible key: the softmax is constant, so dq and dk vanish (up to rounding).
+                assertTrue(torch.max(torch.abs(dq)).item_double() <= 1e-5, what + " dq should vanish");
+                assertTrue(torch.max(torch.abs(dk)).item_double() <= 1e-5, what + " dk should vanish");
+            } else {
+                assertClose(dq.cpu(), ref.dq, bound(dtype), what + " dq");
+                assertClose(dk.cpu(), ref.dk, bound(dtype), what + " dk");
+            }
+            assertClose(dv.cpu(), ref.dv, bound(dtype), what + " dv");
         }
-        assertClose(dv, ref.dv, bound(dtype), what + " dv");
+    }
+
+    /** CPU always; CUDA too where libtorch sees a GPU and librelat_cuda loads. */
+    static boolean[] devices() {
+        return Backend.cudaAvailable() ? new boolean[] {false, true} : new boolean[] {false};
+    }
+
+    static Tensor on(Tensor t, boolean cuda) {
+        return cuda ? t.cuda() : t;
     }
 
     @Test
@@ -159,14 +172,18 @@ class AttentionTest {
             assertEquals(2 * hkv * d, k.stride(0));
             Tensor q = randn(seed + 1, dtype, tq, hq, d);
             Tensor dout = randn(seed + 2, dtype, tq, hq, d);
-            var o = Attention.forward(q, k, v, 0.1);
-            var g = Attention.backward(dout, q, k, v, o.out(), o.lse(), 0.1);
             Reference ref = reference(q, k, v, 0.1, dout);
-            String what = "strided cache " + dtype + " seed " + seed;
-            assertClose(o.out(), ref.out, bound(dtype), what + " out");
-            assertClose(g.dq(), ref.dq, bound(dtype), what + " dq");
-            assertClose(g.dk(), ref.dk, bound(dtype), what + " dk");
-            assertClose(g.dv(), ref.dv, bound(dtype), what + " dv");
+            for (boolean cuda : devices()) {
+                Tensor cacheOn = on(cache, cuda);  // move the buffer, keep the strided views
+                Tensor kOn = cacheOn.select(1, 0).narrow(0, 0, tk), vOn = cacheOn.select(1, 1).narrow(0, 0, tk);
+                var o = Attention.forward(on(q, cuda), kOn, vOn, 0.1);
+                var g = Attention.backward(on(dout, cuda), on(q, cuda), kOn, vOn, o.out(), o.lse(), 0.1);
+                String what = "strided cache " + (cuda ? "cuda " : "cpu ") + dtype + " seed " + seed;
+                assertClose(o.out().cpu(), ref.out, bound(dtype), what + " out");
+                assertClose(g.dq().cpu(), ref.dq, bound(dtype), what + " dq");
+                assertClose(g.dk().cpu(), ref.dk, bound(dtype), what + " dk");
+                assertClose(g.dv().cpu(), ref.dv, bound(dtype), what + " dv");
+            }
         }
     }
 
@@ -257,5 +274,58 @@ class AttentionTest {
         assertEquals("attention_backward: dk is null", e.getMessage());
         // tq = 0 is a no-op that needs no pointers.
         assertEquals(0, CpuKernels.attentionForward(null, null, null, null, null, 0, 0, 8, 2, 64, 128, 0.1f, 0, null));
+    }
+
+    /**
+     * Both libraries share validate.h: librelat_cuda must reject the same calls with the same
+     * message. Its argument checks run on the host, so this needs the library, not a GPU.
+     */
+    @Test
+    void cudaLibraryRejectsTheSameCallsWithTheSameMessages() {
+        try {
+            CudaKernels.load();
+        } catch (UnsatisfiedLinkError | NoClassDefFoundError e) {
+            Assumptions.abort("librelat_cuda is not in this build: " + e.getMessage());
+        }
+        long[][] forward = {{4, 6, 8, 2, 64, 128}, {4, 3, 8, 2, 64, 128}, {4, 6, 8, 3, 64, 128},
+            {4, 6, 8, 2, 96, 192}, {4, 6, 8, 2, 64, 100}, {4, 6, 8, 2, 64, 132}, {-1, 6, 8, 2, 64, 128}};
+        for (long[] a : forward) {
+            for (int dtype : new int[] {0, 1, 7}) {
+                int cpu = CpuKernels.attentionForward(null, null, null, null, null, a[0], a[1], a[2], a[3], a[4], a[5], 0.1f, dtype, null);
+                String cpuMessage = CpuKernels.lastError();
+                int gpu = CudaKernels.attentionForward(null, null, null, null, null, a[0], a[1], a[2], a[3], a[4], a[5], 0.1f, dtype, null);
+                assertEquals(cpu, gpu, java.util.Arrays.toString(a));
+                assertEquals(cpuMessage, CudaKernels.lastError());
+                assertTrue(cpu != 0, cpuMessage);
+                cpu = CpuKernels.attentionBackward(null, null, null, null, null, null, null, null, null, null, 0,
+                        a[0], a[1], a[2], a[3], a[4], a[5], 0.1f, 0, dtype, null);
+                cpuMessage = CpuKernels.lastError();
+                gpu = CudaKernels.attentionBackward(null, null, null, null, null, null, null, null, null, null, 0,
+                        a[0], a[1], a[2], a[3], a[4], a[5], 0.1f, 0, dtype, null);
+                assertEquals(cpu, gpu);
+                assertEquals(cpuMessage, CudaKernels.lastError());
+            }
+        }
+        long[][] decode = {{1, 10, 8, 2, 64, 128, 0}, {1, 10, 8, 2, 64, 100, 0}, {1, 10, 8, 2, 64, 132, 0},
+            {1, 10, 8, 2, 64, 128, -8}, {1, -1, 8, 2, 64, 128, 0}, {70000, 10, 8, 2, 64, 128, 0}, {1, 10, 8, 2, 32, 128, 0}};
+        for (long[] a : decode) {
+            int cpu = CpuKernels.decodeAttentionForward(null, null, null, null, null, a[0], a[1], a[2], a[3], a[4], a[5], a[6],
+                    0.1f, null, 0, 1, null);
+            String cpuMessage = CpuKernels.lastError();
+            int gpu = CudaKernels.decodeAttentionForward(null, null, null, null, null, a[0], a[1], a[2], a[3], a[4], a[5], a[6],
+                    0.1f, null, 0, 1, null);
+            assertEquals(cpu, gpu, java.util.Arrays.toString(a));
+            assertEquals(cpuMessage, CudaKernels.lastError());
+            assertTrue(cpu != 0, cpuMessage);
+        }
+        // Workspace sizes: decode identical; the CUDA backward asks for the minimum both accept.
+        long[] c = new long[1], g = new long[1];
+        assertEquals(0, CpuKernels.decodeAttentionWorkspace(2, 16, 128, 32768, c));
+        assertEquals(0, CudaKernels.decodeAttentionWorkspace(2, 16, 128, 32768, g));
+        assertEquals(c[0], g[0]);
+        assertEquals(0, CudaKernels.attentionBackwardWorkspace(256, 456, 16, 8, 128, 1, g));
+        assertEquals(4L * (256 * 16 + 256 * 16 * 128), g[0]);
+        assertEquals(0, CudaKernels.attentionBackwardWorkspace(256, 456, 16, 8, 128, 0, g));
+        assertEquals(4L * 256 * 16, g[0]);
     }
 }

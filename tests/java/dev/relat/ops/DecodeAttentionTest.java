@@ -62,11 +62,14 @@ class DecodeAttentionTest {
         Tensor kCache = randn(seed, dtype, len + 50, hkv, d);
         Tensor vCache = randn(seed + 1, dtype, len + 50, hkv, d);
         Tensor q = randn(seed + 2, dtype, 1, hq, d).mul(new org.bytedeco.pytorch.Scalar(2.0)).to(dtype.scalarType());
-        Tensor out = poisoned(dtype, 1, hq, d);
-        DecodeAttention.forward(q, kCache, vCache, null, len, scale, out, null);
         Tensor expected = reference(q.select(0, 0), kCache, vCache, len, scale);
-        assertClose(out.select(0, 0), expected, bound(dtype),
-                "decode " + dtype + " len=" + len + " hq=" + hq + " hkv=" + hkv + " D=" + d + " seed " + seed);
+        for (boolean cuda : AttentionTest.devices()) {
+            Tensor out = AttentionTest.on(poisoned(dtype, 1, hq, d), cuda);
+            DecodeAttention.forward(AttentionTest.on(q, cuda), AttentionTest.on(kCache, cuda),
+                    AttentionTest.on(vCache, cuda), null, len, scale, out, null);
+            assertClose(out.cpu().select(0, 0), expected, bound(dtype), "decode " + (cuda ? "cuda " : "cpu ") + dtype
+                    + " len=" + len + " hq=" + hq + " hkv=" + hkv + " D=" + d + " seed " + seed);
+        }
     }
 
     @Test
@@ -81,13 +84,18 @@ class DecodeAttentionTest {
             int[] lens = {650, 1, 333};
             Tensor seqLens = torch.tensor(lens);
             assertEquals(torch.ScalarType.Int.value, seqLens.scalar_type().value);
-            Tensor out = poisoned(dtype, batch, hq, d);
-            long ws = DecodeAttention.workspaceBytes(batch, hq, d, 650, false);
-            Tensor workspace = poisoned(DType.F32, ws / 4);
-            DecodeAttention.forward(q, kCache, vCache, seqLens, 650, 0.09, out, workspace);
-            for (int b = 0; b < batch; b++) {
-                Tensor expected = reference(q.select(0, b), kCache.select(0, b), vCache.select(0, b), lens[b], 0.09);
-                assertClose(out.select(0, b), expected, bound(dtype), "batch " + b + " " + dtype + " seed " + seed);
+            for (boolean cuda : AttentionTest.devices()) {
+                Tensor out = AttentionTest.on(poisoned(dtype, batch, hq, d), cuda);
+                long ws = DecodeAttention.workspaceBytes(batch, hq, d, 650, cuda);
+                Tensor workspace = AttentionTest.on(poisoned(DType.F32, ws / 4), cuda);
+                Tensor cacheOn = AttentionTest.on(cache, cuda);  // move the buffer, keep the strided views
+                DecodeAttention.forward(AttentionTest.on(q, cuda), cacheOn.select(2, 0), cacheOn.select(2, 1),
+                        AttentionTest.on(seqLens, cuda), 650, 0.09, out, workspace);
+                for (int b = 0; b < batch; b++) {
+                    Tensor expected = reference(q.select(0, b), kCache.select(0, b), vCache.select(0, b), lens[b], 0.09);
+                    assertClose(out.cpu().select(0, b), expected, bound(dtype),
+                            "batch " + b + " " + (cuda ? "cuda " : "cpu ") + dtype + " seed " + seed);
+                }
             }
         }
     }

@@ -9,6 +9,10 @@
 // sources are compiled with -ffp-contract=fast so that acc += a * b becomes an FMA.
 #pragma once
 
+// The 8-float vectors only pass between always_inline helpers: the note that their calling
+// convention differs without AVX is moot.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>

@@ -7,10 +7,14 @@ get_filename_component(RELAT_SOURCE_ROOT ${CMAKE_CURRENT_LIST_DIR}/.. ABSOLUTE)
 set(RELAT_CPU_SOURCES
   ${RELAT_SOURCE_ROOT}/native/src/errors.cpp
   ${RELAT_SOURCE_ROOT}/native/src/rmsnorm.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/attention.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/decode_attention.cpp
 )
 
 # CUDA kernels.
 set(RELAT_CUDA_SOURCES
   ${RELAT_SOURCE_ROOT}/kernels/errors.cu
   ${RELAT_SOURCE_ROOT}/kernels/rmsnorm.cu
+  ${RELAT_SOURCE_ROOT}/kernels/attention.cu
+  ${RELAT_SOURCE_ROOT}/kernels/decode_attention.cu
 )

@@ -14,7 +14,11 @@ import torch
 import torch.nn.functional as F
 
 DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}
-SHAPES = {"rmsnorm": [(65536, 1024), (32768, 2560), (16384, 5120)]}
+SHAPES = {"rmsnorm": [(65536, 1024), (32768, 2560), (16384, 5120)],
+          # Qwen3-0.6B heads (16 query, 8 KV, D = 128): rows = tq, cols = tk (decode: 1, length).
+          "attention_fwd": [(256, 456), (2048, 2048)],
+          "attention_bwd": [(256, 456), (2048, 2048)],
+          "decode_attention": [(1, 4096), (1, 32768)]}
 
 
 def rmsnorm(rows, cols, dtype):
@@ -26,7 +30,45 @@ def rmsnorm(rows, cols, dtype):
     return lambda: (x.float() * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + 1e-6)).to(dtype) * w
 
 
-OPS = {"rmsnorm": rmsnorm}
+def _attention_inputs(tq, tk, dtype, grad):
+    hq, hkv, d = 16, 8, 128
+    q = torch.randn(1, hq, tq, d, dtype=dtype, device="cuda", requires_grad=grad)
+    k = torch.randn(1, hkv, tk, d, dtype=dtype, device="cuda", requires_grad=grad)
+    v = torch.randn(1, hkv, tk, d, dtype=dtype, device="cuda", requires_grad=grad)
+    # Query i sees keys 0 .. (tk - tq) + i: the prefix, then causal.
+    mask = torch.ones(tq, tk, dtype=torch.bool, device="cuda").tril(tk - tq)
+    return q, k, v, mask
+
+
+def _sdpa(q, k, v, mask):
+    if q.shape[1] != k.shape[1]:  # torch < 2.5 has no enable_gqa: expand the KV heads
+        try:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
+        except TypeError:
+            g = q.shape[1] // k.shape[1]
+            k, v = k.repeat_interleave(g, 1), v.repeat_interleave(g, 1)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+def attention_fwd(tq, tk, dtype):
+    q, k, v, mask = _attention_inputs(tq, tk, dtype, False)
+    return lambda: _sdpa(q, k, v, mask)
+
+
+def attention_bwd(tq, tk, dtype):
+    q, k, v, mask = _attention_inputs(tq, tk, dtype, True)
+    out = _sdpa(q, k, v, mask)
+    dout = torch.randn_like(out)
+    return lambda: out.backward(dout, retain_graph=True)
+
+
+def decode_attention(rows, length, dtype):
+    q, k, v, _ = _attention_inputs(1, length, dtype, False)
+    return lambda: _sdpa(q, k, v, None)
+
+
+OPS = {"rmsnorm": rmsnorm, "attention_fwd": attention_fwd, "attention_bwd": attention_bwd,
+       "decode_attention": decode_attention}
 
 
 def median_us(fn, warmup=10, iters=100):

@@ -64,6 +64,61 @@ RELAT_API int relat_cuda_device_count(void);
 RELAT_OP(rmsnorm_forward, (const void *x, const void *weight, void *y, float *rstd, int64_t rows,
                            int64_t cols, float eps, relat_dtype dtype, relat_stream stream))
 
+/* ---- Attention (training) ----------------------------------------------------------------------
+ * Causal attention of tq queries over tk = P + tq keys. The first P = tk - tq keys are a prefix
+ * (the KV of earlier segments: prompt, earlier latent steps) that every query sees; the last tq
+ * keys are causal with the queries: query i (0-based) attends to keys 0 .. P + i.
+ * Grouped-query heads: query head h reads KV head h / (hq / hkv).
+ *   q, out, dout, dq: [tq, hq, head_dim], contiguous (token-major, as the projections write them)
+ *   k, v: [tk, hkv, head_dim]; token rows are kv_stride elements apart (kv_stride >= hkv*head_dim;
+ *         equal when contiguous), so K/V can be read in place from a KV cache preallocated to its
+ *         maximum length (or one that interleaves K and V rows)
+ *   dk, dv: [tk, hkv, head_dim], contiguous
+ *   lse: [tq, hq] fp32: natural-log log-sum-exp of the scaled, masked scores of each (query, head)
+ * out = softmax(scale * q k^T + mask) v, scale typically 1/sqrt(head_dim).
+ * head_dim: 64 or 128. hq must be a multiple of hkv. tk >= tq >= 0 (tq = 0 is a no-op).
+ *
+ * attention_backward: from dout, q, k, v, out, lse -> dq, dk, dv, including the gradients of the
+ * prefix keys/values. dq is overwritten; dk and dv are overwritten, or accumulated into when
+ * accumulate_dkv != 0 (the prefix gradient of several segments can then be summed in place).
+ * workspace: fp32 scratch of at least attention_backward_workspace(...) bytes; the size depends on
+ * the library (the CPU one may ask for more to parallelise over key blocks), any size of at least
+ * 4*tq*hq (+ 4*tq*hq*head_dim unless dtype is RELAT_F32) bytes is accepted by both. */
+RELAT_OP(attention_forward, (const void *q, const void *k, const void *v, void *out, float *lse,
+                             int64_t tq, int64_t tk, int64_t hq, int64_t hkv, int64_t head_dim,
+                             int64_t kv_stride, float scale, relat_dtype dtype, relat_stream stream))
+RELAT_OP(attention_backward_workspace, (int64_t tq, int64_t tk, int64_t hq, int64_t hkv,
+                                        int64_t head_dim, relat_dtype dtype, int64_t *bytes))
+RELAT_OP(attention_backward, (const void *dout, const void *q, const void *k, const void *v,
+                              const void *out, const float *lse, void *dq, void *dk, void *dv,
+                              float *workspace, int64_t workspace_bytes, int64_t tq, int64_t tk,
+                              int64_t hq, int64_t hkv, int64_t head_dim, int64_t kv_stride,
+                              float scale, int accumulate_dkv, relat_dtype dtype,
+                              relat_stream stream))
+
+/* ---- Decode attention --------------------------------------------------------------------------
+ * One query token per sequence over its KV cache, forward only (answer decoding).
+ *   q, out: [batch, hq, head_dim], contiguous
+ *   k_cache, v_cache: element (b, s, h, d) at b*cache_batch_stride + s*cache_seq_stride + h*head_dim
+ *         + d, i.e. per sequence [max positions, hkv, head_dim] with the position rows
+ *         cache_seq_stride >= hkv*head_dim elements apart; K and V share the strides. A cache
+ *         preallocated to its maximum length is read in place, whatever its current length.
+ *   seq_lens: int32 [batch] (device memory on cuda) with the number of valid positions of each
+ *         sequence, or NULL when every sequence has max_len. Lengths are clamped to [0, max_len];
+ *         a sequence of length 0 gets out = 0.
+ * Each query attends to positions 0 .. len-1 (no causal mask: the query is the newest position).
+ * The sequence is cut into splits (flash-decoding); the partial (max, sum, acc) of every split go
+ * to the fp32 workspace of at least decode_attention_workspace(...) bytes, then a combine pass
+ * writes out. head_dim: 64 or 128; hq a multiple of hkv. */
+RELAT_OP(decode_attention_workspace, (int64_t batch, int64_t hq, int64_t head_dim, int64_t max_len,
+                                      int64_t *bytes))
+RELAT_OP(decode_attention_forward, (const void *q, const void *k_cache, const void *v_cache,
+                                    void *out, const int32_t *seq_lens, int64_t batch,
+                                    int64_t max_len, int64_t hq, int64_t hkv, int64_t head_dim,
+                                    int64_t cache_seq_stride, int64_t cache_batch_stride,
+                                    float scale, float *workspace, int64_t workspace_bytes,
+                                    relat_dtype dtype, relat_stream stream))
+
 #ifdef __cplusplus
 }
 #endif

@@ -35,4 +35,33 @@ public final class CudaKernels {
     public static native int rmsnormForward(@Const Pointer x, @Const Pointer weight, Pointer y,
             @Cast("float*") Pointer rstd, long rows, long cols, float eps,
             @Cast("relat_dtype") int dtype, @Cast("relat_stream") Pointer stream);
+
+    @Name("relat_cuda_attention_forward")
+    public static native int attentionForward(@Const Pointer q, @Const Pointer k, @Const Pointer v,
+            Pointer out, @Cast("float*") Pointer lse, long tq, long tk, long hq, long hkv,
+            long headDim, long kvStride, float scale, @Cast("relat_dtype") int dtype,
+            @Cast("relat_stream") Pointer stream);
+
+    @Name("relat_cuda_attention_backward_workspace")
+    public static native int attentionBackwardWorkspace(long tq, long tk, long hq, long hkv,
+            long headDim, @Cast("relat_dtype") int dtype, @Cast("int64_t*") long[] bytes);
+
+    @Name("relat_cuda_attention_backward")
+    public static native int attentionBackward(@Const Pointer dout, @Const Pointer q,
+            @Const Pointer k, @Const Pointer v, @Const Pointer out, @Cast("const float*") Pointer lse,
+            Pointer dq, Pointer dk, Pointer dv, @Cast("float*") Pointer workspace,
+            long workspaceBytes, long tq, long tk, long hq, long hkv, long headDim, long kvStride,
+            float scale, int accumulateDkv, @Cast("relat_dtype") int dtype,
+            @Cast("relat_stream") Pointer stream);
+
+    @Name("relat_cuda_decode_attention_workspace")
+    public static native int decodeAttentionWorkspace(long batch, long hq, long headDim, long maxLen,
+            @Cast("int64_t*") long[] bytes);
+
+    @Name("relat_cuda_decode_attention_forward")
+    public static native int decodeAttentionForward(@Const Pointer q, @Const Pointer kCache,
+            @Const Pointer vCache, Pointer out, @Cast("const int32_t*") Pointer seqLens, long batch,
+            long maxLen, long hq, long hkv, long headDim, long cacheSeqStride,
+            long cacheBatchStride, float scale, @Cast("float*") Pointer workspace,
+            long workspaceBytes, @Cast("relat_dtype") int dtype, @Cast("relat_stream") Pointer stream);
 }

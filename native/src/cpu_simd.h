@@ -12,6 +12,9 @@
 
 #include "cpu_common.h"
 
+// The helpers pass 32-byte vectors by value but are always inlined: no call, so no ABI to warn about.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 namespace relat::cpu {
 
 typedef float v8f __attribute__((vector_size(32)));

@@ -6,8 +6,8 @@
 //   C (16x8, fp32):       c0 = C[g][2t], c1 = C[g][2t+1], c2 = C[g+8][2t], c3 = C[g+8][2t+1]
 // Each 32-bit register holds two 16-bit values, the lower index in the low half.
 // Under the CUDA-on-CPU emulation (RELAT_CUDA_EMULATION) inline PTX does not exist: the same
-// product is computed from the same fragments with warp shuffles, so the emulated tests still check
-// every fragment index the real kernel uses.
+// product is computed from the same fragments, each lane reading the registers of the lanes that
+// hold its operands, so the emulated tests still check every fragment index the real kernel uses.
 #pragma once
 
 #include <type_traits>
@@ -52,16 +52,23 @@ __device__ __forceinline__ void mma_16816(float c[4], const uint32_t a[4], const
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
   }
 #else
-  const unsigned full = 0xffffffffu;
-  const int lane = int(threadIdx.x) & 31, g = lane >> 2, t = lane & 3;
+  // Every lane publishes its fragments in a per-warp scratch, then computes its four outputs from
+  // the fragment registers of the lanes that hold them (two warp barriers per product, rather than
+  // a shuffle per element, keep the emulated run fast).
+  static __shared__ uint32_t frag[32][32][6];
+  const int lane = int(threadIdx.x) & 31, warp = int(threadIdx.x) >> 5, g = lane >> 2, t = lane & 3;
+  for (int i = 0; i < 4; ++i) frag[warp][lane][i] = a[i];
+  frag[warp][lane][4] = b[0];
+  frag[warp][lane][5] = b[1];
+  __syncwarp();
   for (int k = 0; k < 16; ++k) {
     const int half = k & 1, hi_k = k >> 3, pair = (k & 7) >> 1;
-    // A[g][k] and A[g+8][k] live in lane g*4 + pair, registers a[2*hi_k] and a[2*hi_k + 1].
-    const uint32_t ar = __shfl_sync(full, a[2 * hi_k], g * 4 + pair);
-    const uint32_t ar8 = __shfl_sync(full, a[2 * hi_k + 1], g * 4 + pair);
-    // B[k][n] lives in lane n*4 + pair, register b[hi_k]; this lane needs n = 2t and 2t + 1.
-    const uint32_t b0 = __shfl_sync(full, b[hi_k], (2 * t) * 4 + pair);
-    const uint32_t b1 = __shfl_sync(full, b[hi_k], (2 * t + 1) * 4 + pair);
+    // A[g][k], A[g+8][k]: lane g*4 + pair, registers a[2*hi_k], a[2*hi_k + 1].
+    const uint32_t ar = frag[warp][g * 4 + pair][2 * hi_k];
+    const uint32_t ar8 = frag[warp][g * 4 + pair][2 * hi_k + 1];
+    // B[k][n] for n = 2t, 2t + 1: lane n*4 + pair, register b[hi_k].
+    const uint32_t b0 = frag[warp][(2 * t) * 4 + pair][4 + hi_k];
+    const uint32_t b1 = frag[warp][(2 * t + 1) * 4 + pair][4 + hi_k];
     auto el = [&](uint32_t v) { return half ? MmaType<T>::hi(v) : MmaType<T>::lo(v); };
     const float x = el(ar), x8 = el(ar8), y0 = el(b0), y1 = el(b1);
     c[0] += x * y0;
@@ -69,6 +76,7 @@ __device__ __forceinline__ void mma_16816(float c[4], const uint32_t a[4], const
     c[2] += x8 * y0;
     c[3] += x8 * y1;
   }
+  __syncwarp();  // the scratch is rewritten by the next product
 #endif
 }
 

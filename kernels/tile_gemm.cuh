@@ -35,7 +35,7 @@ __device__ __forceinline__ Raw load_group(const T *row, int64_t k, int64_t kend,
     r = *reinterpret_cast<const Raw *>(row + k);
   } else {
     T tmp[n];
-#pragma unroll
+RELAT_UNROLL
     for (int i = 0; i < n; ++i) {
       if (row != nullptr && k + i < kend) {
         tmp[i] = row[k + i];
@@ -51,7 +51,7 @@ __device__ __forceinline__ Raw load_group(const T *row, int64_t k, int64_t kend,
 template <class T> struct MmaEngine {
   static constexpr int BM = 128, BN = 128, BK = 32, LDS = BK + 8;
   static constexpr int kASlots = 2;  // K-contiguous operand groups of 8 per thread
-  struct Smem {
+  struct alignas(16) Smem {  // 16-byte vector stores
     T a[BM * LDS];
     T b[BN * LDS];
   };
@@ -66,21 +66,21 @@ template <class T> struct MmaEngine {
   static __device__ __forceinline__ int bn_n() { return (int(threadIdx.x) >> 4) * 8; }
 
   __device__ __forceinline__ void zero() {
-#pragma unroll
+RELAT_UNROLL
     for (int i = 0; i < 4; ++i)
-#pragma unroll
+RELAT_UNROLL
       for (int j = 0; j < 4; ++j)
-#pragma unroll
+RELAT_UNROLL
         for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
   }
 
   // A (or B) rows are K-contiguous: rows[s] is the row of slot s (null if absent), k0 the tile's k.
   __device__ __forceinline__ void load_a(const T *const rows[2], int64_t k0, int64_t kend, bool vec) {
-#pragma unroll
+RELAT_UNROLL
     for (int s = 0; s < 2; ++s) ra[s] = load_group<T, uint4>(rows[s], k0 + k_of(s), kend, vec);
   }
   __device__ __forceinline__ void load_bk(const T *const rows[2], int64_t k0, int64_t kend, bool vec) {
-#pragma unroll
+RELAT_UNROLL
     for (int s = 0; s < 2; ++s) rb[s] = load_group<T, uint4>(rows[s], k0 + k_of(s), kend, vec);
   }
   // B is [K][N], N-contiguous: r0, r1 are the rows k and k + 1 of this thread (null if absent),
@@ -91,11 +91,11 @@ template <class T> struct MmaEngine {
   }
 
   __device__ __forceinline__ void store_a(Smem &sm) const {
-#pragma unroll
+RELAT_UNROLL
     for (int s = 0; s < 2; ++s) *reinterpret_cast<uint4 *>(&sm.a[row_of(s) * LDS + k_of(s)]) = ra[s];
   }
   __device__ __forceinline__ void store_bk(Smem &sm) const {
-#pragma unroll
+RELAT_UNROLL
     for (int s = 0; s < 2; ++s) *reinterpret_cast<uint4 *>(&sm.b[row_of(s) * LDS + k_of(s)]) = rb[s];
   }
   __device__ __forceinline__ void store_bn(Smem &sm) const {
@@ -103,17 +103,17 @@ template <class T> struct MmaEngine {
     memcpy(lo, &rb[0], 16);
     memcpy(hi, &rb[1], 16);
     uint32_t *b32 = reinterpret_cast<uint32_t *>(sm.b);
-#pragma unroll
+RELAT_UNROLL
     for (int i = 0; i < 8; ++i) b32[(bn_n() + i) * (LDS / 2) + bn_kpair()] = pack_halves(lo[i], hi[i]);
   }
 
   __device__ __forceinline__ void compute(const Smem &sm) {
     const int warp = int(threadIdx.x) >> 5, lane = int(threadIdx.x) & 31;
     const int wm = (warp >> 2) * 64, wn = (warp & 3) * 32, g = lane >> 2, t = lane & 3;
-#pragma unroll
+RELAT_UNROLL
     for (int kk = 0; kk < BK; kk += 16) {
       uint32_t a[4][4], b[4][2];
-#pragma unroll
+RELAT_UNROLL
       for (int mi = 0; mi < 4; ++mi) {
         const T *p = &sm.a[(wm + mi * 16 + g) * LDS + kk + 2 * t];
         a[mi][0] = *reinterpret_cast<const uint32_t *>(p);
@@ -121,15 +121,15 @@ template <class T> struct MmaEngine {
         a[mi][2] = *reinterpret_cast<const uint32_t *>(p + 8);
         a[mi][3] = *reinterpret_cast<const uint32_t *>(p + 8 * LDS + 8);
       }
-#pragma unroll
+RELAT_UNROLL
       for (int ni = 0; ni < 4; ++ni) {
         const T *p = &sm.b[(wn + ni * 8 + g) * LDS + kk + 2 * t];
         b[ni][0] = *reinterpret_cast<const uint32_t *>(p);
         b[ni][1] = *reinterpret_cast<const uint32_t *>(p + 8);
       }
-#pragma unroll
+RELAT_UNROLL
       for (int mi = 0; mi < 4; ++mi)
-#pragma unroll
+RELAT_UNROLL
         for (int ni = 0; ni < 4; ++ni) mma_16816<T>(acc[mi][ni], a[mi], b[ni]);
     }
   }
@@ -138,9 +138,9 @@ template <class T> struct MmaEngine {
   template <class Fn> __device__ __forceinline__ void for_each(Fn &&fn) const {
     const int warp = int(threadIdx.x) >> 5, lane = int(threadIdx.x) & 31;
     const int wm = (warp >> 2) * 64, wn = (warp & 3) * 32, g = lane >> 2, t = lane & 3;
-#pragma unroll
+RELAT_UNROLL
     for (int mi = 0; mi < 4; ++mi)
-#pragma unroll
+RELAT_UNROLL
       for (int ni = 0; ni < 4; ++ni) {
         const int r = wm + mi * 16 + g, c = wn + ni * 8 + 2 * t;
         fn(r, c, acc[mi][ni][0]);
@@ -154,7 +154,7 @@ template <class T> struct MmaEngine {
 struct SimtEngine {
   static constexpr int BM = 64, BN = 64, BK = 16, LDA = BM + 4, LDB = BN + 4;
   static constexpr int kASlots = 1;
-  struct Smem {
+  struct alignas(16) Smem {  // 16-byte vector stores
     float a[BK * LDA];  // k-major
     float b[BK * LDB];
   };
@@ -167,9 +167,9 @@ struct SimtEngine {
   static __device__ __forceinline__ int bn_n() { return (int(threadIdx.x) & 15) * 4; }
 
   __device__ __forceinline__ void zero() {
-#pragma unroll
+RELAT_UNROLL
     for (int i = 0; i < 4; ++i)
-#pragma unroll
+RELAT_UNROLL
       for (int j = 0; j < 4; ++j) acc[i][j] = 0.f;
   }
   __device__ __forceinline__ void load_a(const float *const rows[1], int64_t k0, int64_t kend, bool vec) {
@@ -201,24 +201,24 @@ struct SimtEngine {
   }
   __device__ __forceinline__ void compute(const Smem &sm) {
     const int tx = int(threadIdx.x) & 15, ty = int(threadIdx.x) >> 4;
-#pragma unroll
+RELAT_UNROLL
     for (int k = 0; k < BK; ++k) {
       float a[4], b[4];
-#pragma unroll
+RELAT_UNROLL
       for (int i = 0; i < 4; ++i) a[i] = sm.a[k * LDA + ty + 16 * i];
-#pragma unroll
+RELAT_UNROLL
       for (int j = 0; j < 4; ++j) b[j] = sm.b[k * LDB + tx + 16 * j];
-#pragma unroll
+RELAT_UNROLL
       for (int i = 0; i < 4; ++i)
-#pragma unroll
+RELAT_UNROLL
         for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
     }
   }
   template <class Fn> __device__ __forceinline__ void for_each(Fn &&fn) const {
     const int tx = int(threadIdx.x) & 15, ty = int(threadIdx.x) >> 4;
-#pragma unroll
+RELAT_UNROLL
     for (int i = 0; i < 4; ++i)
-#pragma unroll
+RELAT_UNROLL
       for (int j = 0; j < 4; ++j) fn(ty + 16 * i, tx + 16 * j, acc[i][j]);
   }
 };

@@ -1,8 +1,9 @@
 // Portable 8-lane fp32 vectors (GCC vector extensions) and a vectorisable exp for the CPU twins.
 // Code written with v8f compiles to one ymm register per value inside RELAT_VECTOR_CLONES
 // functions built for x86-64-v3/v4 (AVX2 + FMA) and to pairs of xmm registers in the baseline
-// clone, so one source serves every x86-64 host. Files using these helpers are compiled with
-// -ffp-contract=fast (see native/CMakeLists.txt) so that `c += a * b` becomes one FMA.
+// clone, so one source serves every x86-64 host. librelat_cpu compiles the files using these
+// helpers with -ffp-contract=fast (RELAT_CPU_FMA_SOURCES in cmake/RelatSources.cmake), so that
+// `c += a * b` becomes one FMA; without it (sanitized test builds) it is a multiply and an add.
 // Every helper is always_inline: it must be inlined into the clone that calls it to be compiled
 // for that clone's instruction set.
 #pragma once

@@ -9,6 +9,8 @@ set(RELAT_CPU_SOURCES
   ${RELAT_SOURCE_ROOT}/native/src/rmsnorm.cpp
   ${RELAT_SOURCE_ROOT}/native/src/attention.cpp
   ${RELAT_SOURCE_ROOT}/native/src/decode_attention.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/linear_cross_entropy.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/latent_step.cpp
 )
 
 # CUDA kernels.
@@ -17,4 +19,14 @@ set(RELAT_CUDA_SOURCES
   ${RELAT_SOURCE_ROOT}/kernels/rmsnorm.cu
   ${RELAT_SOURCE_ROOT}/kernels/attention.cu
   ${RELAT_SOURCE_ROOT}/kernels/decode_attention.cu
+  ${RELAT_SOURCE_ROOT}/kernels/linear_cross_entropy.cu
+  ${RELAT_SOURCE_ROOT}/kernels/latent_step.cu
+)
+
+# CPU twins written with vector extensions (native/src/cpu_simd.h), whose `c += a * b` should be one
+# FMA: librelat_cpu compiles them with -ffp-contract=fast (native/CMakeLists.txt). Elsewhere (the
+# sanitized test builds) they compile as multiply-then-add, equally correct.
+set(RELAT_CPU_FMA_SOURCES
+  ${RELAT_SOURCE_ROOT}/native/src/linear_cross_entropy.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/latent_step.cpp
 )

@@ -18,7 +18,13 @@ SHAPES = {"rmsnorm": [(65536, 1024), (32768, 2560), (16384, 5120)],
           # Qwen3-0.6B heads (16 query, 8 KV, D = 128): rows = tq, cols = tk (decode: 1, length).
           "attention_fwd": [(256, 456), (2048, 2048)],
           "attention_bwd": [(256, 456), (2048, 2048)],
-          "decode_attention": [(1, 4096), (1, 32768)]}
+          "decode_attention": [(1, 4096), (1, 32768)],
+          # rows = tokens, cols = hidden; vocabulary 151,936 (Qwen). Forward + dL/dh.
+          "linear_cross_entropy": [(512, 4096)],
+          # rows = batch, cols = hidden; vocabulary 151,936, untied. Forward + dL/dh.
+          "latent_soft": [(1, 4096)]}
+DTYPES_OF = {"linear_cross_entropy": ["bf16", "f32"], "latent_soft": ["bf16", "f32"]}
+QWEN_VOCAB = 151936
 
 
 def rmsnorm(rows, cols, dtype):
@@ -67,8 +73,34 @@ def decode_attention(rows, length, dtype):
     return lambda: _sdpa(q, k, v, None)
 
 
+def linear_cross_entropy(rows, cols, dtype):
+    h = torch.empty(rows, cols, dtype=dtype, device="cuda").uniform_(-1.5, 1.5)
+    u = torch.empty(QWEN_VOCAB, cols, dtype=dtype, device="cuda").uniform_(-2 / cols**0.5, 2 / cols**0.5)
+    t = torch.randint(0, QWEN_VOCAB, (rows,), device="cuda")
+
+    def step():
+        hh = h.detach().requires_grad_(True)
+        F.cross_entropy(F.linear(hh, u), t, ignore_index=-100).backward()
+        return hh.grad
+    return step
+
+
+def latent_soft(rows, cols, dtype):
+    h = torch.empty(rows, cols, dtype=dtype, device="cuda").uniform_(-1.5, 1.5)
+    u = torch.empty(QWEN_VOCAB, cols, dtype=dtype, device="cuda").uniform_(-2 / cols**0.5, 2 / cols**0.5)
+    e = torch.empty(QWEN_VOCAB, cols, dtype=dtype, device="cuda").uniform_(-2 / cols**0.5, 2 / cols**0.5)
+    de = torch.empty(rows, cols, dtype=dtype, device="cuda").uniform_(-1, 1)
+
+    def step():
+        hh = h.detach().requires_grad_(True)
+        (torch.softmax(hh @ u.t(), dim=-1) @ e).backward(de)
+        return hh.grad
+    return step
+
+
 OPS = {"rmsnorm": rmsnorm, "attention_fwd": attention_fwd, "attention_bwd": attention_bwd,
-       "decode_attention": decode_attention}
+       "decode_attention": decode_attention, "linear_cross_entropy": linear_cross_entropy,
+       "latent_soft": latent_soft}
 
 
 def median_us(fn, warmup=10, iters=100):
@@ -94,6 +126,8 @@ def main():
         out.writerow(["kernel", "dtype", "rows", "cols", "us"])
         for kernel, make in OPS.items():
             for name, dtype in DTYPES.items():
+                if name not in DTYPES_OF.get(kernel, DTYPES):
+                    continue
                 for rows, cols in SHAPES[kernel]:
                     us = median_us(make(rows, cols, dtype))
                     out.writerow([kernel, name, rows, cols, f"{us:.3f}"])

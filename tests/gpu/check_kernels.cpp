@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -190,6 +191,152 @@ void check_decode(Counter &c, Rng &rng, relat_dtype d, int64_t len, int64_t hq, 
   c.check(co.ok, "%s: out %s", what, co.describe().c_str());
 }
 
+// ---- fused linear cross-entropy -----------------------------------------------------------------
+// dH is compared as max |got - want| / max |want| (the kernel feeds its second GEMM with
+// probabilities rounded to the storage type, the CPU twin keeps them in fp32).
+double relative_bound(relat_dtype d) { return d == RELAT_F32 ? 1e-5 : d == RELAT_BF16 ? 1e-2 : 1e-3; }
+
+bool close_relative(const Tensor &got, const Tensor &want, double bound, double *err) {
+  double e = 0, scale = 0;
+  bool nan = false;
+  for (size_t i = 0; i < want.n; ++i) {
+    const double g = got.at(i), w = want.at(i);
+    nan = nan || std::isnan(g) || std::isnan(w);
+    e = std::max(e, std::fabs(g - w));
+    scale = std::max(scale, std::fabs(w));
+  }
+  *err = scale > 0 ? e / scale : e;
+  return !nan && e <= bound * scale;
+}
+
+void check_linear_cross_entropy(Counter &c, Rng &rng, relat_dtype d, int64_t tokens, int64_t hidden,
+                                int64_t vocab, double ignored) {
+  const size_t nh = size_t(tokens * hidden), nu = size_t(vocab * hidden);
+  const float scale = 2.f / std::sqrt(float(hidden));
+  const Tensor h = random_tensor(rng, d, nh, -1.5f, 1.5f), u = random_tensor(rng, d, nu, -scale, scale);
+  std::vector<int64_t> targets(static_cast<size_t>(tokens));
+  for (auto &t : targets) t = rng.uniform(0.f, 1.f) < ignored ? -100 : rng.integer(0, vocab - 1);
+  targets[0] = rng.integer(0, vocab - 1);  // at least one counted position
+  int64_t ws_gpu = 0, ws_cpu = 0;
+  relat_cuda_linear_cross_entropy_workspace(tokens, hidden, vocab, d, &ws_gpu);
+  relat_cpu_linear_cross_entropy_workspace(tokens, hidden, vocab, d, &ws_cpu);
+  Tensor dh(d, nh), want(d, nh), loss(RELAT_F32, 1), want_loss(RELAT_F32, 1);
+  poison(dh);
+  poison(loss);
+  DeviceBuffer dhh(h), du(u), ddh(dh), dloss(loss), dws(static_cast<size_t>(ws_gpu)),
+      dt(targets.size() * sizeof(int64_t));
+  cuda_ok(cudaMemcpy(dt.get(), targets.data(), targets.size() * sizeof(int64_t),
+                     cudaMemcpyHostToDevice), "upload targets");
+  const relat_status s = relat_cuda_linear_cross_entropy(
+      dhh.get(), du.get(), static_cast<const int64_t *>(dt.get()), -100,
+      static_cast<float *>(dloss.get()), ddh.get(), tokens, hidden, vocab, dws.get(), ws_gpu, d,
+      nullptr);
+  const cudaError_t sync = cudaDeviceSynchronize();
+  std::vector<unsigned char> wcpu(static_cast<size_t>(ws_cpu));
+  relat_cpu_linear_cross_entropy(h.data(), u.data(), targets.data(), -100,
+                                 static_cast<float *>(want_loss.data()), want.data(), tokens, hidden,
+                                 vocab, wcpu.data(), ws_cpu, d, nullptr);
+  char what[120];
+  std::snprintf(what, sizeof what, "linear_cross_entropy %s T=%lld d=%lld V=%lld", dtype_name(d),
+                (long long)tokens, (long long)hidden, (long long)vocab);
+  if (!c.check(s == RELAT_OK && sync == cudaSuccess, "%s: status %d (%s), sync %s", what, s,
+               relat_cuda_last_error(), cudaGetErrorName(sync)))
+    return;
+  ddh.download(dh);
+  dloss.download(loss);
+  const double lg = loss.at(0), lw = want_loss.at(0);
+  c.check(std::fabs(lg - lw) <= 1e-5 * std::fabs(lw) + 1e-6, "%s: loss %.9g want %.9g", what, lg, lw);
+  double err = 0;
+  bool ok;
+  ok = close_relative(dh, want, relative_bound(d), &err);
+  c.check(ok, "%s: dh error %.3g of max", what, err);
+}
+
+// ---- latent step: soft forward + backward, row rescale ------------------------------------------
+void check_latent_soft(Counter &c, Rng &rng, relat_dtype d, int64_t batch, int64_t hidden,
+                       int64_t vocab, bool tied) {
+  const size_t nh = size_t(batch * hidden), nu = size_t(vocab * hidden);
+  const float scale = 2.f / std::sqrt(float(hidden)), inv_tau = 1.f / 0.7f;
+  const Tensor h = random_tensor(rng, d, nh, -1.5f, 1.5f), u = random_tensor(rng, d, nu, -scale, scale),
+               e_own = random_tensor(rng, d, tied ? 1 : nu, -scale, scale),
+               de = random_tensor(rng, d, nh, -1.f, 1.f);
+  const Tensor &emb = tied ? u : e_own;
+  int64_t fg = 0, bg = 0, fc = 0, bc = 0;
+  relat_cuda_latent_soft_workspace(batch, hidden, vocab, d, &fg, &bg);
+  relat_cpu_latent_soft_workspace(batch, hidden, vocab, d, &fc, &bc);
+  Tensor e(d, nh), lse(RELAT_F32, size_t(batch)), e32(RELAT_F32, nh), dh(d, nh);
+  Tensor we(d, nh), wlse(RELAT_F32, size_t(batch)), we32(RELAT_F32, nh), wdh(d, nh);
+  for (Tensor *t : {&e, &lse, &e32, &dh}) poison(*t);
+  DeviceBuffer dhh(h), du(u), demb(emb), dde(de), dout(e), dlse(lse), de32(e32), ddh(dh),
+      dwf(static_cast<size_t>(fg)), dwb(static_cast<size_t>(bg));
+  relat_status s = relat_cuda_latent_soft_forward(
+      dhh.get(), du.get(), demb.get(), dout.get(), static_cast<float *>(dlse.get()),
+      static_cast<float *>(de32.get()), batch, hidden, vocab, inv_tau, dwf.get(), fg, d, nullptr);
+  if (s == RELAT_OK)
+    s = relat_cuda_latent_soft_backward(dhh.get(), du.get(), demb.get(),
+                                        static_cast<const float *>(dlse.get()),
+                                        static_cast<const float *>(de32.get()), dde.get(), ddh.get(),
+                                        batch, hidden, vocab, inv_tau, dwb.get(), bg, d, nullptr);
+  const cudaError_t sync = cudaDeviceSynchronize();
+  std::vector<unsigned char> wf(static_cast<size_t>(fc)), wb(static_cast<size_t>(bc));
+  relat_cpu_latent_soft_forward(h.data(), u.data(), emb.data(), we.data(),
+                                static_cast<float *>(wlse.data()), static_cast<float *>(we32.data()),
+                                batch, hidden, vocab, inv_tau, wf.data(), fc, d, nullptr);
+  relat_cpu_latent_soft_backward(h.data(), u.data(), emb.data(), static_cast<const float *>(wlse.data()),
+                                 static_cast<const float *>(we32.data()), de.data(), wdh.data(), batch,
+                                 hidden, vocab, inv_tau, wb.data(), bc, d, nullptr);
+  char what[120];
+  std::snprintf(what, sizeof what, "latent_soft %s B=%lld d=%lld V=%lld%s", dtype_name(d),
+                (long long)batch, (long long)hidden, (long long)vocab, tied ? " tied" : "");
+  if (!c.check(s == RELAT_OK && sync == cudaSuccess, "%s: status %d (%s), sync %s", what, s,
+               relat_cuda_last_error(), cudaGetErrorName(sync)))
+    return;
+  dout.download(e);
+  dlse.download(lse);
+  de32.download(e32);
+  ddh.download(dh);
+  double err = 0;
+  bool ok;
+  ok = close_relative(e, we, relative_bound(d), &err);
+  c.check(ok, "%s: e error %.3g", what, err);
+  ok = close_relative(e32, we32, 1e-5, &err);
+  c.check(ok, "%s: e32 error %.3g", what, err);
+  ok = close_relative(lse, wlse, 1e-5, &err);
+  c.check(ok, "%s: lse error %.3g", what, err);
+  ok = close_relative(dh, wdh, relative_bound(d), &err);
+  c.check(ok, "%s: dh error %.3g", what, err);
+}
+
+void check_row_rescale(Counter &c, Rng &rng, relat_dtype d, int64_t rows, int64_t cols) {
+  const size_t n = size_t(rows * cols);
+  const Tensor x = random_tensor(rng, d, n, -2.f, 2.f), dy = random_tensor(rng, d, n, -1.f, 1.f);
+  Tensor y(d, n), dx(d, n), wy(d, n), wdx(d, n);
+  poison(y);
+  poison(dx);
+  DeviceBuffer dxx(x), ddy(dy), dyy(y), ddx(dx);
+  relat_status s = relat_cuda_row_rescale_forward(dxx.get(), dyy.get(), rows, cols, 1.7f, 1e-6f, d, nullptr);
+  if (s == RELAT_OK)
+    s = relat_cuda_row_rescale_backward(dxx.get(), ddy.get(), ddx.get(), rows, cols, 1.7f, 1e-6f, d,
+                                        nullptr);
+  const cudaError_t sync = cudaDeviceSynchronize();
+  relat_cpu_row_rescale_forward(x.data(), wy.data(), rows, cols, 1.7f, 1e-6f, d, nullptr);
+  relat_cpu_row_rescale_backward(x.data(), dy.data(), wdx.data(), rows, cols, 1.7f, 1e-6f, d, nullptr);
+  char what[96];
+  std::snprintf(what, sizeof what, "row_rescale %s rows=%lld cols=%lld", dtype_name(d),
+                (long long)rows, (long long)cols);
+  if (!c.check(s == RELAT_OK && sync == cudaSuccess, "%s: status %d (%s), sync %s", what, s,
+               relat_cuda_last_error(), cudaGetErrorName(sync)))
+    return;
+  dyy.download(y);
+  ddx.download(dx);
+  const Comparison cy = compare(y, wy, tolerance(d));
+  c.check(cy.ok, "%s: y %s", what, cy.describe().c_str());
+  double err = 0;
+  bool ok;
+  ok = close_relative(dx, wdx, relative_bound(d), &err);
+  c.check(ok, "%s: dx error %.3g", what, err);
+}
+
 // Median of `iters` individually timed launches after a warm-up, in microseconds.
 template <class Launch> double median_us(Launch launch, int warmup = 10, int iters = 100) {
   for (int i = 0; i < warmup; ++i) launch();
@@ -315,6 +462,80 @@ void bench_decode(FILE *csv, Rng &rng, relat_dtype d, int64_t len) {
   std::printf("decode %s len=%lld: %.1f us\n", dtype_name(d), (long long)len, us);
 }
 
+// Fused cross-entropy, forward + dL/dH. Writes rows = tokens, cols = hidden (vocab 151,936, the
+// Qwen vocabulary). Compute-bound: bytes is the traffic floor (U once per 128-token block, H, dH),
+// and the line printed also gives TFLOP/s against the 4 T V d FLOPs of the two GEMMs.
+constexpr int64_t kQwenVocab = 151936;
+
+void bench_linear_cross_entropy(FILE *csv, Rng &rng, relat_dtype d, int64_t tokens, int64_t hidden) {
+  const int64_t vocab = kQwenVocab;
+  const size_t es = dtype_size(d);
+  const float scale = 2.f / std::sqrt(float(hidden));
+  DeviceBuffer dh_in(timing_tensor(rng, d, size_t(tokens * hidden), -1.5f, 1.5f)),
+      du(timing_tensor(rng, d, size_t(vocab * hidden), -scale, scale));
+  std::vector<int64_t> targets(static_cast<size_t>(tokens));
+  for (auto &t : targets) t = rng.integer(0, vocab - 1);
+  int64_t ws = 0;
+  relat_cuda_linear_cross_entropy_workspace(tokens, hidden, vocab, d, &ws);
+  DeviceBuffer dt(targets.size() * 8), dloss(4), ddh(size_t(tokens * hidden) * es), dws(static_cast<size_t>(ws));
+  cuda_ok(cudaMemcpy(dt.get(), targets.data(), targets.size() * 8, cudaMemcpyHostToDevice), "targets");
+  relat_status status = RELAT_OK;
+  const double us = median_us(
+      [&] {
+        const relat_status s = relat_cuda_linear_cross_entropy(
+            dh_in.get(), du.get(), static_cast<const int64_t *>(dt.get()), -100,
+            static_cast<float *>(dloss.get()), ddh.get(), tokens, hidden, vocab, dws.get(), ws, d,
+            nullptr);
+        if (s != RELAT_OK) status = s;
+      },
+      3, 15);
+  if (status != RELAT_OK) {
+    std::fprintf(stderr, "linear_cross_entropy bench failed: %s\n", relat_cuda_last_error());
+    std::exit(1);
+  }
+  const double bytes = double((tokens + 127) / 128) * vocab * hidden * es + 2.0 * tokens * hidden * es;
+  const double flops = 4.0 * tokens * vocab * hidden;
+  std::fprintf(csv, "linear_cross_entropy,%s,%lld,%lld,%.3f,%.0f\n", dtype_name(d), (long long)tokens,
+               (long long)hidden, us, bytes);
+  std::printf("linear_cross_entropy %s T=%lld d=%lld V=%lld: %.1f us, %.1f TFLOP/s, workspace %.1f MB\n",
+              dtype_name(d), (long long)tokens, (long long)hidden, (long long)vocab, us,
+              flops / us / 1e6, ws / 1e6);
+}
+
+// Soft latent step, forward + backward, batch rows = rows, hidden = cols, vocab 151,936, untied.
+void bench_latent_soft(FILE *csv, Rng &rng, relat_dtype d, int64_t batch, int64_t hidden) {
+  const int64_t vocab = kQwenVocab;
+  const size_t es = dtype_size(d), nh = size_t(batch * hidden), nu = size_t(vocab * hidden);
+  const float scale = 2.f / std::sqrt(float(hidden));
+  DeviceBuffer dh_in(timing_tensor(rng, d, nh, -1.5f, 1.5f)), du(timing_tensor(rng, d, nu, -scale, scale)),
+      demb(timing_tensor(rng, d, nu, -scale, scale)), dde(timing_tensor(rng, d, nh, -1.f, 1.f));
+  int64_t fw = 0, bw = 0;
+  relat_cuda_latent_soft_workspace(batch, hidden, vocab, d, &fw, &bw);
+  DeviceBuffer de(nh * es), dlse(size_t(batch) * 4), de32(nh * 4), ddh(nh * es), dwf(static_cast<size_t>(fw)),
+      dwb(static_cast<size_t>(bw));
+  relat_status status = RELAT_OK;
+  const double us = median_us([&] {
+    relat_status s = relat_cuda_latent_soft_forward(
+        dh_in.get(), du.get(), demb.get(), de.get(), static_cast<float *>(dlse.get()),
+        static_cast<float *>(de32.get()), batch, hidden, vocab, 1.f, dwf.get(), fw, d, nullptr);
+    if (s == RELAT_OK)
+      s = relat_cuda_latent_soft_backward(dh_in.get(), du.get(), demb.get(),
+                                          static_cast<const float *>(dlse.get()),
+                                          static_cast<const float *>(de32.get()), dde.get(), ddh.get(),
+                                          batch, hidden, vocab, 1.f, dwb.get(), bw, d, nullptr);
+    if (s != RELAT_OK) status = s;
+  });
+  if (status != RELAT_OK) {
+    std::fprintf(stderr, "latent_soft bench failed: %s\n", relat_cuda_last_error());
+    std::exit(1);
+  }
+  const double bytes = 4.0 * double(nu) * es;  // U and E, read once per direction
+  std::fprintf(csv, "latent_soft,%s,%lld,%lld,%.3f,%.0f\n", dtype_name(d), (long long)batch,
+               (long long)hidden, us, bytes);
+  std::printf("latent_soft %s B=%lld d=%lld V=%lld: %.1f us (forward + backward)\n", dtype_name(d),
+              (long long)batch, (long long)hidden, (long long)vocab, us);
+}
+
 struct Shape {
   int64_t rows, cols;
 };
@@ -355,6 +576,18 @@ int main(int argc, char **argv) {
         check_decode(c, rng, d, len, 16, 8, 128);
         check_decode(c, rng, d, len, 8, 1, 64);
       }
+    for (relat_dtype d : dtypes) {
+      check_linear_cross_entropy(c, rng, d, 1, 64, 1000, 0.0);
+      check_linear_cross_entropy(c, rng, d, 37, 136, 20000, 0.3);  // past one vocabulary chunk
+      check_latent_soft(c, rng, d, 1, 136, 5000, false);
+      check_latent_soft(c, rng, d, 9, 72, 3001, true);
+      check_row_rescale(c, rng, d, 5, 1000);
+      if (!quick) {
+        check_linear_cross_entropy(c, rng, d, 300, 1024, 32000, 0.2);
+        check_latent_soft(c, rng, d, 1, 4096, 151936, false);
+      }
+    }
+    if (!quick) check_linear_cross_entropy(c, rng, RELAT_BF16, 512, 4096, 151936, 0.1);
     return c.finish();
   }
   if (mode == "bench" && argc > 2) {
@@ -371,6 +604,9 @@ int main(int argc, char **argv) {
       bench_decode(csv, rng, d, 4096);
       bench_decode(csv, rng, d, 32768);
     }
+    // The reconstruction loss at Qwen3-8B size, and the latent step of one question.
+    for (relat_dtype d : {RELAT_BF16, RELAT_F32}) bench_linear_cross_entropy(csv, rng, d, 512, 4096);
+    for (relat_dtype d : {RELAT_BF16, RELAT_F32}) bench_latent_soft(csv, rng, d, 1, 4096);
     std::fclose(csv);
     return 0;
   }

@@ -119,6 +119,61 @@ RELAT_OP(decode_attention_forward, (const void *q, const void *k_cache, const vo
                                     float scale, float *workspace, int64_t workspace_bytes,
                                     relat_dtype dtype, relat_stream stream))
 
+/* ---- Fused linear cross-entropy (the reconstruction loss) --------------------------------------
+ * For every counted position t (targets[t] != ignore_index):
+ *   loss_t = logsumexp_v(h[t] . u[v]) - h[t] . u[targets[t]]
+ * loss = mean of loss_t over the counted positions, written to one fp32 scalar, and
+ * dh = d loss / d h = (softmax(h[t] u^T) - onehot(targets[t])) u / count, without ever holding the
+ * [tokens, vocab] logits: the vocabulary is swept in tiles with an online log-sum-exp and the
+ * gradient is accumulated in the same sweep (one pass: the two GEMMs' FLOPs, no recomputation).
+ * h: [tokens, hidden] in `dtype`; u: [vocab, hidden] in `dtype` (the frozen LM head);
+ * targets: [tokens] int64, each in [0, vocab) or equal to ignore_index (libtorch uses -100);
+ * loss: one fp32 scalar; dh: [tokens, hidden] in `dtype`, rows of ignored positions are zeros.
+ * The count of counted positions is computed by the kernel from targets (nothing crosses to the
+ * host). With no counted position, loss is NaN (0/0, as libtorch's mean) and dh is all zeros.
+ * A target outside [0, vocab) that is not ignore_index makes loss and that row of dh NaN (the CUDA
+ * kernel cannot report it synchronously; the CPU twin does the same for identical semantics).
+ * workspace: at least linear_cross_entropy_workspace(...) bytes, any alignment. On the CPU the size
+ * depends on the OpenMP thread count at the time of the query; a call with fewer bytes fails. */
+RELAT_OP(linear_cross_entropy_workspace, (int64_t tokens, int64_t hidden, int64_t vocab,
+                                          relat_dtype dtype, int64_t *bytes))
+RELAT_OP(linear_cross_entropy, (const void *h, const void *u, const int64_t *targets,
+                                int64_t ignore_index, float *loss, void *dh, int64_t tokens,
+                                int64_t hidden, int64_t vocab, void *workspace,
+                                int64_t workspace_bytes, relat_dtype dtype, relat_stream stream))
+
+/* ---- Latent step, soft mode (ReLAT default) ------------------------------------------------------
+ * z[b, v] = (h[b] . u[v]) * inv_tau,  p[b] = softmax_v(z[b]),  e[b] = sum_v p[b, v] emb[v]
+ * h: [batch, hidden]; u (LM head), emb (input embeddings): [vocab, hidden]; e: [batch, hidden]; all
+ * in `dtype`. emb may be the same pointer as u (tied embeddings). One pass over u and emb.
+ * Saved for the backward (either may be NULL in inference): lse [batch] fp32 = logsumexp_v z[b, v];
+ * e32 [batch, hidden] fp32 = e before rounding to `dtype`.
+ * Backward: with g[b, v] = emb[v] . de[b] and s[b] = sum_v p g = e32[b] . de[b],
+ *   dh[b] = inv_tau * sum_v p[b, v] (g[b, v] - s[b]) u[v]
+ * again in one pass over u and emb (p is recomputed from lse). dh is overwritten.
+ * workspace: latent_soft_workspace gives the bytes of each direction (any alignment). */
+RELAT_OP(latent_soft_workspace, (int64_t batch, int64_t hidden, int64_t vocab, relat_dtype dtype,
+                                 int64_t *forward_bytes, int64_t *backward_bytes))
+RELAT_OP(latent_soft_forward, (const void *h, const void *u, const void *emb, void *e, float *lse,
+                               float *e32, int64_t batch, int64_t hidden, int64_t vocab,
+                               float inv_tau, void *workspace, int64_t workspace_bytes,
+                               relat_dtype dtype, relat_stream stream))
+RELAT_OP(latent_soft_backward, (const void *h, const void *u, const void *emb, const float *lse,
+                                const float *e32, const void *de, void *dh, int64_t batch,
+                                int64_t hidden, int64_t vocab, float inv_tau, void *workspace,
+                                int64_t workspace_bytes, relat_dtype dtype, relat_stream stream))
+
+/* ---- Row rescale to a target norm (latent step, realign and identity modes) -----------------------
+ * y[r] = x[r] * target_norm / max(||x[r]||, min_norm)     (LatentMAS uses min_norm = 1e-6)
+ * Backward, with n = ||x[r]||: if n >= min_norm, dx[r] = target_norm / n * (dy[r] - x[r] (x[r].dy[r]) / n^2),
+ * else dx[r] = dy[r] * target_norm / min_norm (the clamp has no gradient, as in libtorch).
+ * x, y, dy, dx: [rows, cols] in `dtype`; y may alias x and dx may alias dy. */
+RELAT_OP(row_rescale_forward, (const void *x, void *y, int64_t rows, int64_t cols, float target_norm,
+                               float min_norm, relat_dtype dtype, relat_stream stream))
+RELAT_OP(row_rescale_backward, (const void *x, const void *dy, void *dx, int64_t rows, int64_t cols,
+                                float target_norm, float min_norm, relat_dtype dtype,
+                                relat_stream stream))
+
 #ifdef __cplusplus
 }
 #endif

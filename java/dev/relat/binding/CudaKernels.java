@@ -64,4 +64,45 @@ public final class CudaKernels {
             long maxLen, long hq, long hkv, long headDim, long cacheSeqStride,
             long cacheBatchStride, float scale, @Cast("float*") Pointer workspace,
             long workspaceBytes, @Cast("relat_dtype") int dtype, @Cast("relat_stream") Pointer stream);
+
+    // ---- fused linear cross-entropy (relat.h) ----
+
+    @Name("relat_cuda_linear_cross_entropy_workspace")
+    public static native int linearCrossEntropyWorkspace(long tokens, long hidden, long vocab,
+            @Cast("relat_dtype") int dtype, @Cast("int64_t*") long[] bytes);
+
+    @Name("relat_cuda_linear_cross_entropy")
+    public static native int linearCrossEntropy(@Const Pointer h, @Const Pointer u,
+            @Cast("const int64_t*") Pointer targets, long ignoreIndex, @Cast("float*") Pointer loss,
+            Pointer dh, long tokens, long hidden, long vocab, Pointer workspace, long workspaceBytes,
+            @Cast("relat_dtype") int dtype, @Cast("relat_stream") Pointer stream);
+
+    // ---- latent step (relat.h) ----
+
+    @Name("relat_cuda_latent_soft_workspace")
+    public static native int latentSoftWorkspace(long batch, long hidden, long vocab,
+            @Cast("relat_dtype") int dtype, @Cast("int64_t*") long[] forwardBytes,
+            @Cast("int64_t*") long[] backwardBytes);
+
+    @Name("relat_cuda_latent_soft_forward")
+    public static native int latentSoftForward(@Const Pointer h, @Const Pointer u, @Const Pointer emb,
+            Pointer e, @Cast("float*") Pointer lse, @Cast("float*") Pointer e32, long batch, long hidden,
+            long vocab, float invTau, Pointer workspace, long workspaceBytes,
+            @Cast("relat_dtype") int dtype, @Cast("relat_stream") Pointer stream);
+
+    @Name("relat_cuda_latent_soft_backward")
+    public static native int latentSoftBackward(@Const Pointer h, @Const Pointer u, @Const Pointer emb,
+            @Cast("const float*") Pointer lse, @Cast("const float*") Pointer e32, @Const Pointer de,
+            Pointer dh, long batch, long hidden, long vocab, float invTau, Pointer workspace,
+            long workspaceBytes, @Cast("relat_dtype") int dtype, @Cast("relat_stream") Pointer stream);
+
+    @Name("relat_cuda_row_rescale_forward")
+    public static native int rowRescaleForward(@Const Pointer x, Pointer y, long rows, long cols,
+            float targetNorm, float minNorm, @Cast("relat_dtype") int dtype,
+            @Cast("relat_stream") Pointer stream);
+
+    @Name("relat_cuda_row_rescale_backward")
+    public static native int rowRescaleBackward(@Const Pointer x, @Const Pointer dy, Pointer dx, long rows,
+            long cols, float targetNorm, float minNorm, @Cast("relat_dtype") int dtype,
+            @Cast("relat_stream") Pointer stream);
 }

@@ -34,6 +34,76 @@ public final class CpuKernels {
             @Cast("float*") Pointer rstd, long rows, long cols, float eps,
             @Cast("relat_dtype") int dtype, @Cast("relat_stream") Pointer stream);
 
+    @Name("relat_cpu_attention_forward")
+    public static native int attentionForward(@Const Pointer q, @Const Pointer k, @Const Pointer v,
+            Pointer out, @Cast("float*") Pointer lse, long tq, long tk, long hq, long hkv,
+            long headDim, long kvStride, float scale, @Cast("relat_dtype") int dtype,
+            @Cast("relat_stream") Pointer stream);
+
+    @Name("relat_cpu_attention_backward_workspace")
+    public static native int attentionBackwardWorkspace(long tq, long tk, long hq, long hkv,
+            long headDim, @Cast("relat_dtype") int dtype, @Cast("int64_t*") long[] bytes);
+
+    @Name("relat_cpu_attention_backward")
+    public static native int attentionBackward(@Const Pointer dout, @Const Pointer q,
+            @Const Pointer k, @Const Pointer v, @Const Pointer out, @Cast("const float*") Pointer lse,
+            Pointer dq, Pointer dk, Pointer dv, @Cast("float*") Pointer workspace,
+            long workspaceBytes, long tq, long tk, long hq, long hkv, long headDim, long kvStride,
+            float scale, int accumulateDkv, @Cast("relat_dtype") int dtype,
+            @Cast("relat_stream") Pointer stream);
+
+    @Name("relat_cpu_decode_attention_workspace")
+    public static native int decodeAttentionWorkspace(long batch, long hq, long headDim, long maxLen,
+            @Cast("int64_t*") long[] bytes);
+
+    @Name("relat_cpu_decode_attention_forward")
+    public static native int decodeAttentionForward(@Const Pointer q, @Const Pointer kCache,
+            @Const Pointer vCache, Pointer out, @Cast("const int32_t*") Pointer seqLens, long batch,
+            long maxLen, long hq, long hkv, long headDim, long cacheSeqStride,
+            long cacheBatchStride, float scale, @Cast("float*") Pointer workspace,
+            long workspaceBytes, @Cast("relat_dtype") int dtype, @Cast("relat_stream") Pointer stream);
+
+    // ---- fused linear cross-entropy (relat.h) ----
+
+    @Name("relat_cpu_linear_cross_entropy_workspace")
+    public static native int linearCrossEntropyWorkspace(long tokens, long hidden, long vocab,
+            @Cast("relat_dtype") int dtype, @Cast("int64_t*") long[] bytes);
+
+    @Name("relat_cpu_linear_cross_entropy")
+    public static native int linearCrossEntropy(@Const Pointer h, @Const Pointer u,
+            @Cast("const int64_t*") Pointer targets, long ignoreIndex, @Cast("float*") Pointer loss,
+            Pointer dh, long tokens, long hidden, long vocab, Pointer workspace, long workspaceBytes,
+            @Cast("relat_dtype") int dtype, @Cast("relat_stream") Pointer stream);
+
+    // ---- latent step (relat.h) ----
+
+    @Name("relat_cpu_latent_soft_workspace")
+    public static native int latentSoftWorkspace(long batch, long hidden, long vocab,
+            @Cast("relat_dtype") int dtype, @Cast("int64_t*") long[] forwardBytes,
+            @Cast("int64_t*") long[] backwardBytes);
+
+    @Name("relat_cpu_latent_soft_forward")
+    public static native int latentSoftForward(@Const Pointer h, @Const Pointer u, @Const Pointer emb,
+            Pointer e, @Cast("float*") Pointer lse, @Cast("float*") Pointer e32, long batch, long hidden,
+            long vocab, float invTau, Pointer workspace, long workspaceBytes,
+            @Cast("relat_dtype") int dtype, @Cast("relat_stream") Pointer stream);
+
+    @Name("relat_cpu_latent_soft_backward")
+    public static native int latentSoftBackward(@Const Pointer h, @Const Pointer u, @Const Pointer emb,
+            @Cast("const float*") Pointer lse, @Cast("const float*") Pointer e32, @Const Pointer de,
+            Pointer dh, long batch, long hidden, long vocab, float invTau, Pointer workspace,
+            long workspaceBytes, @Cast("relat_dtype") int dtype, @Cast("relat_stream") Pointer stream);
+
+    @Name("relat_cpu_row_rescale_forward")
+    public static native int rowRescaleForward(@Const Pointer x, Pointer y, long rows, long cols,
+            float targetNorm, float minNorm, @Cast("relat_dtype") int dtype,
+            @Cast("relat_stream") Pointer stream);
+
+    @Name("relat_cpu_row_rescale_backward")
+    public static native int rowRescaleBackward(@Const Pointer x, @Const Pointer dy, Pointer dx, long rows,
+            long cols, float targetNorm, float minNorm, @Cast("relat_dtype") int dtype,
+            @Cast("relat_stream") Pointer stream);
+
     @Name("relat_cpu_rmsnorm_backward_workspace_size")
     public static native int rmsnormBackwardWorkspaceSize(long rows, long cols,
             @Cast("int64_t*") long[] bytes);

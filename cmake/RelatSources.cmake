@@ -1,0 +1,36 @@
+# The kernel source lists, defined once for every build that compiles them: librelat_cpu (native/),
+# librelat_cuda (kernels/, needs nvcc) and the CUDA-on-CPU tests (tests/native/, host compiler
+# only). Adding a kernel = one line in each list (plus its tests: see tests/native/CMakeLists.txt).
+get_filename_component(RELAT_SOURCE_ROOT ${CMAKE_CURRENT_LIST_DIR}/.. ABSOLUTE)
+
+# CPU twins.
+set(RELAT_CPU_SOURCES
+  ${RELAT_SOURCE_ROOT}/native/src/errors.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/rmsnorm.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/attention.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/decode_attention.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/linear_cross_entropy.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/latent_step.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/swiglu.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/embedding.cpp
+)
+
+# CUDA kernels.
+set(RELAT_CUDA_SOURCES
+  ${RELAT_SOURCE_ROOT}/kernels/errors.cu
+  ${RELAT_SOURCE_ROOT}/kernels/rmsnorm.cu
+  ${RELAT_SOURCE_ROOT}/kernels/attention.cu
+  ${RELAT_SOURCE_ROOT}/kernels/decode_attention.cu
+  ${RELAT_SOURCE_ROOT}/kernels/linear_cross_entropy.cu
+  ${RELAT_SOURCE_ROOT}/kernels/latent_step.cu
+  ${RELAT_SOURCE_ROOT}/kernels/swiglu.cu
+  ${RELAT_SOURCE_ROOT}/kernels/embedding.cu
+)
+
+# CPU twins written with vector extensions (native/src/cpu_simd.h), whose `c += a * b` should be one
+# FMA: librelat_cpu compiles them with -ffp-contract=fast (native/CMakeLists.txt). Elsewhere (the
+# sanitized test builds) they compile as multiply-then-add, equally correct.
+set(RELAT_CPU_FMA_SOURCES
+  ${RELAT_SOURCE_ROOT}/native/src/linear_cross_entropy.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/latent_step.cpp
+)

@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""The torch equivalent of each relat kernel, timed like check_kernels' bench mode (CUDA events,
+median of individually timed calls after a warm-up), on the same dtypes and shapes.
+
+    python3 bench_torch.py OUT.csv
+
+Writes kernel,dtype,rows,cols,us. Adding a kernel: one entry in OPS with the same shapes as
+check_kernels.cpp.
+"""
+import csv
+import sys
+
+import torch
+import torch.nn.functional as F
+
+DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}
+SHAPES = {"rmsnorm": [(65536, 1024), (32768, 2560), (16384, 5120)],
+          # Qwen3-0.6B heads (16 query, 8 KV, D = 128): rows = tq, cols = tk (decode: 1, length).
+          "attention_fwd": [(256, 456), (2048, 2048)],
+          "attention_bwd": [(256, 456), (2048, 2048)],
+          "decode_attention": [(1, 4096), (1, 32768)],
+          # rows = tokens, cols = hidden; vocabulary 151,936 (Qwen). Forward + dL/dh.
+          "linear_cross_entropy": [(512, 4096)],
+          # rows = batch, cols = hidden; vocabulary 151,936, untied. Forward + dL/dh.
+          "latent_soft": [(1, 4096)]}
+DTYPES_OF = {"linear_cross_entropy": ["bf16", "f32"], "latent_soft": ["bf16", "f32"]}
+QWEN_VOCAB = 151936
+
+
+def rmsnorm(rows, cols, dtype):
+    x = torch.empty(rows, cols, dtype=dtype, device="cuda").uniform_(-3, 3)
+    w = torch.empty(cols, dtype=dtype, device="cuda").uniform_(0.5, 1.5)
+    if hasattr(F, "rms_norm"):  # torch >= 2.4
+        return lambda: F.rms_norm(x, (cols,), w, 1e-6)
+    # Older torch: the same maths, as a user would write it.
+    return lambda: (x.float() * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + 1e-6)).to(dtype) * w
+
+
+def _attention_inputs(tq, tk, dtype, grad):
+    hq, hkv, d = 16, 8, 128
+    q = torch.randn(1, hq, tq, d, dtype=dtype, device="cuda", requires_grad=grad)
+    k = torch.randn(1, hkv, tk, d, dtype=dtype, device="cuda", requires_grad=grad)
+    v = torch.randn(1, hkv, tk, d, dtype=dtype, device="cuda", requires_grad=grad)
+    # Query i sees keys 0 .. (tk - tq) + i: the prefix, then causal.
+    mask = torch.ones(tq, tk, dtype=torch.bool, device="cuda").tril(tk - tq)
+    return q, k, v, mask
+
+
+def _sdpa(q, k, v, mask):
+    if q.shape[1] != k.shape[1]:  # torch < 2.5 has no enable_gqa: expand the KV heads
+        try:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
+        except TypeError:
+            g = q.shape[1] // k.shape[1]
+            k, v = k.repeat_interleave(g, 1), v.repeat_interleave(g, 1)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+def attention_fwd(tq, tk, dtype):
+    q, k, v, mask = _attention_inputs(tq, tk, dtype, False)
+    return lambda: _sdpa(q, k, v, mask)
+
+
+def attention_bwd(tq, tk, dtype):
+    q, k, v, mask = _attention_inputs(tq, tk, dtype, True)
+    out = _sdpa(q, k, v, mask)
+    dout = torch.randn_like(out)
+    return lambda: out.backward(dout, retain_graph=True)
+
+
+def decode_attention(rows, length, dtype):
+    q, k, v, _ = _attention_inputs(1, length, dtype, False)
+    return lambda: _sdpa(q, k, v, None)
+
+
+def linear_cross_entropy(rows, cols, dtype):
+    h = torch.empty(rows, cols, dtype=dtype, device="cuda").uniform_(-1.5, 1.5)
+    u = torch.empty(QWEN_VOCAB, cols, dtype=dtype, device="cuda").uniform_(-2 / cols**0.5, 2 / cols**0.5)
+    t = torch.randint(0, QWEN_VOCAB, (rows,), device="cuda")
+
+    def step():
+        hh = h.detach().requires_grad_(True)
+        F.cross_entropy(F.linear(hh, u), t, ignore_index=-100).backward()
+        return hh.grad
+    return step
+
+
+def latent_soft(rows, cols, dtype):
+    h = torch.empty(rows, cols, dtype=dtype, device="cuda").uniform_(-1.5, 1.5)
+    u = torch.empty(QWEN_VOCAB, cols, dtype=dtype, device="cuda").uniform_(-2 / cols**0.5, 2 / cols**0.5)
+    e = torch.empty(QWEN_VOCAB, cols, dtype=dtype, device="cuda").uniform_(-2 / cols**0.5, 2 / cols**0.5)
+    de = torch.empty(rows, cols, dtype=dtype, device="cuda").uniform_(-1, 1)
+
+    def step():
+        hh = h.detach().requires_grad_(True)
+        (torch.softmax(hh @ u.t(), dim=-1) @ e).backward(de)
+        return hh.grad
+    return step
+
+
+OPS = {"rmsnorm": rmsnorm, "attention_fwd": attention_fwd, "attention_bwd": attention_bwd,
+       "decode_attention": decode_attention, "linear_cross_entropy": linear_cross_entropy,
+       "latent_soft": latent_soft}
+
+
+def median_us(fn, warmup=10, iters=100):
+    for _ in range(warmup):
+        fn()
+    events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+              for _ in range(iters)]
+    for start, stop in events:
+        start.record()
+        fn()
+        stop.record()
+    torch.cuda.synchronize()
+    times = sorted(start.elapsed_time(stop) * 1000.0 for start, stop in events)
+    return times[iters // 2]
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    print(f"torch {torch.__version__} on {torch.cuda.get_device_name()}")
+    with open(sys.argv[1], "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["kernel", "dtype", "rows", "cols", "us"])
+        for kernel, make in OPS.items():
+            for name, dtype in DTYPES.items():
+                if name not in DTYPES_OF.get(kernel, DTYPES):
+                    continue
+                for rows, cols in SHAPES[kernel]:
+                    us = median_us(make(rows, cols, dtype))
+                    out.writerow([kernel, name, rows, cols, f"{us:.3f}"])
+                    print(f"{kernel} {name} {rows}x{cols}: {us:.1f} us")
+                    torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()

@@ -14,6 +14,10 @@
 // of masses written once and read twice; one exp per token (only k of them with top-k).
 #include <omp.h>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <cstring>
 #include <functional>
@@ -48,8 +52,9 @@ template <> struct Traits<f16> {
   static uint32_t key(uint32_t b) { return order_key_f16(b); }
 };
 
-// Per-row workspace: masses (vocab u64) and a candidate buffer (2 * vocab u64).
-constexpr int64_t kWorkspacePerToken = 3 * sizeof(uint64_t);
+// Per-row workspace in 64-bit words: masses (n), a (key, mass) pair buffer (2n), histogram bins
+// (n x u16), positions (n x u32).
+inline int64_t workspace_words(int64_t n) { return 3 * n + (n + 3) / 4 + (n + 1) / 2; }
 
 template <class T> RELAT_VECTOR_CLONES uint32_t max_key(const T *x, int64_t n) {
   uint32_t best = 0;
@@ -58,98 +63,203 @@ template <class T> RELAT_VECTOR_CLONES uint32_t max_key(const T *x, int64_t n) {
   return best;
 }
 
-// Masses of all tokens; returns their sum.
+// Index of the largest order key, the lowest index among equals: block maxima in one vectorised
+// pass, then a scan of the first block that holds the maximum.
+template <class T> int64_t arg_max_key(const T *x, int64_t n) {
+  constexpr int64_t kBlock = 2048;
+  uint32_t best = 0;
+  int64_t best_block = 0;
+  for (int64_t j0 = 0; j0 < n; j0 += kBlock) {
+    const uint32_t b = max_key(x + j0, std::min(kBlock, n - j0));
+    if (b > best || j0 == 0) {
+      best = b;
+      best_block = j0;
+    }
+  }
+  int64_t j = best_block;
+  while (Traits<T>::key(Traits<T>::bits(x[j])) != best) ++j;
+  return j;
+}
+
+constexpr int kBinBits = 11;
+constexpr int kBins = 1 << kBinBits;
+
+// One vectorised pass: the mass of every token, its histogram bin (the top 11 bits of its order
+// key) and the total mass.
 template <class T>
-RELAT_VECTOR_CLONES uint64_t all_masses(const T *x, int64_t n, float tau, float m, uint64_t *q) {
+RELAT_VECTOR_CLONES uint64_t masses_and_bins(const T *x, int64_t n, float tau, float m,
+                                             uint64_t *q, uint16_t *bins) {
+  constexpr int kShift = Traits<T>::kKeyBits - kBinBits;
   uint64_t total = 0;
 #pragma omp simd reduction(+ : total)
   for (int64_t j = 0; j < n; ++j) {
     const uint64_t w = mass(to_f32(x[j]) / tau - m);
     q[j] = w;
+    bins[j] = uint16_t(Traits<T>::key(Traits<T>::bits(x[j])) >> kShift);
     total += w;
   }
   return total;
 }
 
+// Mass per bin. Four interleaved histograms: neighbouring tokens often share a bin, and a single
+// histogram would chain every add on the previous store to the same counter.
+inline void mass_histogram(const uint16_t *bins, const uint64_t *q, int64_t n, uint64_t *hist) {
+  uint64_t h[4][kBins] = {};
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    h[0][bins[j]] += q[j];
+    h[1][bins[j + 1]] += q[j + 1];
+    h[2][bins[j + 2]] += q[j + 2];
+    h[3][bins[j + 3]] += q[j + 3];
+  }
+  for (; j < n; ++j) h[0][bins[j]] += q[j];
+  for (int b = 0; b < kBins; ++b) hist[b] = h[0][b] + h[1][b] + h[2][b] + h[3][b];
+}
+
+// The bin where the mass summed from the top bin down first reaches need; *above gets the mass of
+// the bins above it.
+inline int crossing_bin(const uint64_t *hist, uint64_t need, uint64_t *above) {
+  uint64_t cum = 0;
+  int bin = kBins - 1;
+  for (; bin > 0; --bin) {
+    if (cum + hist[bin] >= need) break;
+    cum += hist[bin];
+  }
+  *above = cum;
+  return bin;
+}
+
+struct Pair {
+  uint64_t key, mass;
+};
+
+// Positions j with bins[j] == bin, in increasing order, into out; returns how many.
+inline int64_t find_bin_scalar(const uint16_t *bins, int64_t n, uint16_t bin, uint32_t *out) {
+  int64_t count = 0;
+  for (int64_t j = 0; j < n; ++j)
+    if (bins[j] == bin) out[count++] = uint32_t(j);
+  return count;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+// 16 bins per compare: most positions are skipped without a branch per token.
+__attribute__((target("avx2"))) int64_t find_bin_avx2(const uint16_t *bins, int64_t n,
+                                                       uint16_t bin, uint32_t *out) {
+  const __m256i wanted = _mm256_set1_epi16(short(bin));
+  int64_t count = 0, j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(bins + j));
+    uint32_t mask = uint32_t(_mm256_movemask_epi8(_mm256_cmpeq_epi16(v, wanted)));
+    while (mask) {  // two mask bits per 16-bit lane
+      out[count++] = uint32_t(j + (__builtin_ctz(mask) >> 1));
+      mask &= mask - 1;
+      mask &= mask - 1;
+    }
+  }
+  for (; j < n; ++j)
+    if (bins[j] == bin) out[count++] = uint32_t(j);
+  return count;
+}
+
+inline int64_t find_bin(const uint16_t *bins, int64_t n, uint16_t bin, uint32_t *out) {
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  return avx2 ? find_bin_avx2(bins, n, bin, out) : find_bin_scalar(bins, n, bin, out);
+}
+#else
+inline int64_t find_bin(const uint16_t *bins, int64_t n, uint16_t bin, uint32_t *out) {
+  return find_bin_scalar(bins, n, bin, out);
+}
+#endif
+
 struct Crossing {
   uint64_t key;  // composite key of the token where the cumulative mass reaches the target
   uint64_t cum;  // cumulative mass up to and including it
+  int bin;       // its histogram bin
+  uint64_t bin_above;  // mass of the bins above that bin (within the tokens considered)
 };
 
 // Among tokens with composite key >= lower, taken largest key first, the token at which the
-// cumulative mass first reaches target (1 <= target <= mass of those tokens).
+// cumulative mass first reaches target (1 <= target <= their mass). hist: the mass per bin of
+// exactly those tokens. Radix selection: the crossing bin's tokens are gathered as (key, mass)
+// pairs and narrowed 11 bits at a time until few are left, which are sorted and walked.
 template <class T>
-Crossing select_mass(const T *x, const uint64_t *q, int64_t n, uint64_t target, uint64_t lower,
-                     uint64_t *buf) {
-  constexpr int kBinBits = 12;
-  constexpr int kShift = Traits<T>::kKeyBits + kIndexBits - kBinBits;
-  uint64_t hist[1 << kBinBits] = {};
-  for (int64_t j = 0; j < n; ++j) {
-    const uint64_t c = composite(Traits<T>::key(Traits<T>::bits(x[j])), j);
-    if (c >= lower) hist[c >> kShift] += q[j];
-  }
-  uint64_t cum = 0;
-  int bin = (1 << kBinBits) - 1;
-  for (; bin > 0; --bin) {
-    if (cum + hist[bin] >= target) break;
-    cum += hist[bin];
-  }
-  // Gather the crossing bin's tokens as (key, mass) pairs and walk them in order.
+Crossing select_mass(const T *x, const uint64_t *q, const uint16_t *bins, int64_t n,
+                     const uint64_t *hist, uint64_t target, uint64_t lower, Pair *pairs,
+                     uint32_t *positions) {
+  constexpr int kKeyBits = Traits<T>::kKeyBits + kIndexBits;
+  uint64_t above;
+  const int bin = crossing_bin(hist, target, &above);
+  const uint64_t bin_above = above;
+  const int64_t found = find_bin(bins, n, uint16_t(bin), positions);
   int64_t count = 0;
-  for (int64_t j = 0; j < n; ++j) {
+  for (int64_t i = 0; i < found; ++i) {
+    const uint32_t j = positions[i];
     const uint64_t c = composite(Traits<T>::key(Traits<T>::bits(x[j])), j);
-    if (c >= lower && int(c >> kShift) == bin) {
-      buf[2 * count] = c;
-      buf[2 * count + 1] = q[j];
-      ++count;
-    }
+    if (c >= lower) pairs[count++] = {c, q[j]};
   }
-  struct Pair {
-    uint64_t key, mass;
-  };
-  Pair *pairs = reinterpret_cast<Pair *>(buf);
+  uint64_t sub_hist[kBins];
+  int shift = kKeyBits - kBinBits;
+  while (count > 64 && shift > 0) {
+    shift = std::max(0, shift - kBinBits);
+    std::memset(sub_hist, 0, sizeof sub_hist);
+    for (int64_t i = 0; i < count; ++i) sub_hist[(pairs[i].key >> shift) & (kBins - 1)] += pairs[i].mass;
+    uint64_t more;
+    const uint64_t sub = uint64_t(crossing_bin(sub_hist, target - above, &more));
+    above += more;
+    int64_t kept = 0;
+    for (int64_t i = 0; i < count; ++i)
+      if (((pairs[i].key >> shift) & (kBins - 1)) == sub) pairs[kept++] = pairs[i];
+    count = kept;
+  }
   std::sort(pairs, pairs + count, [](const Pair &a, const Pair &b) { return a.key > b.key; });
+  uint64_t cum = above;
   for (int64_t i = 0; i < count; ++i) {
     cum += pairs[i].mass;
-    if (cum >= target) return {pairs[i].key, cum};
+    if (cum >= target) return {pairs[i].key, cum, bin, bin_above};
   }
-  return {count ? pairs[count - 1].key : 0, cum};  // unreachable when target is valid
+  return {count ? pairs[count - 1].key : 0, cum, bin, bin_above};  // unreachable for valid targets
 }
 
-// Order keys of x[0..len) into keys; true when one of them is above threshold.
+// True when some token of x[0..len) has a larger value than threshold (NaN never does; -0 and +0
+// are equal, as their order keys are).
 template <class T>
-RELAT_VECTOR_CLONES bool block_keys(const T *x, int64_t len, uint32_t *keys, uint32_t threshold) {
+RELAT_VECTOR_CLONES bool any_above(const T *x, int64_t len, float threshold) {
   int any = 0;
 #pragma omp simd reduction(| : any)
-  for (int64_t i = 0; i < len; ++i) {
-    keys[i] = Traits<T>::key(Traits<T>::bits(x[i]));
-    any |= keys[i] > threshold;
-  }
+  for (int64_t i = 0; i < len; ++i) any |= to_f32(x[i]) > threshold;
   return any != 0;
 }
 
-// The composite keys of the k largest tokens, sorted largest first, in buf[0..k).
+// The composite keys of the k largest tokens, sorted largest first, in buf[0..k). buf holds
+// min(n, 2k + 64) entries.
 template <class T> void top_k_keys(const T *x, int64_t n, int64_t k, uint64_t *buf) {
   constexpr int64_t kBlock = 64;
-  const int64_t cap = std::min<int64_t>(n, 2 * k + 1024);
+  const int64_t cap = std::min<int64_t>(n, 2 * k + kBlock);
   int64_t count = 0;
   // Tokens come in index order, so a later token beats the current k-th largest exactly when its
-  // order key is larger: the test is a 32-bit compare.
-  uint32_t threshold = 0;
+  // value is larger: blocks with no such token are skipped with one vector compare. Pruning back
+  // to k whenever 2k are held keeps the threshold fresh (it doubles the tokens seen between prunes).
   bool pruned = false;
-  auto prune = [&] {
-    std::nth_element(buf, buf + (k - 1), buf + count, std::greater<uint64_t>());
-    count = k;
-    threshold = uint32_t(buf[k - 1] >> kIndexBits);
-    pruned = true;
-  };
+  float threshold = 0;
   for (int64_t j0 = 0; j0 < n; j0 += kBlock) {
     const int64_t len = std::min(kBlock, n - j0);
-    uint32_t keys[kBlock];
-    if (!block_keys(x + j0, len, keys, threshold) && pruned) continue;
-    for (int64_t i = 0; i < len; ++i)
-      if (!pruned || keys[i] > threshold) buf[count++] = composite(keys[i], j0 + i);
-    if (count + kBlock > cap && count > k) prune();
+    if (!pruned) {
+      for (int64_t i = 0; i < len; ++i)
+        buf[count++] = composite(Traits<T>::key(Traits<T>::bits(x[j0 + i])), j0 + i);
+    } else {
+      if (!any_above(x + j0, len, threshold)) continue;
+      for (int64_t i = 0; i < len; ++i)
+        if (to_f32(x[j0 + i]) > threshold)
+          buf[count++] = composite(Traits<T>::key(Traits<T>::bits(x[j0 + i])), j0 + i);
+    }
+    if (count + kBlock > cap && count > k) {
+      std::nth_element(buf, buf + (k - 1), buf + count, std::greater<uint64_t>());
+      count = k;
+      const uint64_t kth = buf[k - 1];
+      // A NaN k-th (order key 0) means fewer than k numbers so far: keep taking everything.
+      pruned = (kth >> kIndexBits) != 0;
+      threshold = to_f32(x[index_of(kth)]);
+    }
   }
   if (count > k) std::nth_element(buf, buf + (k - 1), buf + count, std::greater<uint64_t>());
   std::sort(buf, buf + k, std::greater<uint64_t>());
@@ -158,16 +268,14 @@ template <class T> void top_k_keys(const T *x, int64_t n, int64_t k, uint64_t *b
 template <class T>
 int64_t sample_row(const T *x, int64_t n, float tau, int64_t top_k, float top_p, uint64_t random,
                    uint64_t *ws) {
-  const uint32_t best = max_key(x, n);
-  int64_t top = 0;
-  while (Traits<T>::key(Traits<T>::bits(x[top])) != best) ++top;
-  if (!(tau > 0)) return top;
-  const float m = to_f32(x[top]) / tau;
+  if (!(tau > 0)) return arg_max_key(x, n);
 
   if (top_k > 0 && top_k < n) {
-    uint64_t *keys = ws;          // top_k composite keys, largest first
-    uint64_t *q = ws + 2 * n;     // their masses (top_k <= n entries)
+    uint64_t *keys = ws;       // top_k composite keys, largest first
+    uint64_t *q = ws + 2 * n;  // their masses
     top_k_keys(x, n, top_k, keys);
+    const int64_t top = index_of(keys[0]);
+    const float m = to_f32(x[top]) / tau;
     uint64_t total = 0;
     for (int64_t i = 0; i < top_k; ++i) {
       q[i] = mass(to_f32(x[index_of(keys[i])]) / tau - m);
@@ -197,18 +305,29 @@ int64_t sample_row(const T *x, int64_t n, float tau, int64_t top_k, float top_p,
     return top;  // unreachable
   }
 
+  const int64_t top = arg_max_key(x, n);
+  const float m = to_f32(x[top]) / tau;
   uint64_t *q = ws;
-  uint64_t *buf = ws + n;
-  const uint64_t total = all_masses(x, n, tau, m, q);
+  Pair *pairs = reinterpret_cast<Pair *>(ws + n);
+  uint16_t *bins = reinterpret_cast<uint16_t *>(ws + 3 * n);
+  uint32_t *positions = reinterpret_cast<uint32_t *>(ws + 3 * n + (n + 3) / 4);
+  const uint64_t total = masses_and_bins(x, n, tau, m, q, bins);
   if (total == 0) return top;
+  uint64_t hist[kBins];
+  mass_histogram(bins, q, n, hist);
   uint64_t lower = 0, kept_mass = total;
   if (top_p < 1.f) {
-    const Crossing c = select_mass(x, q, n, top_p_target(top_p, total), 0, buf);
+    const Crossing c = select_mass(x, q, bins, n, hist, top_p_target(top_p, total), 0, pairs,
+                                     positions);
     lower = c.key;
     kept_mass = c.cum;
+    // The histogram of the kept tokens: nothing below the boundary bin, and in it only the mass
+    // from its top down to the boundary token.
+    for (int b = 0; b < c.bin; ++b) hist[b] = 0;
+    hist[c.bin] = c.cum - c.bin_above;
   }
   const uint64_t t = scale_uniform(random, kept_mass);
-  return index_of(select_mass(x, q, n, t + 1, lower, buf).key);
+  return index_of(select_mass(x, q, bins, n, hist, t + 1, lower, pairs, positions).key);
 }
 
 }  // namespace
@@ -222,7 +341,7 @@ extern "C" relat_status relat_cpu_sample_workspace_bytes(int64_t rows, int64_t v
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
   if (!bytes) return fail(RELAT_ERR_INVALID_ARGUMENT, "sample_workspace_bytes: bytes is null");
   const int64_t slots = std::min<int64_t>(rows, omp_get_max_threads());
-  *bytes = slots * vocab * kWorkspacePerToken;
+  *bytes = slots * workspace_words(vocab) * 8;
   return RELAT_OK;
 }
 
@@ -236,7 +355,7 @@ extern "C" relat_status relat_cpu_sample(const void *logits, int64_t rows, int64
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
   if (rows == 0) return RELAT_OK;
   const bool greedy = !(temperature > 0);
-  const int64_t per_row = vocab * kWorkspacePerToken;
+  const int64_t per_row = workspace_words(vocab) * 8;
   int64_t slots = rows;
   if (!greedy) {
     slots = workspace ? std::min(rows, workspace_bytes / per_row) : 0;
@@ -253,7 +372,7 @@ extern "C" relat_status relat_cpu_sample(const void *logits, int64_t rows, int64
     const int threads = int(std::min<int64_t>(slots, omp_get_max_threads()));
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
     for (int64_t r = 0; r < rows; ++r) {
-      uint64_t *mine = greedy ? nullptr : ws + omp_get_thread_num() * vocab * 3;
+      uint64_t *mine = greedy ? nullptr : ws + omp_get_thread_num() * workspace_words(vocab);
       out[r] = sample_row(x + r * ld, vocab, temperature, top_k, top_p, philox(seed, step, uint64_t(r)),
                           mine);
     }

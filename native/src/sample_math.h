@@ -21,6 +21,25 @@
 
 namespace relat::sample_math {
 
+RELAT_SAMPLE_HD float float_from_bits(uint32_t b) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(b);
+#else
+  float f;
+  __builtin_memcpy(&f, &b, 4);
+  return f;
+#endif
+}
+RELAT_SAMPLE_HD uint32_t bits_from_float(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(f);
+#else
+  uint32_t b;
+  __builtin_memcpy(&b, &f, 4);
+  return b;
+#endif
+}
+
 constexpr int kIndexBits = 23;  // vocab <= 2^23 (validate.h: kSampleMaxVocab)
 constexpr uint64_t kIndexMask = (uint64_t(1) << kIndexBits) - 1;
 constexpr int kMassShift = 40;  // a token's mass is < 2^40 + 1; 2^23 of them sum below 2^64
@@ -49,11 +68,17 @@ RELAT_SAMPLE_HD int64_t index_of(uint64_t composite_key) {
 
 // floor(exp(d) * 2^40) for d <= 0 (0 for d < -27.7, where it would be below 1, and for NaN).
 // exp(d) = 2^k * exp(r), r = d - k*ln2 with ln2 split in two (Cephes), exp(r) by Cephes' expf
-// polynomial; relative error ~1e-7. Every operation is a single correctly rounded one.
+// polynomial; relative error ~1e-7. Every operation is a single correctly rounded one, and the
+// float -> integer step is done on the bits, so the function is branch-free and vectorises.
 RELAT_SAMPLE_HD uint64_t mass(float d) {
-  if (!(d >= -27.7f)) return 0;
-  const float k = rintf(d * 1.44269504088896341f);
-  float r = fmaf(k, -0.693359375f, d);
+  // live = (d >= -27.7f), false for NaN, decided on the bits: a floating-point compare may trap,
+  // which stops compilers from turning the selects below into vector blends.
+  const uint32_t db = bits_from_float(d);
+  const uint32_t limit = (db >> 31) ? 0xC1DD999Au : 0x7f800000u;  // -27.7f, +inf
+  const bool live = db <= limit;
+  const float dc = live ? d : 0.0f;
+  const float k = rintf(dc * 1.44269504088896341f);  // in [-40, 0]
+  float r = fmaf(k, -0.693359375f, dc);
   r = fmaf(k, 2.12194440e-4f, r);
   float p = fmaf(1.9875691500e-4f, r, 1.3981999507e-3f);
   p = fmaf(p, r, 8.3334519073e-3f);
@@ -62,17 +87,18 @@ RELAT_SAMPLE_HD uint64_t mass(float d) {
   p = fmaf(p, r, 5.0000001201e-1f);
   const float z = r * r;
   const float y = fmaf(p, z, r) + 1.0f;
-  // y * 2^(k + 40), k in [-40, 0]: the power of two is exact, so is the product.
-  const int e = int(k) + kMassShift + 127;
-  const uint32_t scale_bits = uint32_t(e) << 23;
-#if defined(__CUDA_ARCH__)
-  const float scale = __uint_as_float(scale_bits);
-#else
-  float scale;
-  __builtin_memcpy(&scale, &scale_bits, 4);
-#endif
-  const float scaled = y * scale;
-  return scaled >= 1.0f ? uint64_t(scaled) : 0;
+  // scaled = y * 2^(k + 40): the power of two is exact, so is the product.
+  const uint32_t scale_bits = uint32_t(int(k) + kMassShift + 127) << 23;
+  const float scaled = y * float_from_bits(scale_bits);
+  // floor(scaled) from its bits: (1.mantissa) * 2^e, e in [-1, 40]; one of the two shifts is 0,
+  // and both counts stay in range, so there is nothing to branch on.
+  const uint32_t b = bits_from_float(scaled);
+  const int e = int(b >> 23) - 127;
+  const uint64_t m = uint64_t((b & 0x7fffffu) | 0x800000u);
+  const int left = e > 23 ? e - 23 : 0;
+  const int right = e < 23 ? (e > -1 ? 23 - e : 24) : 0;
+  const uint64_t v = (m << left) >> right;
+  return live ? v : 0;
 }
 
 // Philox-4x32-10 (Salmon et al., SC'11): counter (c0..c3), key (k0, k1); returns the first two

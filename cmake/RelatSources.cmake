@@ -1,0 +1,22 @@
+# The kernel source lists, defined once for every build that compiles them: librelat_cpu (native/),
+# librelat_cuda (kernels/, needs nvcc) and the CUDA-on-CPU tests (tests/native/, host compiler
+# only). Adding a kernel = one line in each list (plus its tests: see tests/native/CMakeLists.txt).
+get_filename_component(RELAT_SOURCE_ROOT ${CMAKE_CURRENT_LIST_DIR}/.. ABSOLUTE)
+
+# CPU twins.
+set(RELAT_CPU_SOURCES
+  ${RELAT_SOURCE_ROOT}/native/src/errors.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/rmsnorm.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/rope.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/adamw.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/sample.cpp
+)
+
+# CUDA kernels.
+set(RELAT_CUDA_SOURCES
+  ${RELAT_SOURCE_ROOT}/kernels/errors.cu
+  ${RELAT_SOURCE_ROOT}/kernels/rmsnorm.cu
+  ${RELAT_SOURCE_ROOT}/kernels/rope.cu
+  ${RELAT_SOURCE_ROOT}/kernels/adamw.cu
+  ${RELAT_SOURCE_ROOT}/kernels/sample.cu
+)

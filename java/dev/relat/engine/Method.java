@@ -1,0 +1,48 @@
+package dev.relat.engine;
+
+import java.util.Locale;
+
+/** The four methods of relat-method.md: same code path, same prompts. */
+public enum Method {
+    /** Plain decoding: no latent thought, no test-time training. */
+    SINGLE("single", false, false),
+    /** Open loop (LatentMAS-style): K latent steps, then decode; no training. */
+    LATENT("latent", true, false),
+    /** ReLAT: train LoRA on reconstructing the question through the latent thought, then decode. */
+    RELAT("relat", true, true),
+    /** Alternative objective: next-token loss on the question with the question in context. */
+    QUERY_LM("query-lm", true, true);
+
+    private final String cliName;
+    private final boolean thinksInLatents;
+    private final boolean trains;
+
+    Method(String cliName, boolean thinksInLatents, boolean trains) {
+        this.cliName = cliName;
+        this.thinksInLatents = thinksInLatents;
+        this.trains = trains;
+    }
+
+    public String cliName() {
+        return cliName;
+    }
+
+    public boolean thinksInLatents() {
+        return thinksInLatents;
+    }
+
+    public boolean trains() {
+        return trains;
+    }
+
+    public static Method parse(String name) {
+        String n = name.toLowerCase(Locale.ROOT).replace('_', '-');
+        for (Method m : values()) if (m.cliName.equals(n)) return m;
+        throw new IllegalArgumentException("unknown method '" + name + "' (expected single, latent, relat or query-lm)");
+    }
+
+    @Override
+    public String toString() {
+        return cliName;
+    }
+}

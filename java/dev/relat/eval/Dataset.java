@@ -1,0 +1,137 @@
+package dev.relat.eval;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * A benchmark in JSON lines: one object per line with a question field and an answer field.
+ * Malformed lines are reported by line number and skipped, never fatal.
+ */
+public final class Dataset {
+    /** Where the fields are and how answers compare. Options may be an object {"A": ...} or an array. */
+    public record Format(String questionField, String answerField, String idField, String optionsField,
+            AnswerKind kind) {
+        /** Presets: gsm8k (answer after "####"), aime, math, mc (GPQA, MedQA: question + options, letter). */
+        public static Format preset(String name) {
+            return switch (name.toLowerCase(Locale.ROOT)) {
+                case "gsm8k" -> new Format("question", "answer", "id", null, AnswerKind.NUMBER);
+                case "aime", "math" -> new Format("problem", "answer", "id", null, AnswerKind.NUMBER);
+                case "mc", "gpqa", "medqa" -> new Format("question", "answer", "id", "options", AnswerKind.LETTER);
+                default -> throw new IllegalArgumentException(
+                        "unknown dataset preset '" + name + "' (known: gsm8k, aime, math, mc, gpqa, medqa)");
+            };
+        }
+
+        public Format withFields(String question, String answer) {
+            return new Format(question != null ? question : questionField, answer != null ? answer : answerField,
+                    idField, optionsField, kind);
+        }
+    }
+
+    /** A line that could not be used, with the reason. */
+    public record Problem(int line, String message) {
+        @Override
+        public String toString() {
+            return "line " + line + ": " + message;
+        }
+    }
+
+    private final List<Question> questions;
+    private final List<Problem> problems;
+
+    private Dataset(List<Question> questions, List<Problem> problems) {
+        this.questions = List.copyOf(questions);
+        this.problems = List.copyOf(problems);
+    }
+
+    public List<Question> questions() {
+        return questions;
+    }
+
+    public List<Problem> problems() {
+        return problems;
+    }
+
+    public static Dataset read(Path file, Format format) throws IOException {
+        List<Question> questions = new ArrayList<>();
+        List<Problem> problems = new ArrayList<>();
+        try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+            String text;
+            int line = 0;
+            while ((text = in.readLine()) != null) {
+                line++;
+                if (text.isBlank()) continue;
+                try {
+                    questions.add(parse(text, format, line));
+                } catch (RuntimeException e) {
+                    problems.add(new Problem(line, e.getMessage()));
+                }
+            }
+        }
+        return new Dataset(questions, problems);
+    }
+
+    private static Question parse(String text, Format format, int line) {
+        JsonElement element;
+        try {
+            element = JsonParser.parseString(text);
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("not valid JSON (" + firstLine(e.getMessage()) + ")");
+        }
+        if (!element.isJsonObject()) throw new IllegalArgumentException("not a JSON object");
+        JsonObject o = element.getAsJsonObject();
+        String question = field(o, format.questionField(), "question");
+        String answer = field(o, format.answerField(), "answer");
+        if (answer.contains("####")) {  // GSM8K: the worked solution, then "#### final answer"
+            answer = answer.substring(answer.lastIndexOf("####") + 4).strip();
+        }
+        if (format.optionsField() != null && o.has(format.optionsField())) {
+            question = question + "\n" + options(o.get(format.optionsField()));
+        }
+        String id = o.has(format.idField()) && !o.get(format.idField()).isJsonNull()
+                ? o.get(format.idField()).getAsString() : "line-" + line;
+        return new Question(id, question, answer, format.kind(), line);
+    }
+
+    private static String field(JsonObject o, String name, String role) {
+        JsonElement e = o.get(name);
+        if (e == null || e.isJsonNull()) {
+            throw new IllegalArgumentException("missing " + role + " field '" + name + "'");
+        }
+        if (!e.isJsonPrimitive()) throw new IllegalArgumentException(role + " field '" + name + "' is not a string or number");
+        String s = e.getAsString();
+        if (s.isBlank()) throw new IllegalArgumentException(role + " field '" + name + "' is empty");
+        return s;
+    }
+
+    private static String options(JsonElement options) {
+        StringBuilder sb = new StringBuilder();
+        if (options.isJsonObject()) {
+            for (Map.Entry<String, JsonElement> e : options.getAsJsonObject().entrySet()) {
+                sb.append(e.getKey()).append(". ").append(e.getValue().getAsString()).append('\n');
+            }
+        } else if (options.isJsonArray()) {
+            char letter = 'A';
+            for (JsonElement e : options.getAsJsonArray()) sb.append(letter++).append(". ").append(e.getAsString()).append('\n');
+        } else {
+            throw new IllegalArgumentException("options field is neither an object nor an array");
+        }
+        return sb.toString().stripTrailing();
+    }
+
+    private static String firstLine(String s) {
+        if (s == null) return "parse error";
+        int nl = s.indexOf('\n');
+        return nl < 0 ? s : s.substring(0, nl);
+    }
+}

@@ -1,0 +1,18 @@
+// Limits of the emulated device. They follow sm_80 (A100), the smaller of the two architectures the
+// project ships for, so a launch the emulator accepts also fits the real targets.
+#pragma once
+
+#include <cstddef>
+
+namespace relat_emu {
+constexpr unsigned kWarpSize = 32;
+constexpr unsigned kMaxThreadsPerBlock = 1024;
+constexpr unsigned kMaxBlockDimXY = 1024;
+constexpr unsigned kMaxBlockDimZ = 64;
+constexpr unsigned kMaxGridDimX = 0x7fffffffu;
+constexpr unsigned kMaxGridDimYZ = 65535;
+constexpr std::size_t kDefaultMaxDynamicShared = 48 * 1024;  // without cudaFuncSetAttribute
+constexpr std::size_t kMaxDynamicSharedOptin = 166912;       // sm_80: 163 KiB per block
+constexpr std::size_t kMaxKernelParamBytes = 32764;          // CUDA 12.1+ on Volta and newer
+constexpr int kEmulatedSmCount = 108;
+}  // namespace relat_emu

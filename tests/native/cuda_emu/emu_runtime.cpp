@@ -1,0 +1,242 @@
+// Runtime API of the CUDA emulation: error state (per-thread last error, sticky kernel faults),
+// host-memory "device" allocations and copies, device queries and kernel attributes. Launches are
+// synchronous, so streams and synchronisation only report the error state.
+#include <atomic>
+#include <cstdarg>
+#include <mutex>
+#include <unordered_map>
+
+#include "emu_internal.h"
+
+namespace relat_emu::detail {
+namespace {
+
+thread_local cudaError_t tl_last_error = cudaSuccess;
+std::atomic<int> g_sticky{cudaSuccess};
+std::mutex g_mutex;  // guards the two below
+std::string g_fault;
+std::unordered_map<const void *, size_t> g_dynamic_shared_limits;
+
+struct ErrorText {
+  cudaError_t code;
+  const char *name, *text;
+};
+constexpr ErrorText kErrors[] = {
+    {cudaSuccess, "cudaSuccess", "no error"},
+    {cudaErrorInvalidValue, "cudaErrorInvalidValue", "invalid argument"},
+    {cudaErrorMemoryAllocation, "cudaErrorMemoryAllocation", "out of memory"},
+    {cudaErrorInitializationError, "cudaErrorInitializationError", "initialization error"},
+    {cudaErrorInvalidConfiguration, "cudaErrorInvalidConfiguration",
+     "invalid configuration argument"},
+    {cudaErrorInvalidMemcpyDirection, "cudaErrorInvalidMemcpyDirection",
+     "invalid copy direction for memcpy"},
+    {cudaErrorInvalidDeviceFunction, "cudaErrorInvalidDeviceFunction", "invalid device function"},
+    {cudaErrorNoDevice, "cudaErrorNoDevice", "no CUDA-capable device is detected"},
+    {cudaErrorInvalidDevice, "cudaErrorInvalidDevice", "invalid device ordinal"},
+    {cudaErrorInvalidResourceHandle, "cudaErrorInvalidResourceHandle", "invalid resource handle"},
+    {cudaErrorIllegalAddress, "cudaErrorIllegalAddress",
+     "an illegal memory access was encountered"},
+    {cudaErrorLaunchOutOfResources, "cudaErrorLaunchOutOfResources",
+     "too many resources requested for launch"},
+    {cudaErrorAssert, "cudaErrorAssert", "device-side assert triggered"},
+    {cudaErrorIllegalInstruction, "cudaErrorIllegalInstruction",
+     "an illegal instruction was encountered"},
+    {cudaErrorLaunchFailure, "cudaErrorLaunchFailure", "unspecified launch failure"},
+};
+
+const ErrorText *find_error(cudaError_t e) {
+  for (const ErrorText &t : kErrors)
+    if (t.code == e) return &t;
+  return nullptr;
+}
+
+// Every API call fails with the sticky error once a kernel faulted; errors also become the last
+// error.
+cudaError_t result(cudaError_t e) {
+  if (e != cudaSuccess) tl_last_error = e;
+  return e;
+}
+cudaError_t sticky() { return cudaError_t(g_sticky.load()); }
+
+}  // namespace
+
+std::string format(const char *fmt, ...) {
+  va_list ap, ap2;
+  va_start(ap, fmt);
+  va_copy(ap2, ap);
+  const int n = std::vsnprintf(nullptr, 0, fmt, ap);
+  va_end(ap);
+  std::string s(size_t(n > 0 ? n : 0), '\0');
+  std::vsnprintf(s.data(), s.size() + 1, fmt, ap2);
+  va_end(ap2);
+  return s;
+}
+
+void set_last_error(cudaError_t e) { tl_last_error = e; }
+cudaError_t sticky_error() { return sticky(); }
+
+void raise_fault(const std::string &message) {
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    g_fault = message;
+  }
+  g_sticky = cudaErrorLaunchFailure;
+  tl_last_error = cudaErrorLaunchFailure;
+  std::fprintf(stderr, "relat-cuda-emu: kernel fault: %s\n", message.c_str());
+}
+
+size_t dynamic_shared_limit(const void *func) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  auto it = g_dynamic_shared_limits.find(func);
+  return it == g_dynamic_shared_limits.end() ? kDefaultMaxDynamicShared : it->second;
+}
+
+cudaError_t func_set_attribute(const void *func, cudaFuncAttribute attr, int value) {
+  if (cudaError_t e = sticky()) return result(e);
+  if (!func) return result(cudaErrorInvalidDeviceFunction);
+  if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 ||
+      size_t(value) > kMaxDynamicSharedOptin)
+    return result(cudaErrorInvalidValue);
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_dynamic_shared_limits[func] = size_t(value);
+  return cudaSuccess;
+}
+
+int tls_anchor() { return 0; }
+
+}  // namespace relat_emu::detail
+
+std::string relat_emu::last_fault() {
+  std::lock_guard<std::mutex> lock(detail::g_mutex);
+  return detail::g_fault;
+}
+
+using relat_emu::detail::result;
+using relat_emu::detail::sticky;
+using relat_emu::detail::tl_last_error;
+
+cudaError_t cudaGetLastError() {
+  const cudaError_t e = tl_last_error;
+  tl_last_error = sticky();
+  return e != cudaSuccess ? e : sticky();
+}
+
+cudaError_t cudaPeekAtLastError() {
+  return tl_last_error != cudaSuccess ? tl_last_error : sticky();
+}
+
+const char *cudaGetErrorName(cudaError_t e) {
+  const auto *t = relat_emu::detail::find_error(e);
+  return t ? t->name : "cudaErrorUnknown";
+}
+
+const char *cudaGetErrorString(cudaError_t e) {
+  const auto *t = relat_emu::detail::find_error(e);
+  return t ? t->text : "unrecognized error code";
+}
+
+cudaError_t cudaGetDeviceCount(int *count) {
+  if (!count) return result(cudaErrorInvalidValue);
+  *count = 1;  // the emulated device
+  return cudaSuccess;
+}
+
+cudaError_t cudaGetDevice(int *device) {
+  if (!device) return result(cudaErrorInvalidValue);
+  *device = 0;
+  return sticky();
+}
+
+cudaError_t cudaSetDevice(int device) {
+  return result(device == 0 ? sticky() : cudaErrorInvalidDevice);
+}
+
+cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device) {
+  if (!value) return result(cudaErrorInvalidValue);
+  if (device != 0) return result(cudaErrorInvalidDevice);
+  using namespace relat_emu;
+  switch (attr) {
+    case cudaDevAttrMaxThreadsPerBlock: *value = int(kMaxThreadsPerBlock); break;
+    case cudaDevAttrMaxBlockDimX: *value = int(kMaxBlockDimXY); break;
+    case cudaDevAttrMaxGridDimX: *value = int(kMaxGridDimX); break;
+    case cudaDevAttrMaxSharedMemoryPerBlock: *value = int(kDefaultMaxDynamicShared); break;
+    case cudaDevAttrWarpSize: *value = int(kWarpSize); break;
+    case cudaDevAttrMultiProcessorCount: *value = kEmulatedSmCount; break;
+    case cudaDevAttrComputeCapabilityMajor: *value = 8; break;
+    case cudaDevAttrComputeCapabilityMinor: *value = 0; break;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = int(kMaxDynamicSharedOptin); break;
+    default: return result(cudaErrorInvalidValue);
+  }
+  return cudaSuccess;
+}
+
+cudaError_t cudaDeviceSynchronize() { return result(sticky()); }
+
+cudaError_t cudaDeviceReset() {
+  {
+    std::lock_guard<std::mutex> lock(relat_emu::detail::g_mutex);
+    relat_emu::detail::g_fault.clear();
+    relat_emu::detail::g_dynamic_shared_limits.clear();
+  }
+  relat_emu::detail::g_sticky = cudaSuccess;
+  tl_last_error = cudaSuccess;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamCreate(cudaStream_t *stream) {
+  if (!stream) return result(cudaErrorInvalidValue);
+  *stream = reinterpret_cast<cudaStream_t>(new char);  // a distinct handle; never dereferenced
+  return sticky();
+}
+
+cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+  delete reinterpret_cast<char *>(stream);
+  return result(sticky());
+}
+
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return result(sticky()); }
+
+// Device memory is host memory with CUDA's 256-byte alignment and no padding, so ASan's redzones
+// sit right after the last requested byte.
+cudaError_t cudaMalloc(void **ptr, size_t bytes) {
+  if (!ptr) return result(cudaErrorInvalidValue);
+  *ptr = nullptr;
+  if (cudaError_t e = sticky()) return result(e);
+  if (bytes == 0) return cudaSuccess;
+  if (posix_memalign(ptr, 256, bytes) != 0) {
+    *ptr = nullptr;
+    return result(cudaErrorMemoryAllocation);
+  }
+  return cudaSuccess;
+}
+
+cudaError_t cudaFree(void *ptr) {
+  std::free(ptr);
+  return result(sticky());
+}
+
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
+  if (cudaError_t e = sticky()) return result(e);
+  if (int(kind) < 0 || int(kind) > 4) return result(cudaErrorInvalidMemcpyDirection);
+  if (bytes == 0) return cudaSuccess;
+  if (!dst || !src) return result(cudaErrorInvalidValue);
+  std::memcpy(dst, src, bytes);  // overlapping ranges are an error in CUDA too; ASan reports them
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t) {
+  return cudaMemcpy(dst, src, bytes, kind);
+}
+
+cudaError_t cudaMemset(void *ptr, int value, size_t bytes) {
+  if (cudaError_t e = sticky()) return result(e);
+  if (bytes == 0) return cudaSuccess;
+  if (!ptr) return result(cudaErrorInvalidValue);
+  std::memset(ptr, value, bytes);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemsetAsync(void *ptr, int value, size_t bytes, cudaStream_t) {
+  return cudaMemset(ptr, value, bytes);
+}

@@ -8,6 +8,7 @@ import java.util.List;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
+import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.cuda.CUDAGuard;
 import org.bytedeco.pytorch.global.torch;
@@ -24,16 +25,28 @@ import org.bytedeco.pytorch.global.torch;
  *
  * <p>Kernels: native/src/adamw.cpp (CPU), kernels/adamw.cu (CUDA).
  */
-public final class AdamW {
+public final class AdamW implements AutoCloseable {
     private static final String OP = "adamw_step";
 
     private final List<Tensor> params;
     private final List<Tensor> expAvg = new ArrayList<>();
     private final List<Tensor> expAvgSq = new ArrayList<>();
     private final double lr, beta1, beta2, eps, weightDecay;
+    private final DType paramType;
+    private final boolean cuda;
+    private final Device device;
+    private final long[] numels;
+    // Host arrays of the kernel's pointers, filled once: the parameters and moments are updated in
+    // place, so their data pointers do not change. Only the gradients' are written per step.
+    private final PointerPointer<Pointer> p, g, m, v;
+    private final LongPointer numelPointer;
     private long step;
 
-    /** Zero moments for every parameter; the first {@link #step} is step 1. */
+    /**
+     * Zero moments for every parameter; the first {@link #step} is step 1. The parameters are
+     * validated here (one dtype, contiguous, one device) and must keep their storage: the optimizer
+     * holds their data pointers.
+     */
     public AdamW(List<Tensor> params, double lr, double beta1, double beta2, double eps, double weightDecay) {
         this.params = List.copyOf(params);
         this.lr = lr;
@@ -41,12 +54,28 @@ public final class AdamW {
         this.beta2 = beta2;
         this.eps = eps;
         this.weightDecay = weightDecay;
-        for (int i = 0; i < this.params.size(); i++) {
-            Tensor p = this.params.get(i);
-            Checks.defined(OP, "params[" + i + "]", p);
-            Tensor zeros = torch.zeros_like(p).to(torch.ScalarType.Float);
+        int n = this.params.size();
+        numels = new long[n];
+        p = new PointerPointer<>(Math.max(n, 1));
+        g = new PointerPointer<>(Math.max(n, 1));
+        m = new PointerPointer<>(Math.max(n, 1));
+        v = new PointerPointer<>(Math.max(n, 1));
+        numelPointer = new LongPointer(Math.max(n, 1));
+        paramType = n == 0 ? DType.F32 : Checks.floating(OP, "params[0]", this.params.get(0));
+        cuda = n > 0 && this.params.get(0).is_cuda();
+        device = n == 0 ? null : this.params.get(0).device();
+        for (int i = 0; i < n; i++) {
+            Tensor param = this.params.get(i);
+            Checks.dtype(OP, "params[" + i + "]", param, paramType);
+            Checks.sameDevice(OP, new String[] {"params[0]", "params[" + i + "]"}, this.params.get(0), param);
+            Tensor zeros = torch.zeros_like(param).to(torch.ScalarType.Float);
             expAvg.add(zeros);
             expAvgSq.add(torch.zeros_like(zeros));
+            numels[i] = param.numel();
+            p.put(i, param.data_ptr());
+            m.put(i, zeros.data_ptr());
+            v.put(i, expAvgSq.get(i).data_ptr());
+            numelPointer.put(i, numels[i]);
         }
     }
 
@@ -55,10 +84,55 @@ public final class AdamW {
         this(params, lr, 0.9, 0.999, 1e-8, 0.0);
     }
 
-    /** One update with these gradients (one per parameter, same order). */
+    /**
+     * One update with these gradients (one per parameter, same order, each with its parameter's
+     * number of elements; all in the params' dtype or all fp32; contiguous, on the params' device).
+     */
     public void step(List<Tensor> grads) {
-        update(params, grads, expAvg, expAvgSq, lr, beta1, beta2, eps, weightDecay, step + 1);
-        step++;
+        int n = params.size();
+        if (grads.size() != n) {
+            throw new IllegalArgumentException(OP + ": 'grads' has " + grads.size()
+                    + " tensors; expected one per parameter (" + n + ")");
+        }
+        if (n == 0) {
+            step++;
+            return;
+        }
+        Checks.defined(OP, "grads[0]", grads.get(0));
+        DType gradType = DType.of(grads.get(0).scalar_type());
+        if (gradType != paramType && gradType != DType.F32) {
+            throw new IllegalArgumentException(OP + ": tensor 'grads[0]' has dtype " + grads.get(0).scalar_type()
+                    + "; expected " + paramType.scalarType() + " (the params' dtype) or Float");
+        }
+        int deviceType = device.type().value;
+        byte deviceIndex = device.index();
+        for (int i = 0; i < n; i++) {
+            Tensor grad = grads.get(i);
+            String name = "grads[" + i + "]";
+            Checks.dtype(OP, name, grad, gradType);
+            if (grad.numel() != numels[i]) {
+                throw new IllegalArgumentException(OP + ": tensor '" + name + "' has " + grad.numel()
+                        + " elements; its parameter has " + numels[i]);
+            }
+            Device d = grad.device();
+            if (d.type().value != deviceType || d.index() != deviceIndex) {
+                throw new IllegalArgumentException(OP + ": tensor '" + name + "' is on " + d.str().getString()
+                        + " but the parameters are on " + device.str().getString());
+            }
+            g.put(i, grad.data_ptr());
+        }
+        long next = step + 1;
+        if (cuda) {
+            Backend.requireCuda(OP);
+            try (CUDAGuard guard = new CUDAGuard(device)) {
+                Backend.check(CudaKernels.adamwStep(p, g, m, v, numelPointer, n, paramType.tag, gradType.tag, lr,
+                        beta1, beta2, eps, weightDecay, next, Backend.stream(params.get(0))), true);
+            }
+        } else {
+            Backend.check(CpuKernels.adamwStep(p, g, m, v, numelPointer, n, paramType.tag, gradType.tag, lr, beta1,
+                    beta2, eps, weightDecay, next, null), false);
+        }
+        step = next;
     }
 
     public long stepCount() {
@@ -71,6 +145,16 @@ public final class AdamW {
 
     public List<Tensor> expAvgSq() {
         return expAvgSq;
+    }
+
+    /** Frees the host pointer arrays (the tensors stay). */
+    @Override
+    public void close() {
+        p.close();
+        g.close();
+        m.close();
+        v.close();
+        numelPointer.close();
     }
 
     /**

@@ -185,6 +185,16 @@ class AdamWTest {
         e = assertThrows(IllegalArgumentException.class, () -> AdamW.update(
                 List.of(p.get(0), p.get(1).t()), g, m, v, 1e-3, 0.9, 0.999, 1e-8, 0, 1));
         assertTrue(e.getMessage().contains("'params[1]'"), e.getMessage());
+        try (AdamW opt = new AdamW(p, 1e-3)) {
+            e = assertThrows(IllegalArgumentException.class, () -> opt.step(List.of(g.get(0), randn(6, DType.F32, 19))));
+            assertTrue(e.getMessage().contains("'grads[1]' has 19 elements; its parameter has 20"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> opt.step(List.of(g.get(0))));
+            assertTrue(e.getMessage().contains("'grads' has 1 tensors"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class,
+                    () -> opt.step(List.of(g.get(0), g.get(1).to(torch.ScalarType.Double))));
+            assertTrue(e.getMessage().contains("'grads[1]' has dtype Double"), e.getMessage());
+            assertEquals(0, opt.stepCount(), "a rejected step does not count");
+        }
         var n = assertThrows(NativeKernelException.class, () -> AdamW.update(p, g, m, v, -1, 0.9, 0.999, 1e-8, 0, 1));
         assertEquals("adamw_step: lr must be finite and >= 0", n.getMessage());
     }

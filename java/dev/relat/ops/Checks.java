@@ -142,16 +142,6 @@ final class Checks {
         }
     }
 
-    /** A contiguous int64 tensor (token ids, targets). */
-    static void int64(String op, String name, Tensor t) {
-        defined(op, name, t);
-        if (t.scalar_type().value != org.bytedeco.pytorch.global.torch.ScalarType.Long.value) {
-            throw new IllegalArgumentException(op + ": tensor '" + name + "' has dtype "
-                    + t.scalar_type() + "; expected Long");
-        }
-        contiguous(op, name, t);
-    }
-
     /** A positive, finite scalar parameter. */
     static void positive(String op, String name, double v) {
         if (!(v > 0) || Double.isInfinite(v)) {

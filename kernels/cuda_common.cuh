@@ -20,6 +20,14 @@
   __VA_ARGS__<<<(grid), (block), (smem), static_cast<cudaStream_t>(stream)>>>
 #endif
 
+// Loop unrolling hint: `RELAT_UNROLL for (...)`. nvcc's #pragma unroll; nothing under the CUDA-on-CPU
+// emulation, where the host compiler would warn about an unknown pragma.
+#ifndef RELAT_CUDA_EMULATION
+#define RELAT_UNROLL _Pragma("unroll")
+#else
+#define RELAT_UNROLL
+#endif
+
 namespace relat::cuda {
 
 relat_status fail(relat_status code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

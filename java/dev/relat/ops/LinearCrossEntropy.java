@@ -1,0 +1,107 @@
+package dev.relat.ops;
+
+import dev.relat.binding.CpuKernels;
+import dev.relat.binding.CudaKernels;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.cuda.CUDAGuard;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * Fused linear cross-entropy, the reconstruction loss: the mean over counted positions of
+ * {@code logsumexp(h u^T) - h . u[target]} and its gradient with respect to h, in one call, without
+ * materialising the [tokens, vocab] logits. Because the loss ends the graph, the gradient is formed
+ * in the same sweep over the vocabulary as the loss (no recomputation, the FLOPs of the two GEMMs).
+ * The count of counted positions is computed by the kernel from the targets, so nothing crosses to
+ * the host; the loss stays a device scalar.
+ * Kernels: native/src/linear_cross_entropy.cpp (CPU), kernels/linear_cross_entropy.cu (CUDA).
+ */
+public final class LinearCrossEntropy {
+    private static final String OP = "linear_cross_entropy";
+
+    /** libtorch's default ignore index. */
+    public static final long IGNORE_INDEX = -100;
+
+    private LinearCrossEntropy() {}
+
+    /** The loss (a 0-dim fp32 tensor on h's device) and dL/dh (shape and dtype of h). */
+    public record Result(Tensor loss, Tensor dh) {}
+
+    /** Loss and gradient with ignore index -100. */
+    public static Result forwardBackward(Tensor h, Tensor u, Tensor targets) {
+        return forwardBackward(h, u, targets, IGNORE_INDEX);
+    }
+
+    public static Result forwardBackward(Tensor h, Tensor u, Tensor targets, long ignoreIndex) {
+        Checks.defined(OP, "h", h);
+        Tensor loss = h.new_empty(new long[] {}, new TensorOptions(torch.ScalarType.Float));
+        Tensor dh = torch.empty_like(h);
+        forwardBackward(h, u, targets, ignoreIndex, loss, dh);
+        return new Result(loss, dh);
+    }
+
+    /**
+     * Writes the mean loss into {@code loss} (fp32, one element) and dL/dh into {@code dh} (shape and
+     * dtype of h; rows of ignored positions become zeros). h: [..., hidden]; u: [vocab, hidden], same
+     * dtype as h; targets: int64 with one element per row of h, each in [0, vocab) or ignoreIndex.
+     * With no counted position the loss is NaN (as libtorch's mean) and dh is zero. A target out of
+     * range makes the loss NaN. The workspace comes from libtorch's allocator on h's device.
+     */
+    public static void forwardBackward(Tensor h, Tensor u, Tensor targets, long ignoreIndex, Tensor loss,
+            Tensor dh) {
+        DType dtype = Checks.floating(OP, "h", h);
+        Checks.minRank(OP, "h", h, 1);
+        long hidden = h.size(-1);
+        if (hidden == 0) throw new IllegalArgumentException(OP + ": tensor 'h' has an empty last dimension");
+        long tokens = h.numel() / hidden;
+        Checks.dtype(OP, "u", u, dtype);
+        if (u.dim() != 2 || u.size(1) != hidden || u.size(0) == 0) {
+            throw new IllegalArgumentException(OP + ": tensor 'u' has shape "
+                    + java.util.Arrays.toString(Checks.shape(u)) + "; expected [vocab, " + hidden + "]");
+        }
+        long vocab = u.size(0);
+        Checks.int64(OP, "targets", targets);
+        if (targets.numel() != tokens) {
+            throw new IllegalArgumentException(OP + ": tensor 'targets' has " + targets.numel()
+                    + " elements; expected one per row of h (" + tokens + ")");
+        }
+        Checks.dtype(OP, "loss", loss, DType.F32);
+        if (loss.numel() != 1) {
+            throw new IllegalArgumentException(OP + ": tensor 'loss' has " + loss.numel()
+                    + " elements; expected 1");
+        }
+        Checks.dtype(OP, "dh", dh, dtype);
+        Checks.shape(OP, "dh", dh, Checks.shape(h));
+        Checks.sameDevice(OP, new String[] {"h", "u", "targets", "loss", "dh"}, h, u, targets, loss, dh);
+
+        boolean cuda = h.is_cuda();
+        if (cuda) Backend.requireCuda(OP);
+        long bytes = workspaceBytes(tokens, hidden, vocab, dtype, cuda);
+        Tensor workspace = h.new_empty(new long[] {Math.max(bytes, 1)}, new TensorOptions(torch.ScalarType.Byte));
+        if (cuda) {
+            try (CUDAGuard guard = new CUDAGuard(h.device())) {
+                Backend.check(CudaKernels.linearCrossEntropy(h.data_ptr(), u.data_ptr(), targets.data_ptr(),
+                        ignoreIndex, loss.data_ptr(), dh.data_ptr(), tokens, hidden, vocab,
+                        workspace.data_ptr(), bytes, dtype.tag, Backend.stream(h)), true);
+            }
+        } else {
+            Backend.check(CpuKernels.linearCrossEntropy(h.data_ptr(), u.data_ptr(), targets.data_ptr(),
+                    ignoreIndex, loss.data_ptr(), dh.data_ptr(), tokens, hidden, vocab,
+                    workspace.data_ptr(), bytes, dtype.tag, null), false);
+        }
+    }
+
+    /**
+     * Bytes of workspace the kernel needs: the fused op's whole extra memory. On the CPU it depends
+     * on the OpenMP thread count; on CUDA only on the shape.
+     */
+    public static long workspaceBytes(long tokens, long hidden, long vocab, DType dtype, boolean cuda) {
+        long[] bytes = new long[1];
+        if (cuda) {
+            Backend.check(CudaKernels.linearCrossEntropyWorkspace(tokens, hidden, vocab, dtype.tag, bytes), true);
+        } else {
+            Backend.check(CpuKernels.linearCrossEntropyWorkspace(tokens, hidden, vocab, dtype.tag, bytes), false);
+        }
+        return bytes[0];
+    }
+}

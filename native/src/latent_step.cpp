@@ -1,0 +1,455 @@
+// Latent step, CPU twin of kernels/latent_step.cu: the soft mode (LM head -> softmax/tau -> mix of
+// embedding rows) forward and backward, and the row rescale of the realign and identity modes.
+//
+// Soft forward, fused: z = U h / tau, the online softmax over the vocabulary and the p-weighted sum
+// of E rows happen in ONE pass over U and E (flash-attention style: per row of h a running max m,
+// sum l and fp32 accumulator acc[d], rescaled when m grows), so the [batch, vocab] probabilities
+// are never stored. The vocabulary is split across threads; each thread keeps its own (m, l, acc)
+// and the partials are merged at the end.
+// Soft backward, fused, also ONE pass over U and E: with s = e32 . de (saved by the forward),
+// each vocabulary row v contributes dh += p_v (E_v . de - s) U_v, p_v = exp(z_v - lse) recomputed
+// from the saved lse. No [batch, vocab] tensor is stored in either direction.
+// Floors (batch B, hidden d, vocab V, storage size S bytes): forward reads U and E once,
+// 2 V d S bytes (V d S when tied: the E row is the U row just read, served from cache), FLOPs
+// 4 B V d; backward the same bytes, FLOPs 6 B V d. For B = 1 both are bandwidth-bound.
+// Extra memory: per thread B (d + 2) fp32 partials plus a tile of z; O(threads B d), never O(V).
+//
+// Row rescale: y = x * target / max(||x||, min_norm) and its backward, one row per task, x read
+// twice (norm, then scale; the second read hits cache). Bytes 2 rows cols S (+ cols S for dy).
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "cpu_common.h"
+#include "cpu_simd.h"
+#include "validate.h"
+
+namespace relat::cpu {
+namespace {
+
+constexpr int64_t kTile = 32;  // vocabulary rows per tile
+constexpr int64_t kAlign = 64;
+
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+char *aligned(void *p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  return reinterpret_cast<char *>((a + kAlign - 1) / kAlign * kAlign);
+}
+
+// Threads worth using: each should get at least a few tiles.
+int soft_threads(int64_t vocab) {
+  const int64_t by_work = std::max<int64_t>(1, vocab / (8 * kTile));
+  return int(std::min<int64_t>(omp_get_max_threads(), by_work));
+}
+
+// Workspace: h (and de) as fp32 rows, s, then per thread: partial state and the z/g tiles.
+struct SoftLayout {
+  int64_t hidden_ld = 0;  // fp32 row stride
+  int64_t h32 = 0, de32 = 0, s = 0, per_thread = 0, thread_base = 0, total = 0;
+};
+
+SoftLayout soft_layout(int64_t batch, int64_t hidden, int threads, bool backward) {
+  SoftLayout L;
+  L.hidden_ld = round_up(hidden, 16);
+  int64_t off = 0;
+  auto take = [&](int64_t bytes) {
+    const int64_t at = off;
+    off += round_up(bytes, kAlign);
+    return at;
+  };
+  L.h32 = take(batch * L.hidden_ld * 4);
+  L.de32 = backward ? take(batch * L.hidden_ld * 4) : off;
+  L.s = backward ? take(batch * 4) : off;
+  // Per thread: m[B], l[B], acc[B][ld] (forward) or dh[B][ld] (backward), z and g tiles [kTile][B].
+  L.per_thread = round_up(2 * batch * 4, kAlign) + round_up(batch * L.hidden_ld * 4, kAlign) +
+                 2 * round_up(kTile * batch * 4, kAlign);
+  L.thread_base = take(threads * L.per_thread);
+  L.total = batch > 0 ? off + kAlign : 0;
+  return L;
+}
+
+// out[j][b] = scale * (w[v0 + j] . x[b]) for j < nj, every b. x: fp32 rows (ld ldx).
+template <class T>
+RELAT_INLINE void dots(const T *w, int64_t nj, const float *x, int64_t ldx, int64_t batch,
+                       int64_t hidden, float scale, float *out) {
+  for (int64_t j = 0; j < nj; ++j) {
+    const T *wr = w + j * hidden;
+    for (int64_t b0 = 0; b0 < batch; b0 += 4) {
+      const int64_t nb = std::min<int64_t>(4, batch - b0);
+      const float *x0 = x + b0 * ldx, *x1 = x0 + (nb > 1 ? ldx : 0), *x2 = x0 + (nb > 2 ? 2 * ldx : 0),
+                  *x3 = x0 + (nb > 3 ? 3 * ldx : 0);
+      v8f a0 = {}, a1 = {}, a2 = {}, a3 = {};
+      int64_t k = 0;
+      for (; k + 8 <= hidden; k += 8) {
+        const v8f wv = load8_f32(wr + k);
+        a0 += wv * load8(x0 + k);
+        a1 += wv * load8(x1 + k);
+        a2 += wv * load8(x2 + k);
+        a3 += wv * load8(x3 + k);
+      }
+      float s0 = hsum8(a0), s1 = hsum8(a1), s2 = hsum8(a2), s3 = hsum8(a3);
+      for (; k < hidden; ++k) {
+        const float wk = to_f32(wr[k]);
+        s0 += wk * x0[k], s1 += wk * x1[k], s2 += wk * x2[k], s3 += wk * x3[k];
+      }
+      float *o = out + j * batch + b0;
+      o[0] = s0 * scale;
+      if (nb > 1) o[1] = s1 * scale;
+      if (nb > 2) o[2] = s2 * scale;
+      if (nb > 3) o[3] = s3 * scale;
+    }
+  }
+}
+
+// acc[b] += sum_j coef[j][b] * w[v0 + j] for every b, four vocabulary rows at a time.
+template <class T>
+RELAT_INLINE void axpys(const T *w, int64_t nj, const float *coef, int64_t batch, int64_t hidden,
+                        float *acc, int64_t ld) {
+  int64_t j = 0;
+  for (; j + 4 <= nj; j += 4) {
+    const T *w0 = w + j * hidden, *w1 = w0 + hidden, *w2 = w1 + hidden, *w3 = w2 + hidden;
+    for (int64_t b = 0; b < batch; ++b) {
+      const float c0 = coef[j * batch + b], c1 = coef[(j + 1) * batch + b],
+                  c2 = coef[(j + 2) * batch + b], c3 = coef[(j + 3) * batch + b];
+      float *a = acc + b * ld;
+      int64_t k = 0;
+      for (; k + 8 <= hidden; k += 8)
+        store8(a + k, load8(a + k) + c0 * load8_f32(w0 + k) + c1 * load8_f32(w1 + k) +
+                          c2 * load8_f32(w2 + k) + c3 * load8_f32(w3 + k));
+      for (; k < hidden; ++k)
+        a[k] += c0 * to_f32(w0[k]) + c1 * to_f32(w1[k]) + c2 * to_f32(w2[k]) + c3 * to_f32(w3[k]);
+    }
+  }
+  for (; j < nj; ++j) {
+    const T *wr = w + j * hidden;
+    for (int64_t b = 0; b < batch; ++b) {
+      const float c = coef[j * batch + b];
+      float *a = acc + b * ld;
+      int64_t k = 0;
+      for (; k + 8 <= hidden; k += 8) store8(a + k, load8(a + k) + c * load8_f32(wr + k));
+      for (; k < hidden; ++k) a[k] += c * to_f32(wr[k]);
+    }
+  }
+}
+
+// One thread's share of the soft forward: vocabulary rows [v_begin, v_end).
+template <class T>
+RELAT_VECTOR_CLONES void soft_forward_range(const T *u, const T *emb, const float *h32, int64_t ld,
+                                            int64_t batch, int64_t hidden, float inv_tau,
+                                            int64_t v_begin, int64_t v_end, float *m, float *l,
+                                            float *acc, float *z) {
+  for (int64_t b = 0; b < batch; ++b) {
+    m[b] = -std::numeric_limits<float>::infinity();
+    l[b] = 0.f;
+    for (int64_t k = 0; k < ld; ++k) acc[b * ld + k] = 0.f;
+  }
+  for (int64_t v0 = v_begin; v0 < v_end; v0 += kTile) {
+    const int64_t nj = std::min(kTile, v_end - v0);
+    dots(u + v0 * hidden, nj, h32, ld, batch, hidden, inv_tau, z);
+    for (int64_t b = 0; b < batch; ++b) {
+      float mx = m[b];
+      for (int64_t j = 0; j < nj; ++j) mx = std::max(mx, z[j * batch + b]);
+      if (mx > m[b]) {  // rescale the running sums to the new max
+        const float alpha = exp_f32(m[b] - mx);  // 0 on the first tile (m = -inf)
+        l[b] *= alpha;
+        float *a = acc + b * ld;
+        for (int64_t k = 0; k < hidden; ++k) a[k] *= alpha;
+        m[b] = mx;
+      }
+      float sum = 0.f;
+      for (int64_t j = 0; j < nj; ++j) {
+        const float p = exp_f32(z[j * batch + b] - mx);
+        z[j * batch + b] = p;
+        sum += p;
+      }
+      l[b] += sum;
+    }
+    axpys(emb + v0 * hidden, nj, z, batch, hidden, acc, ld);
+  }
+}
+
+// One thread's share of the soft backward: dh[b] += sum_v p (g - s) U_v over [v_begin, v_end).
+template <class T>
+RELAT_VECTOR_CLONES void soft_backward_range(const T *u, const T *emb, const float *h32,
+                                             const float *de32, const float *lse, const float *s,
+                                             int64_t ld, int64_t batch, int64_t hidden,
+                                             float inv_tau, int64_t v_begin, int64_t v_end,
+                                             float *dh, float *z, float *g) {
+  for (int64_t k = 0; k < batch * ld; ++k) dh[k] = 0.f;
+  for (int64_t v0 = v_begin; v0 < v_end; v0 += kTile) {
+    const int64_t nj = std::min(kTile, v_end - v0);
+    dots(u + v0 * hidden, nj, h32, ld, batch, hidden, inv_tau, z);
+    dots(emb + v0 * hidden, nj, de32, ld, batch, hidden, 1.f, g);
+    for (int64_t j = 0; j < nj; ++j)
+      for (int64_t b = 0; b < batch; ++b) {
+        const float p = exp_f32(z[j * batch + b] - lse[b]);
+        z[j * batch + b] = p * (g[j * batch + b] - s[b]);
+      }
+    axpys(u + v0 * hidden, nj, z, batch, hidden, dh, ld);
+  }
+}
+
+template <class T>
+RELAT_VECTOR_CLONES void rows_to_f32(const T *src, float *dst, int64_t rows, int64_t cols,
+                                     int64_t ld) {
+  for (int64_t r = 0; r < rows; ++r) {
+    to_f32_row(src + r * cols, dst + r * ld, cols);
+    for (int64_t k = cols; k < ld; ++k) dst[r * ld + k] = 0.f;
+  }
+}
+
+struct Split {
+  int threads;
+  int64_t chunk;
+};
+
+Split split_vocab(int64_t vocab, int threads) {
+  int64_t chunk = round_up((vocab + threads - 1) / threads, kTile);
+  return {int((vocab + chunk - 1) / chunk), chunk};
+}
+
+template <class T>
+relat_status soft_forward(const T *h, const T *u, const T *emb, T *e, float *lse, float *e32,
+                          int64_t batch, int64_t hidden, int64_t vocab, float inv_tau, char *ws,
+                          int threads) {
+  const SoftLayout L = soft_layout(batch, hidden, threads, false);
+  const int64_t ld = L.hidden_ld;
+  float *h32 = reinterpret_cast<float *>(ws + L.h32);
+  rows_to_f32(h, h32, batch, hidden, ld);
+  const Split sp = split_vocab(vocab, threads);
+  auto part = [&](int t, float *&m, float *&l, float *&acc, float *&z) {
+    char *base = ws + L.thread_base + t * L.per_thread;
+    m = reinterpret_cast<float *>(base);
+    l = m + batch;
+    acc = reinterpret_cast<float *>(base + round_up(2 * batch * 4, kAlign));
+    z = reinterpret_cast<float *>(base + round_up(2 * batch * 4, kAlign) +
+                                  round_up(batch * ld * 4, kAlign));
+  };
+#pragma omp parallel for num_threads(sp.threads) schedule(static, 1)
+  for (int t = 0; t < sp.threads; ++t) {
+    float *m, *l, *acc, *z;
+    part(t, m, l, acc, z);
+    const int64_t v0 = t * sp.chunk, v1 = std::min(vocab, v0 + sp.chunk);
+    soft_forward_range(u, emb, h32, ld, batch, hidden, inv_tau, v0, v1, m, l, acc, z);
+  }
+  // Merge the per-thread partials into thread 0's accumulator.
+  for (int64_t b = 0; b < batch; ++b) {
+    float *m0, *l0, *acc0, *z0;
+    part(0, m0, l0, acc0, z0);
+    float mx = -std::numeric_limits<float>::infinity();
+    for (int t = 0; t < sp.threads; ++t) {
+      float *m, *l, *acc, *z;
+      part(t, m, l, acc, z);
+      mx = std::max(mx, m[b]);
+    }
+    float total = 0.f;
+    for (int t = 0; t < sp.threads; ++t) {
+      float *m, *l, *acc, *z;
+      part(t, m, l, acc, z);
+      total += l[b] * exp_f32(m[b] - mx);
+    }
+    float *a0 = acc0 + b * ld;
+    const float w0 = exp_f32(m0[b] - mx) / total;
+    for (int64_t k = 0; k < hidden; ++k) a0[k] *= w0;
+    for (int t = 1; t < sp.threads; ++t) {
+      float *m, *l, *acc, *z;
+      part(t, m, l, acc, z);
+      const float wt = exp_f32(m[b] - mx) / total;
+      const float *at = acc + b * ld;
+      for (int64_t k = 0; k < hidden; ++k) a0[k] += wt * at[k];
+    }
+    if (lse) lse[b] = mx + std::log(total);
+    for (int64_t k = 0; k < hidden; ++k) e[b * hidden + k] = from_f32<T>(a0[k]);
+    if (e32)
+      for (int64_t k = 0; k < hidden; ++k) e32[b * hidden + k] = a0[k];
+  }
+  return RELAT_OK;
+}
+
+template <class T>
+relat_status soft_backward(const T *h, const T *u, const T *emb, const float *lse, const float *e32,
+                           const T *de, T *dh, int64_t batch, int64_t hidden, int64_t vocab,
+                           float inv_tau, char *ws, int threads) {
+  const SoftLayout L = soft_layout(batch, hidden, threads, true);
+  const int64_t ld = L.hidden_ld;
+  float *h32 = reinterpret_cast<float *>(ws + L.h32);
+  float *de32 = reinterpret_cast<float *>(ws + L.de32);
+  float *s = reinterpret_cast<float *>(ws + L.s);
+  rows_to_f32(h, h32, batch, hidden, ld);
+  rows_to_f32(de, de32, batch, hidden, ld);
+  for (int64_t b = 0; b < batch; ++b) {  // s = sum_v p g = e . de, from the forward's fp32 e
+    double acc = 0.0;
+    for (int64_t k = 0; k < hidden; ++k) acc += double(e32[b * hidden + k]) * de32[b * ld + k];
+    s[b] = float(acc);
+  }
+  const Split sp = split_vocab(vocab, threads);
+  auto part = [&](int t, float *&d, float *&z, float *&g) {
+    char *base = ws + L.thread_base + t * L.per_thread;
+    d = reinterpret_cast<float *>(base + round_up(2 * batch * 4, kAlign));
+    z = reinterpret_cast<float *>(base + round_up(2 * batch * 4, kAlign) +
+                                  round_up(batch * ld * 4, kAlign));
+    g = z + round_up(kTile * batch * 4, kAlign) / 4;
+  };
+#pragma omp parallel for num_threads(sp.threads) schedule(static, 1)
+  for (int t = 0; t < sp.threads; ++t) {
+    float *d, *z, *g;
+    part(t, d, z, g);
+    const int64_t v0 = t * sp.chunk, v1 = std::min(vocab, v0 + sp.chunk);
+    soft_backward_range(u, emb, h32, de32, lse, s, ld, batch, hidden, inv_tau, v0, v1, d, z, g);
+  }
+  float *d0, *z0, *g0;
+  part(0, d0, z0, g0);
+  for (int t = 1; t < sp.threads; ++t) {
+    float *d, *z, *g;
+    part(t, d, z, g);
+    for (int64_t k = 0; k < batch * ld; ++k) d0[k] += d[k];
+  }
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t k = 0; k < hidden; ++k) dh[b * hidden + k] = from_f32<T>(d0[b * ld + k] * inv_tau);
+  return RELAT_OK;
+}
+
+// ---- row rescale ----
+
+template <class T>
+RELAT_VECTOR_CLONES void rescale_row(const T *x, T *y, int64_t cols, float target, float min_norm) {
+  float ss = 0.f;
+#pragma omp simd reduction(+ : ss)
+  for (int64_t c = 0; c < cols; ++c) ss += to_f32(x[c]) * to_f32(x[c]);
+  const float scale = target / std::max(std::sqrt(ss), min_norm);
+#pragma omp simd
+  for (int64_t c = 0; c < cols; ++c) y[c] = from_f32<T>(to_f32(x[c]) * scale);
+}
+
+template <class T>
+RELAT_VECTOR_CLONES void rescale_row_backward(const T *x, const T *dy, T *dx, int64_t cols,
+                                              float target, float min_norm) {
+  float ss = 0.f, xd = 0.f;
+#pragma omp simd reduction(+ : ss, xd)
+  for (int64_t c = 0; c < cols; ++c) {
+    const float xv = to_f32(x[c]);
+    ss += xv * xv;
+    xd += xv * to_f32(dy[c]);
+  }
+  const float n = std::sqrt(ss);
+  if (n >= min_norm) {
+    const float a = target / n, b = a * xd / (n * n);
+#pragma omp simd
+    for (int64_t c = 0; c < cols; ++c) dx[c] = from_f32<T>(a * to_f32(dy[c]) - b * to_f32(x[c]));
+  } else {
+    const float a = target / min_norm;
+#pragma omp simd
+    for (int64_t c = 0; c < cols; ++c) dx[c] = from_f32<T>(a * to_f32(dy[c]));
+  }
+}
+
+}  // namespace
+}  // namespace relat::cpu
+
+using namespace relat::cpu;
+
+extern "C" relat_status relat_cpu_latent_soft_workspace(int64_t batch, int64_t hidden, int64_t vocab,
+                                                        relat_dtype dtype, int64_t *forward_bytes,
+                                                        int64_t *backward_bytes) {
+  if (auto m = relat::validate::latent_soft_workspace(batch, hidden, vocab, dtype, forward_bytes,
+                                                      backward_bytes);
+      !m.empty())
+    return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
+  const int threads = soft_threads(vocab);
+  *forward_bytes = soft_layout(batch, hidden, threads, false).total;
+  *backward_bytes = soft_layout(batch, hidden, threads, true).total;
+  return RELAT_OK;
+}
+
+extern "C" relat_status relat_cpu_latent_soft_forward(const void *h, const void *u, const void *emb,
+                                                      void *e, float *lse, float *e32, int64_t batch,
+                                                      int64_t hidden, int64_t vocab, float inv_tau,
+                                                      void *workspace, int64_t workspace_bytes,
+                                                      relat_dtype dtype, relat_stream) {
+  const char *op = "latent_soft_forward";
+  if (auto m = relat::validate::latent_soft_forward(h, u, emb, e, batch, hidden, vocab, inv_tau,
+                                                    dtype);
+      !m.empty())
+    return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
+  const int threads = soft_threads(vocab);
+  const int64_t need = soft_layout(batch, hidden, threads, false).total;
+  if (auto m = relat::validate::workspace(op, workspace, workspace_bytes, need); !m.empty())
+    return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
+  if (batch == 0) return RELAT_OK;
+  return dispatch_dtype(dtype, op, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return soft_forward(static_cast<const T *>(h), static_cast<const T *>(u),
+                        static_cast<const T *>(emb), static_cast<T *>(e), lse, e32, batch, hidden,
+                        vocab, inv_tau, aligned(workspace), threads);
+  });
+}
+
+extern "C" relat_status relat_cpu_latent_soft_backward(const void *h, const void *u, const void *emb,
+                                                       const float *lse, const float *e32,
+                                                       const void *de, void *dh, int64_t batch,
+                                                       int64_t hidden, int64_t vocab, float inv_tau,
+                                                       void *workspace, int64_t workspace_bytes,
+                                                       relat_dtype dtype, relat_stream) {
+  const char *op = "latent_soft_backward";
+  if (auto m = relat::validate::latent_soft_backward(h, u, emb, lse, e32, de, dh, batch, hidden,
+                                                     vocab, inv_tau, dtype);
+      !m.empty())
+    return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
+  const int threads = soft_threads(vocab);
+  const int64_t need = soft_layout(batch, hidden, threads, true).total;
+  if (auto m = relat::validate::workspace(op, workspace, workspace_bytes, need); !m.empty())
+    return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
+  if (batch == 0) return RELAT_OK;
+  return dispatch_dtype(dtype, op, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return soft_backward(static_cast<const T *>(h), static_cast<const T *>(u),
+                         static_cast<const T *>(emb), lse, e32, static_cast<const T *>(de),
+                         static_cast<T *>(dh), batch, hidden, vocab, inv_tau, aligned(workspace),
+                         threads);
+  });
+}
+
+extern "C" relat_status relat_cpu_row_rescale_forward(const void *x, void *y, int64_t rows,
+                                                      int64_t cols, float target_norm,
+                                                      float min_norm, relat_dtype dtype,
+                                                      relat_stream) {
+  const char *op = "row_rescale_forward";
+  if (auto m = relat::validate::row_rescale(op, x, nullptr, y, rows, cols, target_norm, min_norm,
+                                            dtype, false);
+      !m.empty())
+    return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
+  return dispatch_dtype(dtype, op, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T *xs = static_cast<const T *>(x);
+    T *ys = static_cast<T *>(y);
+#pragma omp parallel for schedule(static) if (rows * cols >= kParallelMinElements)
+    for (int64_t r = 0; r < rows; ++r)
+      rescale_row(xs + r * cols, ys + r * cols, cols, target_norm, min_norm);
+    return RELAT_OK;
+  });
+}
+
+extern "C" relat_status relat_cpu_row_rescale_backward(const void *x, const void *dy, void *dx,
+                                                       int64_t rows, int64_t cols,
+                                                       float target_norm, float min_norm,
+                                                       relat_dtype dtype, relat_stream) {
+  const char *op = "row_rescale_backward";
+  if (auto m = relat::validate::row_rescale(op, x, dy, dx, rows, cols, target_norm, min_norm, dtype,
+                                            true);
+      !m.empty())
+    return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
+  return dispatch_dtype(dtype, op, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T *xs = static_cast<const T *>(x);
+    const T *dys = static_cast<const T *>(dy);
+    T *dxs = static_cast<T *>(dx);
+#pragma omp parallel for schedule(static) if (rows * cols >= kParallelMinElements)
+    for (int64_t r = 0; r < rows; ++r)
+      rescale_row_backward(xs + r * cols, dys + r * cols, dxs + r * cols, cols, target_norm,
+                           min_norm);
+    return RELAT_OK;
+  });
+}

@@ -1,0 +1,470 @@
+// Fused linear cross-entropy, CPU twin of kernels/linear_cross_entropy.cu.
+//
+// What is fused: the LM head GEMM (logits = H U^T), the log-sum-exp over the vocabulary, the NLL
+// of the targets, the mean over counted positions, and the gradient GEMM dH = (softmax - onehot) U
+// / count. The [tokens, vocab] logits never exist: the vocabulary is swept in tiles of kVt rows of
+// U, and because the loss ends the graph the gradient is formed during the same sweep.
+//
+// Scheme: ONE pass over V per block of rows, with online rescaling (flash-attention style). For a
+// block of rows and a tile of U:
+//   S^T = U_tile H_blk^T                     (product 1, [kVt x Tb], fp32)
+//   m' = max(m, max_j S), alpha = exp(m - m'), P^T = exp(S^T - m'), l = alpha l + sum_j P
+//   acc = alpha * acc + P U_tile             (product 2, [Tb x d], fp32; alpha folded in the C load)
+// and at the end, per row: lse = m + log l, loss = lse - logit[target],
+//   dH = (acc / l - U[target]) / count.
+// FLOPs: 2 T V d (product 1) + 2 T V d (product 2) = exactly the two GEMMs of the unfused math
+// (logits and dH); no logit is recomputed. Extra: T V exps and the per-row scalar updates.
+// Bytes (floor): U is read once per block of rows: (T / Tb) V d sizeof(T), H read once, dH written
+// once. Arithmetic intensity per U byte is ~4 Tb FLOPs, so the kernel is compute-bound.
+//
+// Layout of the work: counted rows are compacted first (ignored positions cost nothing), split in
+// blocks of Tb <= 96 rows; when there are fewer blocks than threads the vocabulary is also split
+// into S ranges. Each (block, range) item owns fp32 partials m, l, acc in the workspace; they are
+// merged per row afterwards. Extra memory: (compact rows + S Tb padding) x d fp32 for acc, plus per
+// thread a packed H block (Tb x d), a packed U tile (kVt x d) and the S^T tile (kVt x Tb), all fp32:
+// O(T d + threads (Tb + kVt) d), never O(T V). The exact size is linear_cross_entropy_workspace.
+//
+// The GEMMs use a 6x16 register-blocked micro-kernel (12 accumulators) written with 8-lane vectors:
+// AVX2/FMA or AVX-512VL ymm code through RELAT_VECTOR_CLONES, SSE2 otherwise. Product 1 broadcasts
+// U rows and streams H^T panels (H packed once per block); product 2 broadcasts P^T (which is the
+// layout product 1 writes, so P needs no transposition) and streams U rows, which are row-major in
+// the packed tile: no operand is ever transposed per tile. The packed tile's row stride is padded so
+// rows do not alias in L1 when d is a multiple of 1024.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "cpu_common.h"
+#include "cpu_simd.h"
+#include "validate.h"
+
+namespace relat::cpu {
+namespace {
+
+constexpr int64_t kMR = 6;      // micro-tile rows
+constexpr int64_t kNR = 16;     // micro-tile columns (two 8-lane vectors)
+constexpr int64_t kVt = 192;    // vocabulary rows per tile (multiple of kMR)
+constexpr int64_t kKc = 256;    // depth block of product 1
+constexpr int64_t kTbMax = 96;  // rows per block (multiple of kNR)
+constexpr int64_t kAlign = 64;
+
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+int64_t ceil_div(int64_t x, int64_t m) { return (x + m - 1) / m; }
+
+// How n counted rows and the vocabulary are split into work items for `threads` threads.
+struct Plan {
+  int64_t tb = 0;      // rows per block (multiple of kNR)
+  int64_t blocks = 0;  // ceil(n / tb)
+  int64_t splits = 0;  // vocabulary ranges
+  int64_t vchunk = 0;  // vocabulary rows per range (multiple of kVt)
+};
+
+Plan make_plan(int64_t n, int64_t vocab, int threads) {
+  Plan p;
+  if (n == 0) return p;
+  const int64_t tiles = ceil_div(vocab, kVt);
+  int64_t r = ceil_div(n, kTbMax);
+  int64_t s = 1;
+  if (r >= threads) {
+    r = round_up(r, threads);
+  } else {
+    s = std::min<int64_t>(ceil_div(threads, r), tiles);
+  }
+  p.tb = round_up(ceil_div(n, r), kNR);
+  p.blocks = ceil_div(n, p.tb);
+  p.vchunk = ceil_div(tiles, s) * kVt;
+  p.splits = ceil_div(vocab, p.vchunk);
+  return p;
+}
+
+// Byte offsets of the workspace parts; `total` is what the query reports.
+struct Layout {
+  Plan plan;
+  int64_t tb6 = 0, ldp = 0, ldu = 0;
+  int64_t rows = 0, tgt = 0, slots = 0, slot_bytes = 0, scratch = 0, scratch_bytes = 0, total = 0;
+};
+
+Layout make_layout(int64_t tokens, int64_t n, int64_t hidden, int64_t vocab, int threads) {
+  Layout L;
+  L.plan = make_plan(n, vocab, threads);
+  const Plan &p = L.plan;
+  L.tb6 = round_up(p.tb, kMR);
+  L.ldp = p.tb + 8;  // >= tb6; columns past tb stay zero
+  L.ldu = round_up(hidden, kNR) + kNR;
+  int64_t off = 0;
+  auto take = [&](int64_t bytes) {
+    const int64_t at = off;
+    off += round_up(bytes, kAlign);
+    return at;
+  };
+  L.rows = take(tokens * int64_t(sizeof(int64_t)));
+  L.tgt = take(tokens * int64_t(sizeof(float)));
+  // Per item: m[tb6], l[tb6], acc[tb6 x hidden].
+  L.slot_bytes = round_up((2 * L.tb6 + L.tb6 * hidden) * int64_t(sizeof(float)), kAlign);
+  L.slots = take(p.blocks * p.splits * L.slot_bytes);
+  // Per thread: packed H block, packed U tile, S^T tile, alpha.
+  L.scratch_bytes = round_up(p.tb * hidden * 4, kAlign) + round_up(kVt * L.ldu * 4, kAlign) +
+                    round_up(kVt * L.ldp * 4, kAlign) + round_up(L.tb6 * 4, kAlign);
+  L.scratch = take(n > 0 ? threads * L.scratch_bytes : 0);
+  L.total = off + kAlign;  // slack to align the base pointer
+  return L;
+}
+
+int64_t workspace_bytes(int64_t tokens, int64_t hidden, int64_t vocab, int threads) {
+  if (tokens == 0) return 0;
+  // The plan depends on the number of counted rows, unknown at query time: take the worst case.
+  int64_t need = make_layout(tokens, 0, hidden, vocab, threads).total;
+  for (int64_t n = 1; n <= tokens; ++n)
+    need = std::max(need, make_layout(tokens, n, hidden, vocab, threads).total);
+  return need;
+}
+
+// ---- micro-kernels ----------------------------------------------------------------------------
+
+// Product 1: C[r][0..15] (+)= sum_k a[r][k] * b[k][0..15] for the 6 rows a[0..5] (U tile rows)
+// and the packed panel b (16 H rows, k-major). C rows are S^T rows (ld = ldc).
+RELAT_INLINE void micro_p1(const float *a0, const float *a1, const float *a2, const float *a3,
+                           const float *a4, const float *a5, const float *b, int64_t kc, float *c,
+                           int64_t ldc, bool accumulate) {
+  v8f c00 = {}, c01 = {}, c10 = {}, c11 = {}, c20 = {}, c21 = {}, c30 = {}, c31 = {}, c40 = {},
+      c41 = {}, c50 = {}, c51 = {};
+#pragma GCC unroll 4
+  for (int64_t k = 0; k < kc; ++k) {
+    const v8f b0 = load8(b + k * kNR), b1 = load8(b + k * kNR + 8);
+    c00 += a0[k] * b0;
+    c01 += a0[k] * b1;
+    c10 += a1[k] * b0;
+    c11 += a1[k] * b1;
+    c20 += a2[k] * b0;
+    c21 += a2[k] * b1;
+    c30 += a3[k] * b0;
+    c31 += a3[k] * b1;
+    c40 += a4[k] * b0;
+    c41 += a4[k] * b1;
+    c50 += a5[k] * b0;
+    c51 += a5[k] * b1;
+  }
+  if (accumulate) {
+    c00 += load8(c + 0 * ldc), c01 += load8(c + 0 * ldc + 8);
+    c10 += load8(c + 1 * ldc), c11 += load8(c + 1 * ldc + 8);
+    c20 += load8(c + 2 * ldc), c21 += load8(c + 2 * ldc + 8);
+    c30 += load8(c + 3 * ldc), c31 += load8(c + 3 * ldc + 8);
+    c40 += load8(c + 4 * ldc), c41 += load8(c + 4 * ldc + 8);
+    c50 += load8(c + 5 * ldc), c51 += load8(c + 5 * ldc + 8);
+  }
+  store8(c + 0 * ldc, c00), store8(c + 0 * ldc + 8, c01);
+  store8(c + 1 * ldc, c10), store8(c + 1 * ldc + 8, c11);
+  store8(c + 2 * ldc, c20), store8(c + 2 * ldc + 8, c21);
+  store8(c + 3 * ldc, c30), store8(c + 3 * ldc + 8, c31);
+  store8(c + 4 * ldc, c40), store8(c + 4 * ldc + 8, c41);
+  store8(c + 5 * ldc, c50), store8(c + 5 * ldc + 8, c51);
+}
+
+// Product 2: C[r][0..15] = alpha[r] * C[r][..] + sum_j a[j][r] * b[j][0..15] for 6 rows r, where
+// a = P^T (ld lda, 6 consecutive rows of H per j) and b = U tile rows (ld ldb). With `first`, C is
+// not read (it may hold anything). C is acc, ld ldc.
+RELAT_INLINE void micro_p2(const float *a, int64_t lda, const float *b, int64_t ldb, int64_t kn,
+                           float *c, int64_t ldc, const float *alpha, bool first) {
+  v8f c00 = {}, c01 = {}, c10 = {}, c11 = {}, c20 = {}, c21 = {}, c30 = {}, c31 = {}, c40 = {},
+      c41 = {}, c50 = {}, c51 = {};
+  if (!first) {
+    c00 = alpha[0] * load8(c + 0 * ldc), c01 = alpha[0] * load8(c + 0 * ldc + 8);
+    c10 = alpha[1] * load8(c + 1 * ldc), c11 = alpha[1] * load8(c + 1 * ldc + 8);
+    c20 = alpha[2] * load8(c + 2 * ldc), c21 = alpha[2] * load8(c + 2 * ldc + 8);
+    c30 = alpha[3] * load8(c + 3 * ldc), c31 = alpha[3] * load8(c + 3 * ldc + 8);
+    c40 = alpha[4] * load8(c + 4 * ldc), c41 = alpha[4] * load8(c + 4 * ldc + 8);
+    c50 = alpha[5] * load8(c + 5 * ldc), c51 = alpha[5] * load8(c + 5 * ldc + 8);
+  }
+#pragma GCC unroll 4
+  for (int64_t j = 0; j < kn; ++j) {
+    const float *aj = a + j * lda;
+    const v8f b0 = load8(b + j * ldb), b1 = load8(b + j * ldb + 8);
+    c00 += aj[0] * b0;
+    c01 += aj[0] * b1;
+    c10 += aj[1] * b0;
+    c11 += aj[1] * b1;
+    c20 += aj[2] * b0;
+    c21 += aj[2] * b1;
+    c30 += aj[3] * b0;
+    c31 += aj[3] * b1;
+    c40 += aj[4] * b0;
+    c41 += aj[4] * b1;
+    c50 += aj[5] * b0;
+    c51 += aj[5] * b1;
+  }
+  store8(c + 0 * ldc, c00), store8(c + 0 * ldc + 8, c01);
+  store8(c + 1 * ldc, c10), store8(c + 1 * ldc + 8, c11);
+  store8(c + 2 * ldc, c20), store8(c + 2 * ldc + 8, c21);
+  store8(c + 3 * ldc, c30), store8(c + 3 * ldc + 8, c31);
+  store8(c + 4 * ldc, c40), store8(c + 4 * ldc + 8, c41);
+  store8(c + 5 * ldc, c50), store8(c + 5 * ldc + 8, c51);
+}
+
+// ---- one work item: a block of rows against a range of the vocabulary -----------------------
+
+struct Item {
+  const int64_t *rows;  // original row index of each compact row of the block
+  int64_t nrows;        // counted rows in this block (<= tb)
+  int64_t v_begin, v_end;
+  float *m, *l, *acc;   // the item's slot
+  float *tgt;           // target logit per compact row of the block
+};
+
+struct Scratch {
+  float *hp, *ut, *st, *alpha;
+};
+
+template <class T>
+RELAT_VECTOR_CLONES void run_item(const T *h, const T *u, const int64_t *targets,
+                                  int64_t hidden, const Layout &L, const Item &it,
+                                  const Scratch &w) {
+  const int64_t tb = L.plan.tb, tb6 = L.tb6, ldp = L.ldp, ldu = L.ldu, d = hidden;
+
+  // Pack the H block as k-major panels of 16 rows: hp[kb][panel][k][16], zero rows past nrows.
+  for (int64_t k0 = 0; k0 < d; k0 += kKc) {
+    const int64_t kc = std::min(kKc, d - k0);
+    float *blk = w.hp + k0 * tb;
+    for (int64_t p = 0; p < tb / kNR; ++p) {
+      float *panel = blk + p * kc * kNR;
+      for (int64_t i = 0; i < kNR; ++i) {
+        const int64_t r = p * kNR + i;
+        if (r < it.nrows) {
+          const T *src = h + it.rows[r] * d + k0;
+          for (int64_t k = 0; k < kc; ++k) panel[k * kNR + i] = to_f32(src[k]);
+        } else {
+          for (int64_t k = 0; k < kc; ++k) panel[k * kNR + i] = 0.f;
+        }
+      }
+    }
+  }
+  // P^T columns past tb are read by the last 6-row sliver of product 2: keep them zero.
+  for (int64_t j = 0; j < kVt; ++j)
+    for (int64_t i = tb; i < ldp; ++i) w.st[j * ldp + i] = 0.f;
+  for (int64_t i = tb; i < tb6; ++i) it.m[i] = 0.f, it.l[i] = 0.f, w.alpha[i] = 0.f;
+
+  bool first = true;
+  for (int64_t v0 = it.v_begin; v0 < it.v_end; v0 += kVt) {
+    const int64_t nv = std::min(kVt, it.v_end - v0);
+
+    // Pack the U tile as fp32 rows with a padded stride; columns d..ldu are zero.
+    for (int64_t j = 0; j < nv; ++j) {
+      float *dst = w.ut + j * ldu;
+      to_f32_row(u + (v0 + j) * d, dst, d);
+      for (int64_t k = d; k < ldu; ++k) dst[k] = 0.f;
+    }
+
+    // Product 1: S^T[j][i] = U[v0 + j] . H[i] for j < nv (rows of the last sliver past nv repeat
+    // row nv - 1 and are never read), i < tb.
+    for (int64_t k0 = 0; k0 < d; k0 += kKc) {
+      const int64_t kc = std::min(kKc, d - k0);
+      const float *blk = w.hp + k0 * tb;
+      for (int64_t p = 0; p < tb / kNR; ++p) {
+        const float *panel = blk + p * kc * kNR;
+        for (int64_t j0 = 0; j0 < nv; j0 += kMR) {
+          const float *a[kMR];
+          for (int64_t r = 0; r < kMR; ++r) a[r] = w.ut + std::min(j0 + r, nv - 1) * ldu + k0;
+          micro_p1(a[0], a[1], a[2], a[3], a[4], a[5], panel, kc, w.st + j0 * ldp + p * kNR, ldp,
+                   k0 > 0);
+        }
+      }
+    }
+
+    // Target logits of this tile, before the exponentials overwrite S.
+    for (int64_t i = 0; i < it.nrows; ++i) {
+      const int64_t t = targets[it.rows[i]];
+      if (t >= v0 && t < v0 + nv) it.tgt[i] = w.st[(t - v0) * ldp + i];
+    }
+
+    // Online softmax over the tile, 8 rows of H at a time: new max, alpha, P^T = exp(S^T - m).
+    for (int64_t i = 0; i < tb; i += 8) {
+      v8f mx = load8(w.st + i);
+      for (int64_t j = 1; j < nv; ++j) mx = max8(mx, load8(w.st + j * ldp + i));
+      const v8f m_old = load8(it.m + i);
+      const v8f m_new = first ? mx : max8(m_old, mx);
+      const v8f alpha = first ? v8f{} : exp8(m_old - m_new);
+      v8f sum = {};
+      for (int64_t j = 0; j < nv; ++j) {
+        const v8f p = exp8(load8(w.st + j * ldp + i) - m_new);
+        store8(w.st + j * ldp + i, p);
+        sum += p;
+      }
+      store8(it.m + i, m_new);
+      store8(it.l + i, first ? sum : alpha * load8(it.l + i) + sum);
+      store8(w.alpha + i, alpha);
+    }
+
+    // Product 2: acc[i][n] = alpha[i] acc[i][n] + sum_j P^T[j][i] U[v0 + j][n].
+    for (int64_t n0 = 0; n0 < d; n0 += kNR) {
+      const float *b = w.ut + n0;
+      if (n0 + kNR <= d) {
+        for (int64_t i0 = 0; i0 < tb6; i0 += kMR)
+          micro_p2(w.st + i0, ldp, b, ldu, nv, it.acc + i0 * d + n0, d, w.alpha + i0, first);
+      } else {  // last, partial panel: go through a 6x16 buffer
+        const int64_t nc = d - n0;
+        float c[kMR * kNR];
+        for (int64_t i0 = 0; i0 < tb6; i0 += kMR) {
+          for (int64_t r = 0; r < kMR; ++r)
+            for (int64_t q = 0; q < kNR; ++q) c[r * kNR + q] = (!first && q < nc) ? it.acc[(i0 + r) * d + n0 + q] : 0.f;
+          micro_p2(w.st + i0, ldp, b, ldu, nv, c, kNR, w.alpha + i0, first);
+          for (int64_t r = 0; r < kMR; ++r)
+            for (int64_t q = 0; q < nc; ++q) it.acc[(i0 + r) * d + n0 + q] = c[r * kNR + q];
+        }
+      }
+    }
+    first = false;
+  }
+}
+
+// Merges the partials of one counted row over the vocabulary ranges and writes its dH row.
+// slot0 is the row's block slot of range 0; ranges follow every `stride` floats. The merged acc is
+// built in place in range 0's acc row. Returns the row's loss (NaN for an out-of-range target).
+template <class T>
+RELAT_VECTOR_CLONES float finish_row(const T *u, T *dh_row, int64_t target, int64_t vocab,
+                                     int64_t hidden, float *slot0, int64_t stride, int64_t splits,
+                                     int64_t tb6, int64_t i, float tgt_logit, float inv_count) {
+  auto m = [&](int64_t s) { return slot0[s * stride + i]; };
+  auto l = [&](int64_t s) { return slot0[s * stride + tb6 + i]; };
+  auto acc = [&](int64_t s) { return slot0 + s * stride + 2 * tb6 + i * hidden; };
+  float mx = -std::numeric_limits<float>::infinity();
+  for (int64_t s = 0; s < splits; ++s) mx = std::max(mx, m(s));
+  float lsum = 0.f;
+  for (int64_t s = 0; s < splits; ++s) lsum += l(s) * exp_f32(m(s) - mx);
+  const float lse = mx + std::log(lsum);
+  if (!(target >= 0 && target < vocab)) {
+    const T nan = from_f32<T>(std::numeric_limits<float>::quiet_NaN());
+    for (int64_t k = 0; k < hidden; ++k) dh_row[k] = nan;
+    return std::numeric_limits<float>::quiet_NaN();
+  }
+  float *a0 = acc(0);
+  const float w0 = exp_f32(m(0) - mx) / lsum;
+  for (int64_t k = 0; k < hidden; ++k) a0[k] *= w0;
+  for (int64_t s = 1; s < splits; ++s) {
+    const float ws = exp_f32(m(s) - mx) / lsum;
+    const float *as = acc(s);
+    for (int64_t k = 0; k < hidden; ++k) a0[k] += ws * as[k];
+  }
+  const T *ut = u + target * hidden;
+  for (int64_t k = 0; k < hidden; ++k) dh_row[k] = from_f32<T>((a0[k] - to_f32(ut[k])) * inv_count);
+  return lse - tgt_logit;
+}
+
+template <class T>
+relat_status run(const T *h, const T *u, const int64_t *targets, int64_t ignore_index, float *loss,
+                 T *dh, int64_t tokens, int64_t hidden, int64_t vocab, char *ws, int threads) {
+  const int64_t d = hidden;
+  if (tokens == 0) {
+    *loss = std::numeric_limits<float>::quiet_NaN();
+    return RELAT_OK;
+  }
+  // Compact the counted rows into the first part of the workspace (offset 0 whatever n is).
+  int64_t *rows = reinterpret_cast<int64_t *>(ws);
+  int64_t n = 0;
+  for (int64_t t = 0; t < tokens; ++t)
+    if (targets[t] != ignore_index) rows[n++] = t;
+  const Layout L = make_layout(tokens, n, hidden, vocab, threads);
+  float *tgt = reinterpret_cast<float *>(ws + L.tgt);
+  const Plan &p = L.plan;
+
+  // Ignored rows get zero gradients.
+#pragma omp parallel for schedule(static) if (tokens * d >= kParallelMinElements)
+  for (int64_t t = 0; t < tokens; ++t)
+    if (targets[t] == ignore_index)
+      for (int64_t k = 0; k < d; ++k) dh[t * d + k] = from_f32<T>(0.f);
+  if (n == 0) {
+    *loss = std::numeric_limits<float>::quiet_NaN();
+    return RELAT_OK;
+  }
+  for (int64_t i = 0; i < n; ++i) tgt[i] = std::numeric_limits<float>::quiet_NaN();
+
+  auto slot = [&](int64_t b, int64_t s) {
+    return reinterpret_cast<float *>(ws + L.slots + (b * p.splits + s) * L.slot_bytes);
+  };
+  const int64_t items = p.blocks * p.splits;
+#pragma omp parallel num_threads(threads)
+  {
+    const int tid = omp_get_thread_num();
+    char *sc = ws + L.scratch + tid * L.scratch_bytes;
+    Scratch w;
+    w.hp = reinterpret_cast<float *>(sc);
+    sc += round_up(p.tb * d * 4, kAlign);
+    w.ut = reinterpret_cast<float *>(sc);
+    sc += round_up(kVt * L.ldu * 4, kAlign);
+    w.st = reinterpret_cast<float *>(sc);
+    sc += round_up(kVt * L.ldp * 4, kAlign);
+    w.alpha = reinterpret_cast<float *>(sc);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < items; ++item) {
+      const int64_t b = item / p.splits, s = item % p.splits;
+      float *sl = slot(b, s);
+      Item it;
+      it.rows = rows + b * p.tb;
+      it.nrows = std::min(p.tb, n - b * p.tb);
+      it.v_begin = s * p.vchunk;
+      it.v_end = std::min(vocab, it.v_begin + p.vchunk);
+      it.m = sl;
+      it.l = sl + L.tb6;
+      it.acc = sl + 2 * L.tb6;
+      it.tgt = tgt + b * p.tb;
+      run_item(h, u, targets, hidden, L, it, w);
+    }
+  }
+
+  // Merge per row; the row losses replace the target logits in tgt, then are summed in order.
+  const float inv_count = 1.f / float(n);
+  const int64_t stride = L.slot_bytes / int64_t(sizeof(float));
+#pragma omp parallel for num_threads(threads) schedule(static) if (n * d >= kParallelMinElements)
+  for (int64_t c = 0; c < n; ++c) {
+    const int64_t b = c / p.tb, i = c % p.tb, t = rows[c];
+    tgt[c] = finish_row(u, dh + t * d, targets[t], vocab, d, slot(b, 0), stride, p.splits, L.tb6, i,
+                        tgt[c], inv_count);
+  }
+  double total = 0.0;
+  for (int64_t c = 0; c < n; ++c) total += tgt[c];
+  *loss = float(total / double(n));
+  return RELAT_OK;
+}
+
+char *aligned(void *p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  return reinterpret_cast<char *>((a + kAlign - 1) / kAlign * kAlign);
+}
+
+}  // namespace
+}  // namespace relat::cpu
+
+using namespace relat::cpu;
+
+extern "C" relat_status relat_cpu_linear_cross_entropy_workspace(int64_t tokens, int64_t hidden,
+                                                                 int64_t vocab, relat_dtype dtype,
+                                                                 int64_t *bytes) {
+  if (auto m = relat::validate::linear_cross_entropy_workspace(tokens, hidden, vocab, dtype, bytes);
+      !m.empty())
+    return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
+  *bytes = workspace_bytes(tokens, hidden, vocab, omp_get_max_threads());
+  return RELAT_OK;
+}
+
+extern "C" relat_status relat_cpu_linear_cross_entropy(const void *h, const void *u,
+                                                       const int64_t *targets, int64_t ignore_index,
+                                                       float *loss, void *dh, int64_t tokens,
+                                                       int64_t hidden, int64_t vocab,
+                                                       void *workspace, int64_t workspace_bytes_,
+                                                       relat_dtype dtype, relat_stream) {
+  const char *op = "linear_cross_entropy";
+  if (auto m = relat::validate::linear_cross_entropy(h, u, targets, loss, dh, tokens, hidden, vocab,
+                                                     dtype);
+      !m.empty())
+    return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
+  const int threads = omp_get_max_threads();
+  const int64_t need = workspace_bytes(tokens, hidden, vocab, threads);
+  if (auto m = relat::validate::workspace(op, workspace, workspace_bytes_, need); !m.empty())
+    return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
+  char *ws = aligned(workspace);
+  return dispatch_dtype(dtype, op, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return run(static_cast<const T *>(h), static_cast<const T *>(u), targets, ignore_index, loss,
+               static_cast<T *>(dh), tokens, hidden, vocab, ws, threads);
+  });
+}

@@ -1,0 +1,230 @@
+package dev.relat.ops;
+
+import static dev.relat.testing.TensorAssert.assertClose;
+import static dev.relat.testing.TensorAssert.bound;
+import static dev.relat.testing.TensorAssert.freshSeed;
+import static dev.relat.testing.TensorAssert.poisoned;
+import static dev.relat.testing.TensorAssert.randn;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.relat.binding.CpuKernels;
+import dev.relat.binding.CudaKernels;
+import java.util.Random;
+import java.util.stream.Stream;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptional;
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The fused linear cross-entropy against libtorch's composition, linear + cross_entropy (mean,
+ * ignore_index) with autograd for dL/dh, computed in fp32 from the same (rounded) inputs: the
+ * reference for bf16/fp16 storage is the exact math on the stored values, so the bound measures the
+ * kernel, not libtorch's own bf16 rounding of the logits.
+ */
+class LinearCrossEntropyTest {
+    private static final long IGNORE = LinearCrossEntropy.IGNORE_INDEX;
+
+    /** {tokens, hidden, vocab}: tokens 1 and > one block (96), vocab below, at and past the 192-row tile. */
+    static final long[][] SHAPES = {
+        {1, 8, 5}, {1, 64, 1000}, {3, 33, 192}, {7, 33, 193}, {16, 100, 777}, {40, 129, 3001},
+        {97, 72, 1500}, {130, 17, 400}, {5, 1030, 257},
+    };
+
+    static Stream<Arguments> cases() {
+        return Stream.of(DType.values()).flatMap(d -> Stream.of(SHAPES).map(s -> Arguments.of(d, s)));
+    }
+
+    /** Random targets; about a quarter of the positions ignored (never all of them). */
+    static long[] targets(long seed, long tokens, long vocab, double ignored) {
+        Random r = new Random(seed);
+        long[] t = new long[(int) tokens];
+        for (int i = 0; i < t.length; i++) t[i] = r.nextDouble() < ignored ? IGNORE : r.nextInt((int) vocab);
+        if (t.length > 0 && java.util.Arrays.stream(t).allMatch(x -> x == IGNORE)) t[r.nextInt(t.length)] = 0;
+        return t;
+    }
+
+    /** libtorch: loss = cross_entropy(h u^T, t, mean, ignore_index) and dL/dh by autograd, in fp32. */
+    static Tensor[] reference(Tensor h, Tensor u, Tensor targets) {
+        Tensor hf = h.to(torch.ScalarType.Float).detach().requires_grad_(true);
+        Tensor uf = u.to(torch.ScalarType.Float);
+        Tensor logits = torch.linear(hf, uf);
+        Tensor loss = torch.cross_entropy_loss(logits, targets, new TensorOptional(), 1 /* mean */, IGNORE, 0.0);
+        loss.backward();
+        return new Tensor[] {loss.detach(), hf.grad()};
+    }
+
+    /** h scaled so the logits spread over a few units (a realistic, non-uniform softmax). */
+    static Tensor[] inputs(long seed, DType dtype, long tokens, long hidden, long vocab) {
+        Tensor h = randn(seed, dtype, tokens, hidden);
+        Tensor u = randn(seed + 1, DType.F32, vocab, hidden).mul(new Scalar(2.0 / Math.sqrt(hidden)))
+                .to(dtype.scalarType());
+        return new Tensor[] {h, u};
+    }
+
+    void check(DType dtype, long tokens, long hidden, long vocab, long[] t, long seed, String what) {
+        Tensor[] in = inputs(seed, dtype, tokens, hidden, vocab);
+        Tensor h = in[0], u = in[1];
+        Tensor targets = Tensor.create(t);
+        Tensor loss = poisoned(DType.F32);
+        Tensor dh = poisoned(dtype, tokens, hidden);
+        long dhAddress = dh.data_ptr().address();
+        LinearCrossEntropy.forwardBackward(h, u, targets, IGNORE, loss, dh);
+        assertEquals(dhAddress, dh.data_ptr().address(), "the op writes into the given tensor");
+
+        Tensor[] ref = reference(h, u, targets);
+        String tag = what + " " + dtype + " T=" + tokens + " d=" + hidden + " V=" + vocab + " seed " + seed;
+        assertClose(loss, ref[0], 1e-5, tag + " loss");
+        assertClose(dh, ref[1], bound(dtype), tag + " dh");
+        // Ignored rows are exactly zero.
+        for (int i = 0; i < t.length; i++) {
+            if (t[i] == IGNORE) {
+                assertEquals(0.0, torch.max(torch.abs(dh.select(0, i).to(torch.ScalarType.Float))).item_double(),
+                        tag + " ignored row " + i);
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("cases")
+    void matchesLibtorch(DType dtype, long[] shape) {
+        long seed = freshSeed();
+        long[] t = targets(seed, shape[0], shape[2], 0.25);
+        check(dtype, shape[0], shape[1], shape[2], t, seed, "random ignores");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("dtypes")
+    void allButOneIgnored(DType dtype) {
+        long seed = freshSeed();
+        long tokens = 50, vocab = 700;
+        long[] t = new long[(int) tokens];
+        java.util.Arrays.fill(t, IGNORE);
+        Random r = new Random(seed);
+        t[r.nextInt(t.length)] = r.nextInt((int) vocab);
+        check(dtype, tokens, 40, vocab, t, seed, "all but one ignored");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("dtypes")
+    void targetsAtTheEdgesOfTheVocabulary(DType dtype) {
+        long seed = freshSeed();
+        long vocab = 385;  // tiles 192 + 192 + 1
+        long[] t = {0, vocab - 1, 191, 192, 383, 384, IGNORE, 7};
+        check(dtype, t.length, 24, vocab, t, seed, "edge targets");
+    }
+
+    static Stream<DType> dtypes() {
+        return Stream.of(DType.values());
+    }
+
+    @Test
+    void allIgnoredGivesNanLossAndZeroGradient() {
+        Tensor h = randn(1, DType.F32, 4, 16);
+        Tensor u = randn(2, DType.F32, 30, 16);
+        Tensor targets = Tensor.create(IGNORE, IGNORE, IGNORE, IGNORE);
+        Tensor loss = poisoned(DType.F32);
+        Tensor dh = poisoned(DType.F32, 4, 16);
+        LinearCrossEntropy.forwardBackward(h, u, targets, IGNORE, loss, dh);
+        assertTrue(Double.isNaN(loss.item_double()), "mean over no position is NaN, as in libtorch");
+        Tensor ref = reference(h, u, targets)[0];
+        assertTrue(Double.isNaN(ref.item_double()), "libtorch agrees");
+        assertEquals(0.0, torch.max(torch.abs(dh)).item_double());
+    }
+
+    @Test
+    void customIgnoreIndexAndOutOfRangeTarget() {
+        long seed = freshSeed();
+        Tensor h = randn(seed, DType.F32, 3, 16);
+        Tensor u = randn(seed + 1, DType.F32, 30, 16);
+        var r = LinearCrossEntropy.forwardBackward(h, u, Tensor.create(5L, -1L, 7L), -1);
+        Tensor ref = reference(h, u, Tensor.create(5L, IGNORE, 7L))[0];
+        assertClose(r.loss(), ref, 1e-5, "ignore index -1 seed " + seed);
+        var bad = LinearCrossEntropy.forwardBackward(h, u, Tensor.create(5L, 30L, 7L));
+        assertTrue(Double.isNaN(bad.loss().item_double()), "a target past the vocabulary poisons the loss");
+    }
+
+    @Test
+    void rejectsBadInputWithTheTensorNamed() {
+        Tensor h = randn(1, DType.F32, 4, 16);
+        Tensor u = randn(2, DType.F32, 30, 16);
+        Tensor t = Tensor.create(1L, 2L, 3L, 4L);
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> LinearCrossEntropy.forwardBackward(h, randn(2, DType.F32, 30, 15), t));
+        assertTrue(e.getMessage().contains("'u' has shape [30, 15]"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> LinearCrossEntropy.forwardBackward(h, u.to(torch.ScalarType.BFloat16), t));
+        assertTrue(e.getMessage().contains("'u' has dtype BFloat16"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> LinearCrossEntropy.forwardBackward(h, u, t.to(torch.ScalarType.Int)));
+        assertTrue(e.getMessage().contains("'targets' has dtype Int"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> LinearCrossEntropy.forwardBackward(h, u, Tensor.create(1L, 2L)));
+        assertTrue(e.getMessage().contains("'targets' has 2 elements"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> LinearCrossEntropy.forwardBackward(h.t(), randn(2, DType.F32, 30, 4), t));
+        assertTrue(e.getMessage().contains("'h' must be contiguous"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> LinearCrossEntropy.forwardBackward(h, u, t,
+                IGNORE, poisoned(DType.F32), poisoned(DType.F32, 4, 15)));
+        assertTrue(e.getMessage().contains("'dh' has shape [4, 15]"), e.getMessage());
+    }
+
+    @Test
+    void nativeErrorsSurfaceWithTheNativeMessage() {
+        int status = CpuKernels.linearCrossEntropy(null, null, null, IGNORE, null, null, 4, 16, 30, null, 0, 0, null);
+        var e = assertThrows(NativeKernelException.class, () -> Backend.check(status, false));
+        assertEquals("linear_cross_entropy: loss is null", e.getMessage());
+        Tensor h = randn(1, DType.F32, 4, 16);
+        Tensor u = randn(2, DType.F32, 30, 16);
+        Tensor t = Tensor.create(1L, 2L, 3L, 4L);
+        Tensor loss = poisoned(DType.F32);
+        Tensor dh = poisoned(DType.F32, 4, 16);
+        int small = CpuKernels.linearCrossEntropy(h.data_ptr(), u.data_ptr(), t.data_ptr(), IGNORE, loss.data_ptr(),
+                dh.data_ptr(), 4, 16, 30, dh.data_ptr(), 8, 0, null);
+        e = assertThrows(NativeKernelException.class, () -> Backend.check(small, false));
+        assertTrue(e.getMessage().contains("workspace has 8 bytes"), e.getMessage());
+    }
+
+    /**
+     * Acceptance: at T = 512, d = 4096, V = 151,936 the fused op's extra memory (its whole workspace:
+     * the kernels allocate nothing else) is at most 1/10 of what the libtorch composition must
+     * allocate for the [T, V] logits and their gradient (two [T, V] tensors in the storage dtype;
+     * libtorch in fact also keeps the [T, V] log-softmax for its backward, which we do not count).
+     * The relat number is the workspace query of each library, the libtorch number the size of
+     * those tensors, which the composition cannot avoid.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("dtypes")
+    void extraMemoryIsAtMostATenthOfTheLogitsAndTheirGradient(DType dtype) {
+        long tokens = 512, hidden = 4096, vocab = 151_936;
+        long libtorch = 2 * tokens * vocab * (dtype == DType.F32 ? 4 : 2);
+        long cpu = LinearCrossEntropy.workspaceBytes(tokens, hidden, vocab, dtype, false);
+        System.out.printf("linear_cross_entropy extra memory %s T=%d d=%d V=%d: libtorch logits+grad %.1f MB,"
+                + " relat cpu workspace %.1f MB (%d threads, ratio 1/%.1f)%n", dtype, tokens, hidden, vocab,
+                libtorch / 1e6, cpu / 1e6, torch.get_num_threads(), (double) libtorch / cpu);
+        assertTrue(cpu * 10 <= libtorch, "cpu workspace " + cpu + " vs " + libtorch);
+        Long cuda = cudaWorkspace(tokens, hidden, vocab, dtype);
+        if (cuda != null) {
+            System.out.printf("  relat cuda workspace %.1f MB (ratio 1/%.1f)%n", cuda / 1e6, (double) libtorch / cuda);
+            assertTrue(cuda * 10 <= libtorch, "cuda workspace " + cuda + " vs " + libtorch);
+        }
+    }
+
+    /** The CUDA library's workspace query is host code: it answers without a GPU when the library loads. */
+    static Long cudaWorkspace(long tokens, long hidden, long vocab, DType dtype) {
+        try {
+            CudaKernels.load();
+        } catch (UnsatisfiedLinkError | NoClassDefFoundError e) {
+            return null;
+        }
+        long[] bytes = new long[1];
+        Backend.check(CudaKernels.linearCrossEntropyWorkspace(tokens, hidden, vocab, dtype.tag, bytes), true);
+        return bytes[0];
+    }
+}

@@ -13,6 +13,9 @@ set(RELAT_CPU_SOURCES
   ${RELAT_SOURCE_ROOT}/native/src/latent_step.cpp
   ${RELAT_SOURCE_ROOT}/native/src/swiglu.cpp
   ${RELAT_SOURCE_ROOT}/native/src/embedding.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/rope.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/adamw.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/sample.cpp
 )
 
 # CUDA kernels.
@@ -25,6 +28,9 @@ set(RELAT_CUDA_SOURCES
   ${RELAT_SOURCE_ROOT}/kernels/latent_step.cu
   ${RELAT_SOURCE_ROOT}/kernels/swiglu.cu
   ${RELAT_SOURCE_ROOT}/kernels/embedding.cu
+  ${RELAT_SOURCE_ROOT}/kernels/rope.cu
+  ${RELAT_SOURCE_ROOT}/kernels/adamw.cu
+  ${RELAT_SOURCE_ROOT}/kernels/sample.cu
 )
 
 # CPU twins written with vector extensions (native/src/cpu_simd.h), whose `c += a * b` should be one

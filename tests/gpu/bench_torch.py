@@ -14,6 +14,19 @@ import torch
 import torch.nn.functional as F
 
 DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}
+VOCAB = 151936
+SAMPLE_MODES = {"greedy": (0.0, 0, 1.0), "temperature": (0.7, 0, 1.0), "topk": (0.6, 20, 1.0),
+                "topp": (0.6, 0, 0.95), "topk_topp": (0.6, 20, 0.95), "topk3000": (1.3, 3000, 0.5)}
+
+
+def lora_sizes(qwen3_8b):
+    """LoRA rank 8 on q/k/v/o/gate/up/down of every Qwen3 layer (as check_kernels.cpp)."""
+    layers, hidden, inter, q_out, kv = (36, 4096, 12288, 4096, 1024) if qwen3_8b else (28, 1024, 3072, 2048, 1024)
+    proj = [(hidden, q_out), (hidden, kv), (hidden, kv), (q_out, hidden), (hidden, inter), (hidden, inter),
+            (inter, hidden)]
+    return [s for _ in range(layers) for i, o in proj for s in ((8, i), (o, 8))]
+
+
 SHAPES = {"rmsnorm": [(65536, 1024), (32768, 2560), (16384, 5120)],
           # Qwen3-0.6B heads (16 query, 8 KV, D = 128): rows = tq, cols = tk (decode: 1, length).
           "attention_fwd": [(256, 456), (2048, 2048)],
@@ -22,7 +35,15 @@ SHAPES = {"rmsnorm": [(65536, 1024), (32768, 2560), (16384, 5120)],
           # rows = tokens, cols = hidden; vocabulary 151,936 (Qwen). Forward + dL/dh.
           "linear_cross_entropy": [(512, 4096)],
           # rows = batch, cols = hidden; vocabulary 151,936, untied. Forward + dL/dh.
-          "latent_soft": [(1, 4096)]}
+          "latent_soft": [(1, 4096)],
+          # rows = tokens, cols = query heads (8 KV heads, head_dim 128)
+          "rope_forward": [(t, h) for t in (1, 512, 8192) for h in (16, 32)],
+          # rows = tensors, cols = parameters
+          "adamw": [(len(lora_sizes(b)), sum(a * c for a, c in lora_sizes(b))) for b in (False, True)]}
+SHAPES.update({f"sample_{m}": [(1, VOCAB), (64, VOCAB)] for m in SAMPLE_MODES})
+DTYPES_OF = {"linear_cross_entropy": ["bf16", "f32"], "latent_soft": ["bf16", "f32"],
+             "rope_forward": ["f32", "bf16"], "adamw": ["f32"]}
+DTYPES_OF.update({f"sample_{m}": ["f32"] for m in SAMPLE_MODES})
 # RMSNorm backward and the residual forms on the rmsnorm shapes; QK-norm is rmsnorm at cols = 128
 # (T*H rows); SwiGLU at the Qwen3-0.6B / 8B intermediate widths; embedding (tokens, hidden) rows
 # of a 151,936-row table.
@@ -32,7 +53,6 @@ for _k in ["rmsnorm_backward", "rmsnorm_backward_dweight", "add_rmsnorm_forward"
     SHAPES[_k] = NORM_SHAPES
 SHAPES["swiglu_forward"] = SHAPES["swiglu_backward"] = [(16384, 3072), (4096, 12288)]
 SHAPES["embedding"] = [(16384, 1024), (16384, 4096)]
-DTYPES_OF = {"linear_cross_entropy": ["bf16", "f32"], "latent_soft": ["bf16", "f32"]}
 for _k in ["rmsnorm_backward", "rmsnorm_backward_dweight", "add_rmsnorm_forward",
            "add_rmsnorm_backward", "swiglu_forward", "swiglu_backward", "embedding"]:
     DTYPES_OF[_k] = ["bf16", "f32"]
@@ -167,9 +187,60 @@ def embedding(tokens, hidden, dtype):
     return lambda: F.embedding(ids, table)
 
 
+def rotate_half(x):
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def rope_forward(tokens, q_heads, dtype):
+    """transformers' apply_rotary_pos_emb on q and k, cos/sin precomputed in the activation dtype."""
+    q = torch.randn(tokens, q_heads, 128, device="cuda").to(dtype)
+    k = torch.randn(tokens, 8, 128, device="cuda").to(dtype)
+    inv_freq = 1.0 / (1e6 ** (torch.arange(0, 128, 2, dtype=torch.int64, device="cuda").float() / 128))
+    freqs = torch.arange(tokens, device="cuda").float()[:, None] * inv_freq[None, :]
+    emb = torch.cat((freqs, freqs), dim=-1)
+    cos, sin = emb.cos().to(dtype)[:, None, :], emb.sin().to(dtype)[:, None, :]
+    return lambda: (q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin)
+
+
+def adamw(count, total, dtype):
+    """torch.optim.AdamW with fused=True (torch's fastest) over the same LoRA list."""
+    sizes = next(s for s in (lora_sizes(False), lora_sizes(True)) if len(s) == count)
+    params = [torch.randn(*s, device="cuda", requires_grad=True) for s in sizes]
+    for p in params:
+        p.grad = torch.randn_like(p)
+    opt = torch.optim.AdamW(params, lr=2e-5, weight_decay=0.0, fused=True)
+    return opt.step
+
+
+def sample(mode):
+    temperature, top_k, top_p = SAMPLE_MODES[mode]
+
+    def make(rows, vocab, dtype):
+        logits = torch.empty(rows, vocab, device="cuda").uniform_(-9, 9)
+
+        def run():
+            if temperature <= 0:
+                return logits.argmax(-1)
+            scores, ids = logits / temperature, None
+            if top_k > 0:
+                scores, ids = torch.topk(scores, top_k)
+            elif top_p < 1:
+                scores, ids = torch.sort(scores, descending=True)
+            probs = scores.softmax(-1)
+            if top_p < 1:
+                probs = probs.masked_fill(probs.cumsum(-1) - probs > top_p, 0.0)
+            pick = torch.multinomial(probs, 1)
+            return pick if ids is None else ids.gather(-1, pick)
+        return run
+    return make
+
+
 OPS = {"rmsnorm": rmsnorm, "attention_fwd": attention_fwd, "attention_bwd": attention_bwd,
        "decode_attention": decode_attention, "linear_cross_entropy": linear_cross_entropy,
-       "latent_soft": latent_soft}
+       "latent_soft": latent_soft, "rope_forward": rope_forward,
+       "adamw": adamw}
+OPS.update({f"sample_{m}": sample(m) for m in SAMPLE_MODES})
 OPS.update({
     "rmsnorm_backward": rmsnorm_backward,
     "rmsnorm_backward_dweight": lambda r, c, d: rmsnorm_backward(r, c, d, with_weight=True),

@@ -1,7 +1,9 @@
 package dev.relat.binding;
 
 import org.bytedeco.javacpp.Loader;
+import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
 import org.bytedeco.javacpp.annotation.Cast;
 import org.bytedeco.javacpp.annotation.Const;
 import org.bytedeco.javacpp.annotation.Name;
@@ -139,5 +141,35 @@ public final class CpuKernels {
     public static native int embeddingForward(@Const Pointer ids, @Cast("relat_index_dtype") int idDtype,
             long n, @Const Pointer table, long vocab, long dim, Pointer out,
             @Cast("int64_t*") Pointer badPosition, @Cast("relat_dtype") int dtype,
+            @Cast("relat_stream") Pointer stream);
+
+    @Name("relat_cpu_rope_forward")
+    public static native int ropeForward(@Const Pointer q, @Const Pointer k, Pointer qOut, Pointer kOut,
+            @Cast("const int64_t*") Pointer positions, @Cast("const float*") Pointer invFreq, long tokens,
+            long qHeads, long kvHeads, long headDim, long ldq, long ldk, @Cast("relat_dtype") int dtype,
+            @Cast("relat_stream") Pointer stream);
+
+    @Name("relat_cpu_rope_backward")
+    public static native int ropeBackward(@Const Pointer dq, @Const Pointer dk, Pointer dqIn, Pointer dkIn,
+            @Cast("const int64_t*") Pointer positions, @Cast("const float*") Pointer invFreq, long tokens,
+            long qHeads, long kvHeads, long headDim, long ldq, long ldk, @Cast("relat_dtype") int dtype,
+            @Cast("relat_stream") Pointer stream);
+
+    /** Host arrays of device (or host) pointers; see relat.h. */
+    @Name("relat_cpu_adamw_step")
+    public static native int adamwStep(@Cast("void**") PointerPointer<?> params,
+            @Cast("void**") PointerPointer<?> grads, @Cast("float**") PointerPointer<?> expAvg,
+            @Cast("float**") PointerPointer<?> expAvgSq, @Cast("const int64_t*") LongPointer numels, long count,
+            @Cast("relat_dtype") int paramDtype, @Cast("relat_dtype") int gradDtype, double lr, double beta1,
+            double beta2, double eps, double weightDecay, long step, @Cast("relat_stream") Pointer stream);
+
+    @Name("relat_cpu_sample_workspace_bytes")
+    public static native int sampleWorkspaceBytes(long rows, long vocab, @Cast("int64_t*") LongPointer bytes);
+
+    /** seed and step are unsigned 64-bit on the C side. */
+    @Name("relat_cpu_sample")
+    public static native int sample(@Const Pointer logits, long rows, long vocab, long ld, float temperature,
+            long topK, float topP, @Cast("uint64_t") long seed, @Cast("uint64_t") long step,
+            @Cast("int64_t*") Pointer out, Pointer workspace, long workspaceBytes, @Cast("relat_dtype") int dtype,
             @Cast("relat_stream") Pointer stream);
 }

@@ -2,6 +2,7 @@ package dev.relat.ops;
 
 import java.util.Arrays;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /** Argument checks for the ops: each failure names the op and the tensor at fault. */
 final class Checks {
@@ -30,6 +31,16 @@ final class Checks {
         if (DType.of(t.scalar_type()) != expected) {
             throw new IllegalArgumentException(op + ": tensor '" + name + "' has dtype "
                     + t.scalar_type() + "; expected " + expected.scalarType());
+        }
+        contiguous(op, name, t);
+    }
+
+    /** A contiguous int64 tensor (token ids, positions). */
+    static void int64(String op, String name, Tensor t) {
+        defined(op, name, t);
+        if (t.scalar_type().value != ScalarType.Long.value) {
+            throw new IllegalArgumentException(op + ": tensor '" + name + "' has dtype "
+                    + t.scalar_type() + "; expected Long");
         }
         contiguous(op, name, t);
     }
@@ -145,16 +156,6 @@ final class Checks {
         if (!Double.isFinite(value)) {
             throw new IllegalArgumentException(op + ": " + name + " must be finite, got " + value);
         }
-    }
-
-    /** A contiguous int64 tensor (token ids, targets). */
-    static void int64(String op, String name, Tensor t) {
-        defined(op, name, t);
-        if (t.scalar_type().value != org.bytedeco.pytorch.global.torch.ScalarType.Long.value) {
-            throw new IllegalArgumentException(op + ": tensor '" + name + "' has dtype "
-                    + t.scalar_type() + "; expected Long");
-        }
-        contiguous(op, name, t);
     }
 
     /** A positive, finite scalar parameter. */

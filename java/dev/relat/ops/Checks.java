@@ -67,15 +67,18 @@ final class Checks {
         }
     }
 
-    /** Every tensor on the device of the first. */
+    /** Every tensor on the device of the first (null entries after the first are skipped). */
     static void sameDevice(String op, String[] names, Tensor... ts) {
-        String first = ts[0].device().str().getString();
+        // Compared by type and index: cheap JNI calls; the device strings only for the message.
+        org.bytedeco.pytorch.Device first = ts[0].device();
+        int type = first.type().value;
+        byte index = first.index();
         for (int i = 1; i < ts.length; i++) {
             if (ts[i] == null) continue;
-            String d = ts[i].device().str().getString();
-            if (!d.equals(first)) {
-                throw new IllegalArgumentException(op + ": tensor '" + names[i] + "' is on " + d
-                        + " but '" + names[0] + "' is on " + first);
+            org.bytedeco.pytorch.Device d = ts[i].device();
+            if (d.type().value != type || d.index() != index) {
+                throw new IllegalArgumentException(op + ": tensor '" + names[i] + "' is on " + d.str().getString()
+                        + " but '" + names[0] + "' is on " + first.str().getString());
             }
         }
     }

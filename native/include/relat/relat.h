@@ -293,8 +293,9 @@ RELAT_OP(adamw_step, (void *const *params, const void *const *grads, float *cons
  * Randomness: one 64-bit Philox-4x32-10 number per (seed, step, row), counter-based, no state; the
  * same (seed, step) gives the same ids on both libraries. If the kept mass is 0 (all logits -inf or
  * an +inf logit) the result is the greedy one.
- * workspace: at least relat_<lib>_sample_workspace_bytes(rows, vocab) bytes (0 on cuda; may be
- * NULL then). vocab: 1 .. 2^23. */
+ * workspace: relat_<lib>_sample_workspace_bytes(rows, vocab) bytes (0 on cuda, where it may be
+ * NULL). The CPU twin runs with one row's share (the query with rows = 1) and uses one thread per
+ * share it is given; greedy needs none. vocab: 1 .. 2^23. */
 RELAT_OP(sample_workspace_bytes, (int64_t rows, int64_t vocab, int64_t *bytes))
 RELAT_OP(sample, (const void *logits, int64_t rows, int64_t vocab, int64_t ld, float temperature,
                   int64_t top_k, float top_p, uint64_t seed, uint64_t step, int64_t *out,

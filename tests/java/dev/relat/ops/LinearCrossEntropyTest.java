@@ -197,7 +197,8 @@ class LinearCrossEntropyTest {
      * allocate for the [T, V] logits and their gradient (two [T, V] tensors in the storage dtype;
      * libtorch in fact also keeps the [T, V] log-softmax for its backward, which we do not count).
      * The relat number is the workspace query of each library, the libtorch number the size of
-     * those tensors, which the composition cannot avoid.
+     * those tensors, which the composition cannot avoid. The CPU workspace depends on the OpenMP
+     * thread count, so it is checked at this machine's count and at 1, 8 and 64 threads.
      */
     @ParameterizedTest(name = "{0}")
     @MethodSource("dtypes")
@@ -209,6 +210,16 @@ class LinearCrossEntropyTest {
                 + " relat cpu workspace %.1f MB (%d threads, ratio 1/%.1f)%n", dtype, tokens, hidden, vocab,
                 libtorch / 1e6, cpu / 1e6, torch.get_num_threads(), (double) libtorch / cpu);
         assertTrue(cpu * 10 <= libtorch, "cpu workspace " + cpu + " vs " + libtorch);
+        int threads = torch.get_num_threads();
+        try {
+            for (int t : new int[] {1, 8, 64}) {
+                torch.set_num_threads(t);
+                long bytes = LinearCrossEntropy.workspaceBytes(tokens, hidden, vocab, dtype, false);
+                assertTrue(bytes * 10 <= libtorch, "cpu workspace at " + t + " threads: " + bytes);
+            }
+        } finally {
+            torch.set_num_threads(threads);
+        }
         Long cuda = cudaWorkspace(tokens, hidden, vocab, dtype);
         if (cuda != null) {
             System.out.printf("  relat cuda workspace %.1f MB (ratio 1/%.1f)%n", cuda / 1e6, (double) libtorch / cuda);

@@ -5,6 +5,7 @@ import dev.relat.ops.LinearCrossEntropy;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.bytedeco.pytorch.BoolOptional;
+import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorArrayRefOptional;
@@ -66,9 +67,9 @@ public class LinearCrossEntropyBench {
         Random r = new Random(1);
         for (int i = 0; i < t.length; i++) t[i] = r.nextInt((int) vocab);
         targets = Tensor.create(t);
-        loss = torch.empty(new long[] {}, f32, new org.bytedeco.pytorch.MemoryFormatOptional());
+        loss = torch.empty(new long[] {}, f32, new MemoryFormatOptional());
         dh = torch.empty_like(h);
-        logits = torch.empty(new long[] {tokens, vocab}, new TensorOptions(dtype.scalarType()), new org.bytedeco.pytorch.MemoryFormatOptional());
+        logits = torch.empty(new long[] {tokens, vocab}, new TensorOptions(dtype.scalarType()), new MemoryFormatOptional());
         gradH = torch.empty_like(h);
     }
 

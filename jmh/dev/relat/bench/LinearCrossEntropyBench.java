@@ -32,8 +32,9 @@ import org.openjdk.jmh.annotations.Warmup;
  *   <li>{@code libtorch}: what a user writes with libtorch alone, linear + cross_entropy (mean,
  *       ignore_index) + backward, for dL/dh.</li>
  * </ul>
- * Default size T = 128 counted tokens, d = 1024, V = 151,936 (the Qwen vocabulary): ~80 GFLOP per
- * call, about a second on two cores, so a run stays within a few minutes.
+ * Default size T = 128 counted tokens, d = 1024, V = 151,936 (the Qwen vocabulary): 80 GFLOP per
+ * call, under a second on two idle cores, so a run stays within a few minutes. Example:
+ * {@code ./relat bench LinearCrossEntropyBench -p dtype=F32}.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -54,10 +55,15 @@ public class LinearCrossEntropyBench {
     @Param({"F32", "BF16"})
     public DType dtype;
 
+    /** Intra-op threads for both libtorch and relat (0: libtorch's default, the core count). */
+    @Param({"0"})
+    public int threads;
+
     private Tensor h, u, targets, loss, dh, logits, gradH;
 
     @Setup
     public void setup() {
+        if (threads > 0) torch.set_num_threads(threads);
         TensorOptions f32 = new TensorOptions(torch.ScalarType.Float);
         torch.manual_seed(1);
         h = torch.randn(new long[] {tokens, hidden}, f32).to(dtype.scalarType());

@@ -11,7 +11,9 @@
 //   m' = max(m, max_j S), alpha = exp(m - m'), P^T = exp(S^T - m'), l = alpha l + sum_j P
 //   acc = alpha * acc + P U_tile             (product 2, [Tb x d], fp32; alpha folded in the C load)
 // and at the end, per row: lse = m + log l, loss = lse - logit[target],
-//   dH = (acc / l - U[target]) / count.
+//   dH = (acc / l + (p_t - 1) U[target]) / count, p_t = exp(logit[target] - lse),
+// where the target's own column is left out of P, so that p_t - 1 is formed in fp32 rather than
+// as the difference of two nearly equal terms when the prediction is confident.
 // FLOPs: 2 T V d (product 1) + 2 T V d (product 2) = exactly the two GEMMs of the unfused math
 // (logits and dH); no logit is recomputed. Extra: T V exps and the per-row scalar updates.
 // Bytes (floor): U is read once per block of rows: (T / Tb) V d sizeof(T), H read once, dH written
@@ -291,6 +293,12 @@ RELAT_VECTOR_CLONES void run_item(const T *h, const T *u, const int64_t *targets
       store8(it.l + i, first ? sum : alpha * load8(it.l + i) + sum);
       store8(w.alpha + i, alpha);
     }
+    // The target's own term leaves the accumulator: its gradient weight p_t - 1 is formed in fp32 at
+    // the end from the saved logit (acc / l - U[t] would cancel when p_t is close to 1).
+    for (int64_t i = 0; i < it.nrows; ++i) {
+      const int64_t t = targets[it.rows[i]];
+      if (t >= v0 && t < v0 + nv) w.st[(t - v0) * ldp + i] = 0.f;
+    }
 
     // Product 2: acc[i][n] = alpha[i] acc[i][n] + sum_j P^T[j][i] U[v0 + j][n].
     for (int64_t n0 = 0; n0 < d; n0 += kNR) {
@@ -342,8 +350,11 @@ RELAT_VECTOR_CLONES float finish_row(const T *u, T *dh_row, int64_t target, int6
     const float *as = acc(s);
     for (int64_t k = 0; k < hidden; ++k) a0[k] += ws * as[k];
   }
+  // acc holds every vocabulary row but the target: dH = acc / l + (p_t - 1) U[t].
+  const float wt = exp_f32(tgt_logit - lse) - 1.f;
   const T *ut = u + target * hidden;
-  for (int64_t k = 0; k < hidden; ++k) dh_row[k] = from_f32<T>((a0[k] - to_f32(ut[k])) * inv_count);
+  for (int64_t k = 0; k < hidden; ++k)
+    dh_row[k] = from_f32<T>((a0[k] + wt * to_f32(ut[k])) * inv_count);
   return lse - tgt_logit;
 }
 

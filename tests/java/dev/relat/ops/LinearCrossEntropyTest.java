@@ -120,6 +120,43 @@ class LinearCrossEntropyTest {
         check(dtype, t.length, 24, vocab, t, seed, "edge targets");
     }
 
+    /**
+     * Confident predictions (p_target ~ 0.9999): the gradient of a counted row is then tiny and is
+     * the difference of two nearly equal terms, p_t U[t] - U[t], unless the kernel forms p_t - 1
+     * directly. h gets a component along U[target] that lifts the target's logit by ~14.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("dtypes")
+    void confidentPredictions(DType dtype) {
+        long seed = freshSeed();
+        long tokens = 9, hidden = 64, vocab = 500;
+        long[] t = targets(seed, tokens, vocab, 0.0);
+        Tensor u = randn(seed + 1, DType.F32, vocab, hidden).mul(new Scalar(0.5 / Math.sqrt(hidden)))
+                .to(dtype.scalarType());
+        Tensor uf = u.to(torch.ScalarType.Float);
+        Tensor ut = uf.index_select(0, Tensor.create(t));
+        Tensor norms = ut.pow(new Scalar(2)).sum(new long[] {1}, true, new org.bytedeco.pytorch.ScalarTypeOptional());
+        Tensor h = randn(seed + 2, DType.F32, tokens, hidden).mul(new Scalar(0.1))
+                .add(ut.div(norms).mul(new Scalar(14.0))).to(dtype.scalarType());
+        Tensor targets = Tensor.create(t);
+        Tensor loss = poisoned(DType.F32);
+        Tensor dh = poisoned(dtype, tokens, hidden);
+        LinearCrossEntropy.forwardBackward(h, u, targets, IGNORE, loss, dh);
+        Tensor[] ref = reference(h, u, targets);
+        String what = "confident " + dtype + " seed " + seed + " loss " + ref[0].item_double();
+        assertTrue(ref[0].item_double() < 0.01, what + ": the setup should give confident predictions");
+        // Both loss (lse - logit_t) and dH ((p_t - 1) U_t + ...) are now differences of nearly equal
+        // quantities: any fp32 evaluation, libtorch's included, is only accurate relative to the
+        // size of the terms, |logit_t| for the loss and max |U| / count for dH.
+        double logit = torch.max(torch.abs(h.to(torch.ScalarType.Float).mm(uf.t()))).item_double();
+        double lossErr = Math.abs(loss.item_double() - ref[0].item_double()) / logit;
+        assertTrue(lossErr <= 1e-5, what + ": loss error " + lossErr + " of the largest logit");
+        double terms = torch.max(torch.abs(uf)).item_double() / tokens;
+        double dhErr = torch.max(torch.abs(dh.to(torch.ScalarType.Float).sub(ref[1]))).item_double() / terms;
+        assertTrue(dhErr <= bound(dtype), what + ": dh error " + dhErr + " of max |U| / count");
+        assertTrue(!torch.any(torch.isnan(dh)).item_bool(), what + ": dh has NaN");
+    }
+
     static Stream<DType> dtypes() {
         return Stream.of(DType.values());
     }

@@ -7,16 +7,26 @@ get_filename_component(RELAT_SOURCE_ROOT ${CMAKE_CURRENT_LIST_DIR}/.. ABSOLUTE)
 set(RELAT_CPU_SOURCES
   ${RELAT_SOURCE_ROOT}/native/src/errors.cpp
   ${RELAT_SOURCE_ROOT}/native/src/rmsnorm.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/attention.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/decode_attention.cpp
   ${RELAT_SOURCE_ROOT}/native/src/linear_cross_entropy.cpp
   ${RELAT_SOURCE_ROOT}/native/src/latent_step.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/rope.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/adamw.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/sample.cpp
 )
 
 # CUDA kernels.
 set(RELAT_CUDA_SOURCES
   ${RELAT_SOURCE_ROOT}/kernels/errors.cu
   ${RELAT_SOURCE_ROOT}/kernels/rmsnorm.cu
+  ${RELAT_SOURCE_ROOT}/kernels/attention.cu
+  ${RELAT_SOURCE_ROOT}/kernels/decode_attention.cu
   ${RELAT_SOURCE_ROOT}/kernels/linear_cross_entropy.cu
   ${RELAT_SOURCE_ROOT}/kernels/latent_step.cu
+  ${RELAT_SOURCE_ROOT}/kernels/rope.cu
+  ${RELAT_SOURCE_ROOT}/kernels/adamw.cu
+  ${RELAT_SOURCE_ROOT}/kernels/sample.cu
 )
 
 # CPU twins written with vector extensions (native/src/cpu_simd.h), whose `c += a * b` should be one

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <string>
 
+#include "attention_plan.h"
 #include "relat/relat.h"
 
 namespace relat::validate {
@@ -40,6 +41,160 @@ inline std::string rmsnorm_forward(const void *x, const void *weight, const void
   if (m.empty() && rows > 0) m = not_null(op, "weight", weight);
   if (m.empty() && rows > 0) m = not_null(op, "y", y);
   if (m.empty() && !(eps >= 0.f)) m = std::string(op) + ": eps must be >= 0";
+  return m;
+}
+
+// ---- attention -----------------------------------------------------------------------------------
+
+// Sizes are capped so that row indices fit in 32 bits on the GPU and no product overflows.
+constexpr int64_t kAttentionMaxRows = (int64_t(1) << 31) - 1;
+
+// The CUDA kernels move rows with 16-byte vector accesses: activation pointers must be 16-byte
+// aligned and row strides multiples of 8 elements (both libraries require it, so they agree).
+inline std::string aligned16(const char *op, const char *name, const void *p) {
+  if ((reinterpret_cast<std::uintptr_t>(p) & 15u) == 0) return {};
+  return std::string(op) + ": " + name + " is not 16-byte aligned";
+}
+
+inline std::string attention_heads(const char *op, int64_t hq, int64_t hkv, int64_t head_dim) {
+  if (hq <= 0 || hkv <= 0 || hq % hkv != 0 || hq > 4096)
+    return std::string(op) + format(": bad heads hq=%lld hkv=%lld (hq must be a positive multiple "
+                                    "of hkv, at most 4096)", hq, hkv);
+  if (head_dim != 64 && head_dim != 128)
+    return std::string(op) + format(": head_dim %lld is not supported (64 or 128)", head_dim);
+  return {};
+}
+
+inline std::string attention_shape(const char *op, int64_t tq, int64_t tk, int64_t hq, int64_t hkv,
+                                   int64_t head_dim, int64_t kv_stride, float scale,
+                                   relat_dtype d) {
+  std::string m = dtype(op, d);
+  if (m.empty()) m = attention_heads(op, hq, hkv, head_dim);
+  if (m.empty() && !(tq >= 0 && tk >= tq))
+    m = std::string(op) + format(": bad lengths tq=%lld tk=%lld (need 0 <= tq <= tk)", tq, tk);
+  if (m.empty() && (tk > kAttentionMaxRows || tq * hq > kAttentionMaxRows))
+    m = std::string(op) + format(": too large: tk=%lld, tq*hq=%lld (each must be below 2^31)", tk,
+                                 tq * hq);
+  if (m.empty() && kv_stride < hkv * head_dim)
+    m = std::string(op) + format(": kv_stride %lld is smaller than hkv*head_dim = %lld", kv_stride,
+                                 hkv * head_dim);
+  if (m.empty() && kv_stride % 8 != 0)
+    m = std::string(op) + format(": kv_stride %lld is not a multiple of 8 elements", kv_stride);
+  if (m.empty() && !(scale == scale && scale - scale == 0.f))
+    m = std::string(op) + ": scale must be finite";
+  return m;
+}
+
+inline std::string attention_forward(const void *q, const void *k, const void *v, const void *out,
+                                     const float *lse, int64_t tq, int64_t tk, int64_t hq,
+                                     int64_t hkv, int64_t head_dim, int64_t kv_stride, float scale,
+                                     relat_dtype d) {
+  const char *op = "attention_forward";
+  std::string m = attention_shape(op, tq, tk, hq, hkv, head_dim, kv_stride, scale, d);
+  if (m.empty() && tq > 0) m = not_null(op, "q", q);
+  if (m.empty() && tq > 0) m = not_null(op, "k", k);
+  if (m.empty() && tq > 0) m = not_null(op, "v", v);
+  if (m.empty() && tq > 0) m = not_null(op, "out", out);
+  if (m.empty() && tq > 0) m = not_null(op, "lse", lse);
+  if (m.empty() && tq > 0) {
+    const char *names[] = {"q", "k", "v", "out"};
+    const void *ptrs[] = {q, k, v, out};
+    for (int i = 0; i < 4 && m.empty(); ++i) m = aligned16(op, names[i], ptrs[i]);
+  }
+  return m;
+}
+
+inline std::string attention_backward_workspace(int64_t tq, int64_t tk, int64_t hq, int64_t hkv,
+                                                int64_t head_dim, relat_dtype d,
+                                                const int64_t *bytes) {
+  const char *op = "attention_backward_workspace";
+  std::string m = attention_shape(op, tq, tk, hq, hkv, head_dim, hkv * head_dim, 1.f, d);
+  if (m.empty()) m = not_null(op, "bytes", bytes);
+  return m;
+}
+
+inline std::string attention_backward(const void *dout, const void *q, const void *k,
+                                      const void *v, const void *out, const float *lse,
+                                      const void *dq, const void *dk, const void *dv,
+                                      const float *workspace, int64_t workspace_bytes, int64_t tq,
+                                      int64_t tk, int64_t hq, int64_t hkv, int64_t head_dim,
+                                      int64_t kv_stride, float scale, relat_dtype d) {
+  const char *op = "attention_backward";
+  std::string m = attention_shape(op, tq, tk, hq, hkv, head_dim, kv_stride, scale, d);
+  if (m.empty() && tk > 0) m = not_null(op, "dk", dk);
+  if (m.empty() && tk > 0) m = not_null(op, "dv", dv);
+  if (m.empty() && tq > 0) {
+    const char *names[] = {"dout", "q", "k", "v", "out", "lse", "dq", "workspace"};
+    const void *ptrs[] = {dout, q, k, v, out, lse, dq, workspace};
+    for (int i = 0; i < 8 && m.empty(); ++i) m = not_null(op, names[i], ptrs[i]);
+    for (int i = 0; i < 7 && m.empty(); ++i)
+      if (i != 5) m = aligned16(op, names[i], ptrs[i]);  // lse is read per element
+  }
+  if (m.empty() && tk > 0) m = aligned16(op, "dk", dk);
+  if (m.empty() && tk > 0) m = aligned16(op, "dv", dv);
+  if (m.empty()) {
+    const int64_t need = 4 * plan::attention_backward_min_workspace_floats(tq, hq, head_dim, d);
+    if (workspace_bytes < need)
+      m = std::string(op) + format(": workspace has %lld bytes; needs at least %lld "
+                                   "(attention_backward_workspace)", workspace_bytes, need);
+  }
+  return m;
+}
+
+inline std::string decode_attention_shape(const char *op, int64_t batch, int64_t max_len,
+                                          int64_t hq, int64_t hkv, int64_t head_dim) {
+  std::string m = attention_heads(op, hq, hkv, head_dim);
+  if (m.empty() && !(batch >= 0 && max_len >= 0))
+    m = std::string(op) + format(": bad shape batch=%lld max_len=%lld", batch, max_len);
+  if (m.empty() && (max_len > kAttentionMaxRows || batch > 65535))
+    m = std::string(op) + format(": too large: batch=%lld (at most 65535), max_len=%lld (below "
+                                 "2^31)", batch, max_len);
+  return m;
+}
+
+inline std::string decode_attention_workspace(int64_t batch, int64_t hq, int64_t head_dim,
+                                              int64_t max_len, const int64_t *bytes) {
+  const char *op = "decode_attention_workspace";
+  std::string m = decode_attention_shape(op, batch, max_len, hq, hq, head_dim);
+  if (m.empty()) m = not_null(op, "bytes", bytes);
+  return m;
+}
+
+inline std::string decode_attention_forward(const void *q, const void *k_cache,
+                                            const void *v_cache, const void *out, int64_t batch,
+                                            int64_t max_len, int64_t hq, int64_t hkv,
+                                            int64_t head_dim, int64_t cache_seq_stride,
+                                            int64_t cache_batch_stride, float scale,
+                                            const float *workspace, int64_t workspace_bytes,
+                                            relat_dtype d) {
+  const char *op = "decode_attention_forward";
+  std::string m = dtype(op, d);
+  if (m.empty()) m = decode_attention_shape(op, batch, max_len, hq, hkv, head_dim);
+  if (m.empty() && cache_seq_stride < hkv * head_dim)
+    m = std::string(op) + format(": cache_seq_stride %lld is smaller than hkv*head_dim = %lld",
+                                 cache_seq_stride, hkv * head_dim);
+  if (m.empty() && (cache_seq_stride % 8 != 0 || cache_batch_stride % 8 != 0))
+    m = std::string(op) + format(": cache strides %lld, %lld are not multiples of 8 elements",
+                                 cache_seq_stride, cache_batch_stride);
+  if (m.empty() && cache_batch_stride < 0)
+    m = std::string(op) + format(": cache_batch_stride %lld is negative", cache_batch_stride);
+  if (m.empty() && !(scale == scale && scale - scale == 0.f))
+    m = std::string(op) + ": scale must be finite";
+  if (m.empty() && batch > 0) m = not_null(op, "q", q);
+  if (m.empty() && batch > 0) m = not_null(op, "out", out);
+  if (m.empty() && batch > 0 && max_len > 0) m = not_null(op, "k_cache", k_cache);
+  if (m.empty() && batch > 0 && max_len > 0) m = not_null(op, "v_cache", v_cache);
+  if (m.empty() && batch > 0) m = aligned16(op, "q", q);
+  if (m.empty() && batch > 0) m = aligned16(op, "out", out);
+  if (m.empty() && batch > 0 && max_len > 0) m = aligned16(op, "k_cache", k_cache);
+  if (m.empty() && batch > 0 && max_len > 0) m = aligned16(op, "v_cache", v_cache);
+  if (m.empty()) {
+    const int64_t need = 4 * plan::decode_workspace_floats(batch, hq, head_dim, max_len);
+    if (need > 0) m = not_null(op, "workspace", workspace);
+    if (m.empty() && workspace_bytes < need)
+      m = std::string(op) + format(": workspace has %lld bytes; needs at least %lld "
+                                   "(decode_attention_workspace)", workspace_bytes, need);
+  }
   return m;
 }
 
@@ -148,6 +303,92 @@ inline std::string row_rescale(const char *op, const void *x, const void *dy, co
   if (m.empty() && !(min_norm > 0.f && min_norm < 3.4e38f))
     m = std::string(op) + ": min_norm must be positive and finite";
   return m;
+}
+
+inline std::string rope(const char *op, const void *q, const void *k, const void *q_out,
+                        const void *k_out, const int64_t *positions, const float *inv_freq,
+                        int64_t tokens, int64_t q_heads, int64_t kv_heads, int64_t head_dim,
+                        int64_t ldq, int64_t ldk, relat_dtype d) {
+  std::string m = dtype(op, d);
+  if (!m.empty()) return m;
+  if (tokens < 0 || q_heads < 0 || kv_heads < 0)
+    return std::string(op) + format(": bad shape tokens=%lld q_heads=%lld kv_heads=%lld", tokens,
+                                    q_heads, kv_heads);
+  if (head_dim < 2 || head_dim > 1024 || head_dim % 2 != 0)
+    return std::string(op) + format(": head_dim must be even and in [2, 1024], got %lld", head_dim);
+  if (q_heads > 0 && ldq < q_heads * head_dim)
+    return std::string(op) + format(": ldq=%lld is less than q_heads*head_dim=%lld", ldq,
+                                    q_heads * head_dim);
+  if (kv_heads > 0 && ldk < kv_heads * head_dim)
+    return std::string(op) + format(": ldk=%lld is less than kv_heads*head_dim=%lld", ldk,
+                                    kv_heads * head_dim);
+  if (tokens == 0 || q_heads + kv_heads == 0) return {};
+  if (q_heads > 0 && (m = not_null(op, "q", q)).size()) return m;
+  if (q_heads > 0 && (m = not_null(op, "q_out", q_out)).size()) return m;
+  if (kv_heads > 0 && (m = not_null(op, "k", k)).size()) return m;
+  if (kv_heads > 0 && (m = not_null(op, "k_out", k_out)).size()) return m;
+  if ((m = not_null(op, "positions", positions)).size()) return m;
+  return not_null(op, "inv_freq", inv_freq);
+}
+
+inline std::string adamw_step(void *const *params, const void *const *grads,
+                              float *const *exp_avg, float *const *exp_avg_sq,
+                              const int64_t *numels, int64_t count, relat_dtype param_dtype,
+                              relat_dtype grad_dtype, double lr, double beta1, double beta2,
+                              double eps, double weight_decay, int64_t step) {
+  const char *op = "adamw_step";
+  std::string m = dtype(op, param_dtype);
+  if (m.empty()) m = dtype(op, grad_dtype);
+  if (!m.empty()) return m;
+  if (grad_dtype != param_dtype && grad_dtype != RELAT_F32)
+    return std::string(op) + ": grads must have the params' dtype or fp32";
+  if (count < 0) return std::string(op) + format(": bad count %lld", count);
+  if (step < 1) return std::string(op) + format(": step must be >= 1, got %lld", step);
+  if (!(lr >= 0 && lr < 1e30)) return std::string(op) + ": lr must be finite and >= 0";
+  if (!(beta1 >= 0 && beta1 < 1)) return std::string(op) + ": beta1 must be in [0, 1)";
+  if (!(beta2 >= 0 && beta2 < 1)) return std::string(op) + ": beta2 must be in [0, 1)";
+  if (!(eps >= 0 && eps < 1e30)) return std::string(op) + ": eps must be finite and >= 0";
+  if (!(weight_decay >= 0 && weight_decay < 1e30))
+    return std::string(op) + ": weight_decay must be finite and >= 0";
+  if (count == 0) return {};
+  if ((m = not_null(op, "params", params)).size()) return m;
+  if ((m = not_null(op, "grads", grads)).size()) return m;
+  if ((m = not_null(op, "exp_avg", exp_avg)).size()) return m;
+  if ((m = not_null(op, "exp_avg_sq", exp_avg_sq)).size()) return m;
+  if ((m = not_null(op, "numels", numels)).size()) return m;
+  for (int64_t j = 0; j < count; ++j) {
+    if (numels[j] < 0) return std::string(op) + format(": numels[%lld] = %lld", j, numels[j]);
+    if (numels[j] == 0) continue;
+    if (!params[j]) return std::string(op) + format(": params[%lld] is null", j);
+    if (!grads[j]) return std::string(op) + format(": grads[%lld] is null", j);
+    if (!exp_avg[j]) return std::string(op) + format(": exp_avg[%lld] is null", j);
+    if (!exp_avg_sq[j]) return std::string(op) + format(": exp_avg_sq[%lld] is null", j);
+  }
+  return {};
+}
+
+// Largest vocabulary the sampler takes: token masses are integers below 2^40 and must sum in 64 bits.
+constexpr int64_t kSampleMaxVocab = int64_t(1) << 23;
+
+inline std::string sample_shape(const char *op, int64_t rows, int64_t vocab) {
+  if (rows < 0 || vocab < 1 || vocab > kSampleMaxVocab)
+    return std::string(op) + format(": bad shape rows=%lld vocab=%lld (vocab must be in [1, %lld])",
+                                    rows, vocab, kSampleMaxVocab);
+  return {};
+}
+
+inline std::string sample(const void *logits, int64_t rows, int64_t vocab, int64_t ld,
+                          float temperature, float top_p, const int64_t *out, relat_dtype d) {
+  const char *op = "sample";
+  std::string m = dtype(op, d);
+  if (m.empty()) m = sample_shape(op, rows, vocab);
+  if (!m.empty()) return m;
+  if (ld < vocab) return std::string(op) + format(": ld=%lld is less than vocab=%lld", ld, vocab);
+  if (temperature != temperature) return std::string(op) + ": temperature is NaN";
+  if (!(top_p > 0)) return std::string(op) + ": top_p must be > 0 (>= 1 keeps everything)";
+  if (rows == 0) return {};
+  if ((m = not_null(op, "logits", logits)).size()) return m;
+  return not_null(op, "out", out);
 }
 
 }  // namespace relat::validate

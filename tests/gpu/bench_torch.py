@@ -14,14 +14,36 @@ import torch
 import torch.nn.functional as F
 
 DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}
-SHAPES = {
-    "rmsnorm": [(65536, 1024), (32768, 2560), (16384, 5120)],
-    # rows = tokens, cols = hidden; vocabulary 151,936 (Qwen). Forward + dL/dh.
-    "linear_cross_entropy": [(512, 4096)],
-    # rows = batch, cols = hidden; vocabulary 151,936, untied. Forward + dL/dh.
-    "latent_soft": [(1, 4096)],
-}
-DTYPES_OF = {"linear_cross_entropy": ["bf16", "f32"], "latent_soft": ["bf16", "f32"]}
+VOCAB = 151936
+SAMPLE_MODES = {"greedy": (0.0, 0, 1.0), "temperature": (0.7, 0, 1.0), "topk": (0.6, 20, 1.0),
+                "topp": (0.6, 0, 0.95), "topk_topp": (0.6, 20, 0.95), "topk3000": (1.3, 3000, 0.5)}
+
+
+def lora_sizes(qwen3_8b):
+    """LoRA rank 8 on q/k/v/o/gate/up/down of every Qwen3 layer (as check_kernels.cpp)."""
+    layers, hidden, inter, q_out, kv = (36, 4096, 12288, 4096, 1024) if qwen3_8b else (28, 1024, 3072, 2048, 1024)
+    proj = [(hidden, q_out), (hidden, kv), (hidden, kv), (q_out, hidden), (hidden, inter), (hidden, inter),
+            (inter, hidden)]
+    return [s for _ in range(layers) for i, o in proj for s in ((8, i), (o, 8))]
+
+
+SHAPES = {"rmsnorm": [(65536, 1024), (32768, 2560), (16384, 5120)],
+          # Qwen3-0.6B heads (16 query, 8 KV, D = 128): rows = tq, cols = tk (decode: 1, length).
+          "attention_fwd": [(256, 456), (2048, 2048)],
+          "attention_bwd": [(256, 456), (2048, 2048)],
+          "decode_attention": [(1, 4096), (1, 32768)],
+          # rows = tokens, cols = hidden; vocabulary 151,936 (Qwen). Forward + dL/dh.
+          "linear_cross_entropy": [(512, 4096)],
+          # rows = batch, cols = hidden; vocabulary 151,936, untied. Forward + dL/dh.
+          "latent_soft": [(1, 4096)],
+          # rows = tokens, cols = query heads (8 KV heads, head_dim 128)
+          "rope_forward": [(t, h) for t in (1, 512, 8192) for h in (16, 32)],
+          # rows = tensors, cols = parameters
+          "adamw": [(len(lora_sizes(b)), sum(a * c for a, c in lora_sizes(b))) for b in (False, True)]}
+SHAPES.update({f"sample_{m}": [(1, VOCAB), (64, VOCAB)] for m in SAMPLE_MODES})
+DTYPES_OF = {"linear_cross_entropy": ["bf16", "f32"], "latent_soft": ["bf16", "f32"],
+             "rope_forward": ["f32", "bf16"], "adamw": ["f32"]}
+DTYPES_OF.update({f"sample_{m}": ["f32"] for m in SAMPLE_MODES})
 QWEN_VOCAB = 151936
 
 
@@ -32,6 +54,43 @@ def rmsnorm(rows, cols, dtype):
         return lambda: F.rms_norm(x, (cols,), w, 1e-6)
     # Older torch: the same maths, as a user would write it.
     return lambda: (x.float() * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + 1e-6)).to(dtype) * w
+
+
+def _attention_inputs(tq, tk, dtype, grad):
+    hq, hkv, d = 16, 8, 128
+    q = torch.randn(1, hq, tq, d, dtype=dtype, device="cuda", requires_grad=grad)
+    k = torch.randn(1, hkv, tk, d, dtype=dtype, device="cuda", requires_grad=grad)
+    v = torch.randn(1, hkv, tk, d, dtype=dtype, device="cuda", requires_grad=grad)
+    # Query i sees keys 0 .. (tk - tq) + i: the prefix, then causal.
+    mask = torch.ones(tq, tk, dtype=torch.bool, device="cuda").tril(tk - tq)
+    return q, k, v, mask
+
+
+def _sdpa(q, k, v, mask):
+    if q.shape[1] != k.shape[1]:  # torch < 2.5 has no enable_gqa: expand the KV heads
+        try:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
+        except TypeError:
+            g = q.shape[1] // k.shape[1]
+            k, v = k.repeat_interleave(g, 1), v.repeat_interleave(g, 1)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+def attention_fwd(tq, tk, dtype):
+    q, k, v, mask = _attention_inputs(tq, tk, dtype, False)
+    return lambda: _sdpa(q, k, v, mask)
+
+
+def attention_bwd(tq, tk, dtype):
+    q, k, v, mask = _attention_inputs(tq, tk, dtype, True)
+    out = _sdpa(q, k, v, mask)
+    dout = torch.randn_like(out)
+    return lambda: out.backward(dout, retain_graph=True)
+
+
+def decode_attention(rows, length, dtype):
+    q, k, v, _ = _attention_inputs(1, length, dtype, False)
+    return lambda: _sdpa(q, k, v, None)
 
 
 def linear_cross_entropy(rows, cols, dtype):
@@ -59,7 +118,60 @@ def latent_soft(rows, cols, dtype):
     return step
 
 
-OPS = {"rmsnorm": rmsnorm, "linear_cross_entropy": linear_cross_entropy, "latent_soft": latent_soft}
+def rotate_half(x):
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def rope_forward(tokens, q_heads, dtype):
+    """transformers' apply_rotary_pos_emb on q and k, cos/sin precomputed in the activation dtype."""
+    q = torch.randn(tokens, q_heads, 128, device="cuda").to(dtype)
+    k = torch.randn(tokens, 8, 128, device="cuda").to(dtype)
+    inv_freq = 1.0 / (1e6 ** (torch.arange(0, 128, 2, dtype=torch.int64, device="cuda").float() / 128))
+    freqs = torch.arange(tokens, device="cuda").float()[:, None] * inv_freq[None, :]
+    emb = torch.cat((freqs, freqs), dim=-1)
+    cos, sin = emb.cos().to(dtype)[:, None, :], emb.sin().to(dtype)[:, None, :]
+    return lambda: (q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin)
+
+
+def adamw(count, total, dtype):
+    """torch.optim.AdamW with fused=True (torch's fastest) over the same LoRA list."""
+    sizes = next(s for s in (lora_sizes(False), lora_sizes(True)) if len(s) == count)
+    params = [torch.randn(*s, device="cuda", requires_grad=True) for s in sizes]
+    for p in params:
+        p.grad = torch.randn_like(p)
+    opt = torch.optim.AdamW(params, lr=2e-5, weight_decay=0.0, fused=True)
+    return opt.step
+
+
+def sample(mode):
+    temperature, top_k, top_p = SAMPLE_MODES[mode]
+
+    def make(rows, vocab, dtype):
+        logits = torch.empty(rows, vocab, device="cuda").uniform_(-9, 9)
+
+        def run():
+            if temperature <= 0:
+                return logits.argmax(-1)
+            scores, ids = logits / temperature, None
+            if top_k > 0:
+                scores, ids = torch.topk(scores, top_k)
+            elif top_p < 1:
+                scores, ids = torch.sort(scores, descending=True)
+            probs = scores.softmax(-1)
+            if top_p < 1:
+                probs = probs.masked_fill(probs.cumsum(-1) - probs > top_p, 0.0)
+            pick = torch.multinomial(probs, 1)
+            return pick if ids is None else ids.gather(-1, pick)
+        return run
+    return make
+
+
+OPS = {"rmsnorm": rmsnorm, "attention_fwd": attention_fwd, "attention_bwd": attention_bwd,
+       "decode_attention": decode_attention, "linear_cross_entropy": linear_cross_entropy,
+       "latent_soft": latent_soft, "rope_forward": rope_forward,
+       "adamw": adamw}
+OPS.update({f"sample_{m}": sample(m) for m in SAMPLE_MODES})
 
 
 def median_us(fn, warmup=10, iters=100):

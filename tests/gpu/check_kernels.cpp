@@ -9,9 +9,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cmath>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -43,6 +46,12 @@ class DeviceBuffer {
   }
   void download(Tensor &t) const {
     cuda_ok(cudaMemcpy(t.data(), p_, t.size_bytes(), cudaMemcpyDeviceToHost), "download");
+  }
+  void upload_raw(const void *src, size_t bytes) {
+    cuda_ok(cudaMemcpy(p_, src, bytes, cudaMemcpyHostToDevice), "upload");
+  }
+  void download_raw(void *dst, size_t bytes) const {
+    cuda_ok(cudaMemcpy(dst, p_, bytes, cudaMemcpyDeviceToHost), "download");
   }
   void *get() const { return p_; }
 
@@ -78,6 +87,116 @@ void check_rmsnorm(Counter &c, Rng &rng, relat_dtype d, int64_t rows, int64_t co
                    cr = compare(rstd, want_rstd, tolerance(RELAT_F32));
   c.check(cy.ok, "%s: y %s", what, cy.describe().c_str());
   c.check(cr.ok, "%s: rstd %s", what, cr.describe().c_str());
+}
+
+// ---- Attention (training: forward + backward; decode) --------------------------------------------
+// Errors are measured against each tensor's largest magnitude: device and host sum in different
+// orders, so elements near zero differ by ~1 ulp of the max.
+Tolerance scaled_tolerance(relat_dtype d, const Tensor &want) {
+  float mx = 0.f;
+  for (size_t i = 0; i < want.n; ++i) mx = std::max(mx, std::fabs(want.at(i)));
+  const Tolerance t = tolerance(d);
+  return {t.rtol, t.rtol * mx + t.atol};
+}
+
+struct AttnShape {
+  int64_t tq, prefix, hq, hkv, d;
+};
+
+void check_attention(Counter &c, Rng &rng, relat_dtype d, AttnShape s) {
+  const int64_t tk = s.tq + s.prefix, stride = s.hkv * s.d;
+  const size_t nq = size_t(s.tq * s.hq * s.d), nkv = size_t(tk * s.hkv * s.d),
+               nl = size_t(s.tq * s.hq);
+  const float scale = 1.f / std::sqrt(float(s.d));
+  const Tensor q = random_tensor(rng, d, nq, -2.f, 2.f), k = random_tensor(rng, d, nkv, -2.f, 2.f),
+               v = random_tensor(rng, d, nkv, -2.f, 2.f), dout = random_tensor(rng, d, nq, -1.f, 1.f);
+  char what[128];
+  std::snprintf(what, sizeof what, "attention %s tq=%lld P=%lld hq=%lld hkv=%lld D=%lld",
+                dtype_name(d), (long long)s.tq, (long long)s.prefix, (long long)s.hq,
+                (long long)s.hkv, (long long)s.d);
+  Tensor out(d, nq), lse(RELAT_F32, nl), want_out(d, nq), want_lse(RELAT_F32, nl);
+  poison(out);
+  poison(lse);
+  DeviceBuffer dq_(q), dk_(k), dv_(v), ddout(dout), dout_(out), dlse(lse);
+  relat_status st = relat_cuda_attention_forward(dq_.get(), dk_.get(), dv_.get(), dout_.get(),
+                                                 static_cast<float *>(dlse.get()), s.tq, tk, s.hq,
+                                                 s.hkv, s.d, stride, scale, d, nullptr);
+  cudaError_t sync = cudaDeviceSynchronize();
+  relat_cpu_attention_forward(q.data(), k.data(), v.data(), want_out.data(),
+                              static_cast<float *>(want_lse.data()), s.tq, tk, s.hq, s.hkv, s.d,
+                              stride, scale, d, nullptr);
+  if (!c.check(st == RELAT_OK && sync == cudaSuccess, "%s forward: status %d (%s), sync %s", what,
+               st, relat_cuda_last_error(), cudaGetErrorName(sync)))
+    return;
+  dout_.download(out);
+  dlse.download(lse);
+  const Comparison co = compare(out, want_out, scaled_tolerance(d, want_out)),
+                   cl = compare(lse, want_lse, scaled_tolerance(RELAT_F32, want_lse));
+  c.check(co.ok, "%s: out %s", what, co.describe().c_str());
+  c.check(cl.ok, "%s: lse %s", what, cl.describe().c_str());
+
+  // Backward from the host forward's out and lse, so both sides see the same inputs.
+  int64_t ws_dev = 0, ws_host = 0;
+  relat_cuda_attention_backward_workspace(s.tq, tk, s.hq, s.hkv, s.d, d, &ws_dev);
+  relat_cpu_attention_backward_workspace(s.tq, tk, s.hq, s.hkv, s.d, d, &ws_host);
+  Tensor grads[3] = {Tensor(d, nq), Tensor(d, nkv), Tensor(d, nkv)};
+  Tensor want[3] = {Tensor(d, nq), Tensor(d, nkv), Tensor(d, nkv)};
+  for (Tensor &g : grads) poison(g);
+  Tensor ws(RELAT_F32, size_t(std::max<int64_t>(1, ws_host / 4)));
+  DeviceBuffer dgq(grads[0]), dgk(grads[1]), dgv(grads[2]), dws(size_t(std::max<int64_t>(4, ws_dev)));
+  dout_.upload(want_out);
+  dlse.upload(want_lse);
+  st = relat_cuda_attention_backward(ddout.get(), dq_.get(), dk_.get(), dv_.get(), dout_.get(),
+                                     static_cast<const float *>(dlse.get()), dgq.get(), dgk.get(),
+                                     dgv.get(), static_cast<float *>(dws.get()), ws_dev, s.tq, tk,
+                                     s.hq, s.hkv, s.d, stride, scale, 0, d, nullptr);
+  sync = cudaDeviceSynchronize();
+  relat_cpu_attention_backward(dout.data(), q.data(), k.data(), v.data(), want_out.data(),
+                               static_cast<const float *>(want_lse.data()), want[0].data(),
+                               want[1].data(), want[2].data(), static_cast<float *>(ws.data()),
+                               ws_host, s.tq, tk, s.hq, s.hkv, s.d, stride, scale, 0, d, nullptr);
+  if (!c.check(st == RELAT_OK && sync == cudaSuccess, "%s backward: status %d (%s), sync %s", what,
+               st, relat_cuda_last_error(), cudaGetErrorName(sync)))
+    return;
+  dgq.download(grads[0]);
+  dgk.download(grads[1]);
+  dgv.download(grads[2]);
+  const char *names[3] = {"dq", "dk", "dv"};
+  for (int i = 0; i < 3; ++i) {
+    const Comparison cg = compare(grads[i], want[i], scaled_tolerance(d, want[i]));
+    c.check(cg.ok, "%s: %s %s", what, names[i], cg.describe().c_str());
+  }
+}
+
+void check_decode(Counter &c, Rng &rng, relat_dtype d, int64_t len, int64_t hq, int64_t hkv,
+                  int64_t dim) {
+  const int64_t capacity = len + 17, stride = hkv * dim;
+  const size_t ncache = size_t(capacity * stride), nq = size_t(hq * dim);
+  const Tensor kc = random_tensor(rng, d, ncache, -2.f, 2.f), vc = random_tensor(rng, d, ncache, -2.f, 2.f),
+               q = random_tensor(rng, d, nq, -2.f, 2.f);
+  int64_t ws_bytes = 0;
+  relat_cuda_decode_attention_workspace(1, hq, dim, len, &ws_bytes);
+  Tensor out(d, nq), want(d, nq), ws(RELAT_F32, size_t(std::max<int64_t>(1, ws_bytes / 4)));
+  poison(out);
+  poison(ws);
+  DeviceBuffer dkc(kc), dvc(vc), dq(q), dout(out), dws(ws);
+  const float scale = 1.f / std::sqrt(float(dim));
+  const relat_status st = relat_cuda_decode_attention_forward(
+      dq.get(), dkc.get(), dvc.get(), dout.get(), nullptr, 1, len, hq, hkv, dim, stride, 0, scale,
+      static_cast<float *>(dws.get()), ws_bytes, d, nullptr);
+  const cudaError_t sync = cudaDeviceSynchronize();
+  relat_cpu_decode_attention_forward(q.data(), kc.data(), vc.data(), want.data(), nullptr, 1, len,
+                                     hq, hkv, dim, stride, 0, scale, static_cast<float *>(ws.data()),
+                                     ws_bytes, d, nullptr);
+  char what[128];
+  std::snprintf(what, sizeof what, "decode %s len=%lld hq=%lld hkv=%lld D=%lld", dtype_name(d),
+                (long long)len, (long long)hq, (long long)hkv, (long long)dim);
+  if (!c.check(st == RELAT_OK && sync == cudaSuccess, "%s: status %d (%s), sync %s", what, st,
+               relat_cuda_last_error(), cudaGetErrorName(sync)))
+    return;
+  dout.download(out);
+  const Comparison co = compare(out, want, scaled_tolerance(d, want));
+  c.check(co.ok, "%s: out %s", what, co.describe().c_str());
 }
 
 // ---- fused linear cross-entropy -----------------------------------------------------------------
@@ -284,6 +403,73 @@ void bench_rmsnorm(FILE *csv, Rng &rng, relat_dtype d, int64_t rows, int64_t col
               us);
 }
 
+// Qwen3-0.6B heads (16 query, 8 KV, D = 128); rows = tq, cols = tk in the CSV. The floor columns
+// count bytes; FLOPs (4*V*D forward, 10*V*D backward with V visible pairs) are in attention.cu.
+void bench_attention(FILE *csv, Rng &rng, relat_dtype d, int64_t tq, int64_t tk) {
+  const int64_t hq = 16, hkv = 8, dim = 128, stride = hkv * dim;
+  const size_t nq = size_t(tq * hq * dim), nkv = size_t(tk * hkv * dim), es = dtype_size(d);
+  const float scale = 1.f / std::sqrt(float(dim));
+  DeviceBuffer q(timing_tensor(rng, d, nq, -2.f, 2.f)), k(timing_tensor(rng, d, nkv, -2.f, 2.f)),
+      v(timing_tensor(rng, d, nkv, -2.f, 2.f)), dout(timing_tensor(rng, d, nq, -1.f, 1.f));
+  DeviceBuffer out(nq * es), lse(size_t(tq * hq) * 4), gq(nq * es), gk(nkv * es), gv(nkv * es);
+  int64_t ws_bytes = 0;
+  relat_cuda_attention_backward_workspace(tq, tk, hq, hkv, dim, d, &ws_bytes);
+  DeviceBuffer ws{size_t(ws_bytes)};
+  relat_status status = RELAT_OK;
+  auto fwd = [&] {
+    const relat_status s = relat_cuda_attention_forward(q.get(), k.get(), v.get(), out.get(),
+                                                        static_cast<float *>(lse.get()), tq, tk, hq,
+                                                        hkv, dim, stride, scale, d, nullptr);
+    if (s != RELAT_OK) status = s;
+  };
+  const double us_fwd = median_us(fwd);
+  const double us_bwd = median_us([&] {
+    const relat_status s = relat_cuda_attention_backward(
+        dout.get(), q.get(), k.get(), v.get(), out.get(), static_cast<const float *>(lse.get()),
+        gq.get(), gk.get(), gv.get(), static_cast<float *>(ws.get()), ws_bytes, tq, tk, hq, hkv,
+        dim, stride, scale, 0, d, nullptr);
+    if (s != RELAT_OK) status = s;
+  });
+  if (status != RELAT_OK) {
+    std::fprintf(stderr, "attention bench failed: %s\n", relat_cuda_last_error());
+    std::exit(1);
+  }
+  const double F = double(nq), K = double(nkv), rows = double(tq * hq);
+  const double prefix = double(tk - tq), pairs = double(hq) * (tq * prefix + tq * (tq + 1) / 2.0);
+  const double bytes_fwd = (2 * F + 2 * K) * es + 4 * rows, bytes_bwd = (4 * F + 4 * K) * es + 8 * rows;
+  std::fprintf(csv, "attention_fwd,%s,%lld,%lld,%.3f,%.0f\n", dtype_name(d), (long long)tq,
+               (long long)tk, us_fwd, bytes_fwd);
+  std::fprintf(csv, "attention_bwd,%s,%lld,%lld,%.3f,%.0f\n", dtype_name(d), (long long)tq,
+               (long long)tk, us_bwd, bytes_bwd);
+  std::printf("attention %s tq=%lld tk=%lld: forward %.1f us (%.1f TFLOP/s), backward %.1f us "
+              "(%.1f TFLOP/s)\n", dtype_name(d), (long long)tq, (long long)tk, us_fwd,
+              4 * pairs * dim / us_fwd * 1e-6, us_bwd, 10 * pairs * dim / us_bwd * 1e-6);
+}
+
+void bench_decode(FILE *csv, Rng &rng, relat_dtype d, int64_t len) {
+  const int64_t hq = 16, hkv = 8, dim = 128, stride = hkv * dim;
+  const size_t ncache = size_t(len * stride), nq = size_t(hq * dim), es = dtype_size(d);
+  DeviceBuffer kc(timing_tensor(rng, d, ncache, -2.f, 2.f)), vc(timing_tensor(rng, d, ncache, -2.f, 2.f)),
+      q(timing_tensor(rng, d, nq, -2.f, 2.f)), out(nq * es);
+  int64_t ws_bytes = 0;
+  relat_cuda_decode_attention_workspace(1, hq, dim, len, &ws_bytes);
+  DeviceBuffer ws{size_t(ws_bytes)};
+  relat_status status = RELAT_OK;
+  const double us = median_us([&] {
+    const relat_status s = relat_cuda_decode_attention_forward(
+        q.get(), kc.get(), vc.get(), out.get(), nullptr, 1, len, hq, hkv, dim, stride, 0,
+        1.f / std::sqrt(float(dim)), static_cast<float *>(ws.get()), ws_bytes, d, nullptr);
+    if (s != RELAT_OK) status = s;
+  });
+  if (status != RELAT_OK) {
+    std::fprintf(stderr, "decode bench failed: %s\n", relat_cuda_last_error());
+    std::exit(1);
+  }
+  const double bytes = 2.0 * double(ncache) * es + 2.0 * double(nq) * es;
+  std::fprintf(csv, "decode_attention,%s,1,%lld,%.3f,%.0f\n", dtype_name(d), (long long)len, us, bytes);
+  std::printf("decode %s len=%lld: %.1f us\n", dtype_name(d), (long long)len, us);
+}
+
 // Fused cross-entropy, forward + dL/dH. Writes rows = tokens, cols = hidden (vocab 151,936, the
 // Qwen vocabulary). Compute-bound: bytes is the traffic floor (U once per 128-token block, H, dH),
 // and the line printed also gives TFLOP/s against the 4 T V d FLOPs of the two GEMMs.
@@ -362,6 +548,266 @@ struct Shape {
   int64_t rows, cols;
 };
 
+// ---- RoPE ---------------------------------------------------------------------------------------
+std::vector<float> rope_inv_freq(int64_t head_dim) {
+  std::vector<float> f(static_cast<size_t>(head_dim / 2));
+  for (size_t i = 0; i < f.size(); ++i)
+    f[i] = 1.f / std::pow(1e6f, float(2 * i) / float(head_dim));
+  return f;
+}
+
+void check_rope(Counter &c, Rng &rng, relat_dtype d, int64_t tokens, int64_t qh, int64_t kvh,
+                int64_t head_dim, bool backward) {
+  const size_t nq = size_t(tokens * qh * head_dim), nk = size_t(tokens * kvh * head_dim);
+  const Tensor q = random_tensor(rng, d, nq, -3.f, 3.f), k = random_tensor(rng, d, nk, -3.f, 3.f);
+  Tensor qo(d, nq), ko(d, nk), want_q(d, nq), want_k(d, nk);
+  poison(qo);
+  poison(ko);
+  std::vector<int64_t> pos(static_cast<size_t>(tokens));
+  for (auto &p : pos) p = rng.integer(0, 40000);
+  const std::vector<float> freq = rope_inv_freq(head_dim);
+  DeviceBuffer dq(q), dk(k), dqo(qo), dko(ko), dpos(pos.size() * 8), dfreq(freq.size() * 4);
+  dpos.upload_raw(pos.data(), pos.size() * 8);
+  dfreq.upload_raw(freq.data(), freq.size() * 4);
+  auto fn = backward ? relat_cuda_rope_backward : relat_cuda_rope_forward;
+  auto cpu = backward ? relat_cpu_rope_backward : relat_cpu_rope_forward;
+  const relat_status s = fn(dq.get(), kvh ? dk.get() : nullptr, dqo.get(), kvh ? dko.get() : nullptr,
+                            static_cast<const int64_t *>(dpos.get()),
+                            static_cast<const float *>(dfreq.get()), tokens, qh, kvh, head_dim,
+                            qh * head_dim, kvh * head_dim, d, nullptr);
+  const cudaError_t sync = cudaDeviceSynchronize();
+  cpu(q.data(), kvh ? k.data() : nullptr, want_q.data(), kvh ? want_k.data() : nullptr, pos.data(),
+      freq.data(), tokens, qh, kvh, head_dim, qh * head_dim, kvh * head_dim, d, nullptr);
+  char what[128];
+  std::snprintf(what, sizeof what, "rope %s %s tokens=%lld heads=%lld/%lld D=%lld",
+                backward ? "backward" : "forward", dtype_name(d), (long long)tokens, (long long)qh,
+                (long long)kvh, (long long)head_dim);
+  if (!c.check(s == RELAT_OK && sync == cudaSuccess, "%s: status %d (%s), sync %s", what, s,
+               relat_cuda_last_error(), cudaGetErrorName(sync)))
+    return;
+  dqo.download(qo);
+  const Comparison cq = compare(qo, want_q, tolerance(d));
+  c.check(cq.ok, "%s: q %s", what, cq.describe().c_str());
+  if (kvh) {
+    dko.download(ko);
+    const Comparison ck = compare(ko, want_k, tolerance(d));
+    c.check(ck.ok, "%s: k %s", what, ck.describe().c_str());
+  }
+}
+
+void bench_rope(FILE *csv, Rng &rng, relat_dtype d, int64_t tokens, int64_t qh) {
+  const int64_t kvh = 8, head_dim = 128;
+  const size_t es = dtype_size(d), nq = size_t(tokens * qh * head_dim),
+               nk = size_t(tokens * kvh * head_dim);
+  DeviceBuffer dq(timing_tensor(rng, d, nq, -3.f, 3.f)), dk(timing_tensor(rng, d, nk, -3.f, 3.f));
+  DeviceBuffer dqo(nq * es), dko(nk * es), dpos(size_t(tokens) * 8), dfreq(size_t(head_dim / 2) * 4);
+  std::vector<int64_t> pos(static_cast<size_t>(tokens));
+  for (size_t i = 0; i < pos.size(); ++i) pos[i] = int64_t(i) + 37;
+  const std::vector<float> freq = rope_inv_freq(head_dim);
+  dpos.upload_raw(pos.data(), pos.size() * 8);
+  dfreq.upload_raw(freq.data(), freq.size() * 4);
+  relat_status status = RELAT_OK;
+  const double us = median_us([&] {
+    const relat_status s = relat_cuda_rope_forward(
+        dq.get(), dk.get(), dqo.get(), dko.get(), static_cast<const int64_t *>(dpos.get()),
+        static_cast<const float *>(dfreq.get()), tokens, qh, kvh, head_dim, qh * head_dim,
+        kvh * head_dim, d, nullptr);
+    if (s != RELAT_OK) status = s;
+  });
+  if (status != RELAT_OK) {
+    std::fprintf(stderr, "rope bench failed: %s\n", relat_cuda_last_error());
+    std::exit(1);
+  }
+  // Bytes that must move: read q and k, write them, read the positions.
+  const double bytes = double(nq + nk) * es * 2 + double(tokens) * 8;
+  std::fprintf(csv, "rope_forward,%s,%lld,%lld,%.3f,%.0f\n", dtype_name(d), (long long)tokens,
+               (long long)qh, us, bytes);
+  std::printf("rope_forward %s tokens=%lld q_heads=%lld: %.1f us\n", dtype_name(d),
+              (long long)tokens, (long long)qh, us);
+}
+
+// ---- AdamW --------------------------------------------------------------------------------------
+struct DeviceList {
+  std::vector<std::unique_ptr<DeviceBuffer>> p, g, m, v;
+  std::vector<void *> pp;
+  std::vector<const void *> gp;
+  std::vector<float *> mp, vp;
+  std::vector<int64_t> numel;
+};
+
+void check_adamw(Counter &c, Rng &rng, relat_dtype pd, relat_dtype gd,
+                 const std::vector<int64_t> &sizes) {
+  std::vector<Tensor> hp, hg, hm, hv;
+  DeviceList dl;
+  for (int64_t n : sizes) {
+    hp.push_back(random_tensor(rng, pd, size_t(n), -2.f, 2.f));
+    hg.push_back(random_tensor(rng, gd, size_t(n), -1.f, 1.f));
+    hm.push_back(random_tensor(rng, RELAT_F32, size_t(n), -0.1f, 0.1f));
+    hv.push_back(random_tensor(rng, RELAT_F32, size_t(n), 0.f, 0.01f));
+    dl.p.push_back(std::make_unique<DeviceBuffer>(hp.back()));
+    dl.g.push_back(std::make_unique<DeviceBuffer>(hg.back()));
+    dl.m.push_back(std::make_unique<DeviceBuffer>(hm.back()));
+    dl.v.push_back(std::make_unique<DeviceBuffer>(hv.back()));
+    dl.pp.push_back(dl.p.back()->get());
+    dl.gp.push_back(dl.g.back()->get());
+    dl.mp.push_back(static_cast<float *>(dl.m.back()->get()));
+    dl.vp.push_back(static_cast<float *>(dl.v.back()->get()));
+    dl.numel.push_back(n);
+  }
+  std::vector<void *> hpp;
+  std::vector<const void *> hgp;
+  std::vector<float *> hmp, hvp;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    hpp.push_back(hp[i].data());
+    hgp.push_back(hg[i].data());
+    hmp.push_back(static_cast<float *>(hm[i].data()));
+    hvp.push_back(static_cast<float *>(hv[i].data()));
+  }
+  char what[128];
+  std::snprintf(what, sizeof what, "adamw params %s grads %s, %zu tensors", dtype_name(pd),
+                dtype_name(gd), sizes.size());
+  for (int64_t step = 1; step <= 3; ++step) {
+    const relat_status s = relat_cuda_adamw_step(dl.pp.data(), dl.gp.data(), dl.mp.data(),
+                                                 dl.vp.data(), dl.numel.data(),
+                                                 int64_t(sizes.size()), pd, gd, 1e-2, 0.9, 0.999,
+                                                 1e-8, 0.01, step, nullptr);
+    const cudaError_t sync = cudaDeviceSynchronize();
+    relat_cpu_adamw_step(hpp.data(), hgp.data(), hmp.data(), hvp.data(), dl.numel.data(),
+                         int64_t(sizes.size()), pd, gd, 1e-2, 0.9, 0.999, 1e-8, 0.01, step, nullptr);
+    if (!c.check(s == RELAT_OK && sync == cudaSuccess, "%s step %lld: status %d (%s), sync %s",
+                 what, (long long)step, s, relat_cuda_last_error(), cudaGetErrorName(sync)))
+      return;
+  }
+  int bad = 0;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    Tensor p(pd, size_t(sizes[i])), m(RELAT_F32, size_t(sizes[i])), v(RELAT_F32, size_t(sizes[i]));
+    dl.p[i]->download(p);
+    dl.m[i]->download(m);
+    dl.v[i]->download(v);
+    bad += !(compare(p, hp[i], tolerance(pd)).ok && compare(m, hm[i], tolerance(RELAT_F32)).ok &&
+             compare(v, hv[i], tolerance(RELAT_F32)).ok);
+  }
+  c.check(bad == 0, "%s, 3 steps: %d tensors differ from the CPU twin", what, bad);
+}
+
+// LoRA rank 8 on the q/k/v/o/gate/up/down projections of every Qwen3 layer.
+std::vector<int64_t> lora_sizes(bool qwen3_8b) {
+  const int64_t layers = qwen3_8b ? 36 : 28, hidden = qwen3_8b ? 4096 : 1024,
+                inter = qwen3_8b ? 12288 : 3072, q_out = (qwen3_8b ? 32 : 16) * 128, kv = 1024;
+  const int64_t proj[][2] = {{hidden, q_out}, {hidden, kv},    {hidden, kv},   {q_out, hidden},
+                             {hidden, inter}, {hidden, inter}, {inter, hidden}};
+  std::vector<int64_t> sizes;
+  for (int64_t l = 0; l < layers; ++l)
+    for (const auto &p : proj) sizes.insert(sizes.end(), {8 * p[0], 8 * p[1]});
+  return sizes;
+}
+
+void bench_adamw(FILE *csv, Rng &rng, bool qwen3_8b) {
+  const std::vector<int64_t> sizes = lora_sizes(qwen3_8b);
+  DeviceList dl;
+  int64_t total = 0;
+  for (int64_t n : sizes) {
+    dl.p.push_back(std::make_unique<DeviceBuffer>(timing_tensor(rng, RELAT_F32, size_t(n), -1.f, 1.f)));
+    dl.g.push_back(std::make_unique<DeviceBuffer>(timing_tensor(rng, RELAT_F32, size_t(n), -1.f, 1.f)));
+    dl.m.push_back(std::make_unique<DeviceBuffer>(timing_tensor(rng, RELAT_F32, size_t(n), 0.f, 1e-3f)));
+    dl.v.push_back(std::make_unique<DeviceBuffer>(timing_tensor(rng, RELAT_F32, size_t(n), 0.f, 1e-3f)));
+    dl.pp.push_back(dl.p.back()->get());
+    dl.gp.push_back(dl.g.back()->get());
+    dl.mp.push_back(static_cast<float *>(dl.m.back()->get()));
+    dl.vp.push_back(static_cast<float *>(dl.v.back()->get()));
+    dl.numel.push_back(n);
+    total += n;
+  }
+  relat_status status = RELAT_OK;
+  int64_t step = 0;
+  const double us = median_us([&] {
+    const relat_status s = relat_cuda_adamw_step(dl.pp.data(), dl.gp.data(), dl.mp.data(),
+                                                 dl.vp.data(), dl.numel.data(),
+                                                 int64_t(sizes.size()), RELAT_F32, RELAT_F32, 2e-5,
+                                                 0.9, 0.999, 1e-8, 0.0, ++step, nullptr);
+    if (s != RELAT_OK) status = s;
+  });
+  if (status != RELAT_OK) {
+    std::fprintf(stderr, "adamw bench failed: %s\n", relat_cuda_last_error());
+    std::exit(1);
+  }
+  // Bytes that must move: params read and written, grads read, both moments read and written.
+  const double bytes = double(total) * (4 * 2 + 4 + 16);
+  std::fprintf(csv, "adamw,f32,%zu,%lld,%.3f,%.0f\n", sizes.size(), (long long)total, us, bytes);
+  std::printf("adamw f32 %zu tensors, %lld parameters: %.1f us\n", sizes.size(), (long long)total, us);
+}
+
+// ---- Sampling -----------------------------------------------------------------------------------
+struct SampleSetting {
+  const char *name;
+  float temperature;
+  int64_t top_k;
+  float top_p;
+};
+const SampleSetting kSampleSettings[] = {
+    {"greedy", 0.f, 0, 1.f},  {"temperature", 0.7f, 0, 1.f}, {"topk", 0.6f, 20, 1.f},
+    {"topp", 0.6f, 0, 0.95f}, {"topk_topp", 0.6f, 20, 0.95f}, {"topk3000", 1.3f, 3000, 0.5f}};
+
+// The ids must equal the CPU twin's exactly (relat.h: one function, computed bit for bit).
+void check_sample(Counter &c, Rng &rng, relat_dtype d, int64_t rows, int64_t vocab, bool peaked) {
+  Tensor logits(d, size_t(rows * vocab));
+  for (size_t i = 0; i < logits.n; ++i) {
+    const float v = peaked ? (rng.integer(0, 199) == 0 ? rng.uniform(10.f, 14.f) : rng.uniform(-30.f, -5.f))
+                           : float(rng.integer(-40, 40)) * 0.25f;  // many ties
+    store(logits.data(), d, i, v);
+  }
+  int64_t ws_bytes = 0;
+  relat_cpu_sample_workspace_bytes(rows, vocab, &ws_bytes);
+  std::vector<unsigned char> ws(static_cast<size_t>(ws_bytes));
+  DeviceBuffer dl(logits), dout(size_t(rows) * 8);
+  for (const SampleSetting &s : kSampleSettings) {
+    for (uint64_t step = 0; step < 3; ++step) {
+      std::vector<int64_t> got(static_cast<size_t>(rows), -1), want(static_cast<size_t>(rows), -2);
+      const relat_status st = relat_cuda_sample(dl.get(), rows, vocab, vocab, s.temperature, s.top_k,
+                                                s.top_p, 99, step, static_cast<int64_t *>(dout.get()),
+                                                nullptr, 0, d, nullptr);
+      const cudaError_t sync = cudaDeviceSynchronize();
+      relat_cpu_sample(logits.data(), rows, vocab, vocab, s.temperature, s.top_k, s.top_p, 99, step,
+                       want.data(), ws.data(), ws_bytes, d, nullptr);
+      char what[128];
+      std::snprintf(what, sizeof what, "sample %s %s %s rows=%lld vocab=%lld step=%llu", s.name,
+                    dtype_name(d), peaked ? "peaked" : "ties", (long long)rows, (long long)vocab,
+                    (unsigned long long)step);
+      if (!c.check(st == RELAT_OK && sync == cudaSuccess, "%s: status %d (%s), sync %s", what, st,
+                   relat_cuda_last_error(), cudaGetErrorName(sync)))
+        continue;
+      dout.download_raw(got.data(), got.size() * 8);
+      int differ = 0;
+      for (size_t r = 0; r < got.size(); ++r) differ += got[r] != want[r];
+      c.check(differ == 0, "%s: %d rows differ from the CPU twin", what, differ);
+    }
+  }
+}
+
+void bench_sample(FILE *csv, Rng &rng, const SampleSetting &s, int64_t rows) {
+  const int64_t vocab = 151936;
+  DeviceBuffer dl(timing_tensor(rng, RELAT_F32, size_t(rows * vocab), -9.f, 9.f)),
+      dout(size_t(rows) * 8);
+  relat_status status = RELAT_OK;
+  uint64_t step = 0;
+  const double us = median_us([&] {
+    const relat_status st = relat_cuda_sample(dl.get(), rows, vocab, vocab, s.temperature, s.top_k,
+                                              s.top_p, 1234, step++,
+                                              static_cast<int64_t *>(dout.get()), nullptr, 0,
+                                              RELAT_F32, nullptr);
+    if (st != RELAT_OK) status = st;
+  });
+  if (status != RELAT_OK) {
+    std::fprintf(stderr, "sample bench failed: %s\n", relat_cuda_last_error());
+    std::exit(1);
+  }
+  const double bytes = double(rows) * double(vocab) * 4;  // one read of the logits
+  std::fprintf(csv, "sample_%s,f32,%lld,%lld,%.3f,%.0f\n", s.name, (long long)rows,
+               (long long)vocab, us, bytes);
+  std::printf("sample_%s f32 rows=%lld vocab=%lld: %.1f us\n", s.name, (long long)rows,
+              (long long)vocab, us);
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -385,6 +831,19 @@ int main(int argc, char **argv) {
     if (!quick) shapes.insert(shapes.end(), {{4096, 4096}, {1024, 5120}, {3, 100000}, {65536, 64}});
     for (relat_dtype d : dtypes)
       for (const Shape &s : shapes) check_rmsnorm(c, rng, d, s.rows, s.cols);
+    // Attention: Tq = 1, prefix 0 and > 0, GQA ratios 1, 4 and 8, lengths off the 32-tiles.
+    std::vector<AttnShape> attn = {{1, 0, 4, 4, 64},   {1, 37, 8, 1, 128}, {17, 0, 8, 2, 64},
+                                   {50, 77, 4, 4, 128}, {40, 29, 16, 2, 64}};
+    if (!quick) attn.insert(attn.end(), {{256, 200, 16, 8, 128}, {333, 500, 32, 8, 128}});
+    for (relat_dtype d : dtypes)
+      for (const AttnShape &s : attn) check_attention(c, rng, d, s);
+    std::vector<int64_t> lens = {1, 1000};
+    if (!quick) lens.push_back(32768);
+    for (relat_dtype d : dtypes)
+      for (int64_t len : lens) {
+        check_decode(c, rng, d, len, 16, 8, 128);
+        check_decode(c, rng, d, len, 8, 1, 64);
+      }
     for (relat_dtype d : dtypes) {
       check_linear_cross_entropy(c, rng, d, 1, 64, 1000, 0.0);
       check_linear_cross_entropy(c, rng, d, 37, 136, 20000, 0.3);  // past one vocabulary chunk
@@ -397,6 +856,35 @@ int main(int argc, char **argv) {
       }
     }
     if (!quick) check_linear_cross_entropy(c, rng, RELAT_BF16, 512, 4096, 151936, 0.1);
+    const int64_t rope_shapes[][4] = {{1, 1, 1, 2}, {3, 5, 1, 6}, {7, 4, 2, 66}, {5, 2, 0, 10},
+                                      {1, 16, 8, 128}, {33, 32, 8, 128}, {9, 7, 3, 254}};
+    for (relat_dtype d : dtypes)
+      for (const auto &r : rope_shapes)
+        for (bool backward : {false, true}) check_rope(c, rng, d, r[0], r[1], r[2], r[3], backward);
+    if (!quick)
+      for (relat_dtype d : dtypes) check_rope(c, rng, d, 512, 32, 8, 128, false);
+    const std::vector<int64_t> awkward = {1, 0, 7, 3, 33, 129, 4095, 4096, 4097, 10001, 2, 257};
+    const relat_dtype pg[][2] = {{RELAT_F32, RELAT_F32}, {RELAT_BF16, RELAT_BF16},
+                                 {RELAT_BF16, RELAT_F32}, {RELAT_F16, RELAT_F16}};
+    for (const auto &p : pg) check_adamw(c, rng, p[0], p[1], awkward);
+    if (!quick) {
+      std::vector<int64_t> many;
+      for (int i = 0; i < 600; ++i) many.push_back(rng.integer(0, 5000));
+      check_adamw(c, rng, RELAT_F32, RELAT_F32, many);
+      check_adamw(c, rng, RELAT_F32, RELAT_F32, lora_sizes(false));
+    }
+    for (relat_dtype d : dtypes) {
+      for (int64_t vocab : {1, 7, 50, 1000, 4099}) {
+        check_sample(c, rng, d, 3, vocab, false);
+        check_sample(c, rng, d, 3, vocab, true);
+      }
+    }
+    if (!quick) {
+      for (relat_dtype d : {RELAT_F32, RELAT_BF16}) {
+        check_sample(c, rng, d, 4, 151936, false);
+        check_sample(c, rng, d, 4, 151936, true);
+      }
+    }
     return c.finish();
   }
   if (mode == "bench" && argc > 2) {
@@ -407,9 +895,23 @@ int main(int argc, char **argv) {
     const Shape shapes[] = {{65536, 1024}, {32768, 2560}, {16384, 5120}};
     for (relat_dtype d : dtypes)
       for (const Shape &s : shapes) bench_rmsnorm(csv, rng, d, s.rows, s.cols);
+    for (relat_dtype d : dtypes) {
+      bench_attention(csv, rng, d, 256, 456);    // the reconstruction segment after a prompt
+      bench_attention(csv, rng, d, 2048, 2048);  // a long training sequence
+      bench_decode(csv, rng, d, 4096);
+      bench_decode(csv, rng, d, 32768);
+    }
     // The reconstruction loss at Qwen3-8B size, and the latent step of one question.
     for (relat_dtype d : {RELAT_BF16, RELAT_F32}) bench_linear_cross_entropy(csv, rng, d, 512, 4096);
     for (relat_dtype d : {RELAT_BF16, RELAT_F32}) bench_latent_soft(csv, rng, d, 1, 4096);
+    // RoPE at Qwen3-0.6B / -8B head counts (16 / 32 query heads, 8 KV heads, head_dim 128).
+    for (relat_dtype d : {RELAT_F32, RELAT_BF16})
+      for (int64_t tokens : {1, 512, 8192})
+        for (int64_t qh : {16, 32}) bench_rope(csv, rng, d, tokens, qh);
+    bench_adamw(csv, rng, false);
+    bench_adamw(csv, rng, true);
+    for (const SampleSetting &s : kSampleSettings)
+      for (int64_t rows : {1, 64}) bench_sample(csv, rng, s, rows);
     std::fclose(csv);
     return 0;
   }

@@ -64,6 +64,61 @@ RELAT_API int relat_cuda_device_count(void);
 RELAT_OP(rmsnorm_forward, (const void *x, const void *weight, void *y, float *rstd, int64_t rows,
                            int64_t cols, float eps, relat_dtype dtype, relat_stream stream))
 
+/* ---- Attention (training) ----------------------------------------------------------------------
+ * Causal attention of tq queries over tk = P + tq keys. The first P = tk - tq keys are a prefix
+ * (the KV of earlier segments: prompt, earlier latent steps) that every query sees; the last tq
+ * keys are causal with the queries: query i (0-based) attends to keys 0 .. P + i.
+ * Grouped-query heads: query head h reads KV head h / (hq / hkv).
+ *   q, out, dout, dq: [tq, hq, head_dim], contiguous (token-major, as the projections write them)
+ *   k, v: [tk, hkv, head_dim]; token rows are kv_stride elements apart (kv_stride >= hkv*head_dim;
+ *         equal when contiguous), so K/V can be read in place from a KV cache preallocated to its
+ *         maximum length (or one that interleaves K and V rows)
+ *   dk, dv: [tk, hkv, head_dim], contiguous
+ *   lse: [tq, hq] fp32: natural-log log-sum-exp of the scaled, masked scores of each (query, head)
+ * out = softmax(scale * q k^T + mask) v, scale typically 1/sqrt(head_dim).
+ * head_dim: 64 or 128. hq must be a multiple of hkv. tk >= tq >= 0 (tq = 0 is a no-op).
+ *
+ * attention_backward: from dout, q, k, v, out, lse -> dq, dk, dv, including the gradients of the
+ * prefix keys/values. dq is overwritten; dk and dv are overwritten, or accumulated into when
+ * accumulate_dkv != 0 (the prefix gradient of several segments can then be summed in place).
+ * workspace: fp32 scratch of at least attention_backward_workspace(...) bytes; the size depends on
+ * the library (the CPU one may ask for more to parallelise over key blocks), any size of at least
+ * 4*tq*hq (+ 4*tq*hq*head_dim unless dtype is RELAT_F32) bytes is accepted by both. */
+RELAT_OP(attention_forward, (const void *q, const void *k, const void *v, void *out, float *lse,
+                             int64_t tq, int64_t tk, int64_t hq, int64_t hkv, int64_t head_dim,
+                             int64_t kv_stride, float scale, relat_dtype dtype, relat_stream stream))
+RELAT_OP(attention_backward_workspace, (int64_t tq, int64_t tk, int64_t hq, int64_t hkv,
+                                        int64_t head_dim, relat_dtype dtype, int64_t *bytes))
+RELAT_OP(attention_backward, (const void *dout, const void *q, const void *k, const void *v,
+                              const void *out, const float *lse, void *dq, void *dk, void *dv,
+                              float *workspace, int64_t workspace_bytes, int64_t tq, int64_t tk,
+                              int64_t hq, int64_t hkv, int64_t head_dim, int64_t kv_stride,
+                              float scale, int accumulate_dkv, relat_dtype dtype,
+                              relat_stream stream))
+
+/* ---- Decode attention --------------------------------------------------------------------------
+ * One query token per sequence over its KV cache, forward only (answer decoding).
+ *   q, out: [batch, hq, head_dim], contiguous
+ *   k_cache, v_cache: element (b, s, h, d) at b*cache_batch_stride + s*cache_seq_stride + h*head_dim
+ *         + d, i.e. per sequence [max positions, hkv, head_dim] with the position rows
+ *         cache_seq_stride >= hkv*head_dim elements apart; K and V share the strides. A cache
+ *         preallocated to its maximum length is read in place, whatever its current length.
+ *   seq_lens: int32 [batch] (device memory on cuda) with the number of valid positions of each
+ *         sequence, or NULL when every sequence has max_len. Lengths are clamped to [0, max_len];
+ *         a sequence of length 0 gets out = 0.
+ * Each query attends to positions 0 .. len-1 (no causal mask: the query is the newest position).
+ * The sequence is cut into splits (flash-decoding); the partial (max, sum, acc) of every split go
+ * to the fp32 workspace of at least decode_attention_workspace(...) bytes, then a combine pass
+ * writes out. head_dim: 64 or 128; hq a multiple of hkv. */
+RELAT_OP(decode_attention_workspace, (int64_t batch, int64_t hq, int64_t head_dim, int64_t max_len,
+                                      int64_t *bytes))
+RELAT_OP(decode_attention_forward, (const void *q, const void *k_cache, const void *v_cache,
+                                    void *out, const int32_t *seq_lens, int64_t batch,
+                                    int64_t max_len, int64_t hq, int64_t hkv, int64_t head_dim,
+                                    int64_t cache_seq_stride, int64_t cache_batch_stride,
+                                    float scale, float *workspace, int64_t workspace_bytes,
+                                    relat_dtype dtype, relat_stream stream))
+
 /* ---- Fused linear cross-entropy (the reconstruction loss) --------------------------------------
  * For every counted position t (targets[t] != ignore_index):
  *   loss_t = logsumexp_v(h[t] . u[v]) - h[t] . u[targets[t]]
@@ -118,6 +173,73 @@ RELAT_OP(row_rescale_forward, (const void *x, void *y, int64_t rows, int64_t col
 RELAT_OP(row_rescale_backward, (const void *x, const void *dy, void *dx, int64_t rows, int64_t cols,
                                 float target_norm, float min_norm, relat_dtype dtype,
                                 relat_stream stream))
+
+/* ---- RoPE: rotary position embedding, Qwen / Hugging Face rotate-half convention -----------------
+ * For token t, head h and pair i in [0, D/2), D = head_dim:
+ *   angle = float(positions[t]) * inv_freq[i]      (one fp32 multiply, as HF's fp32 matmul does)
+ *   c = cos(angle), s = sin(angle)                 (fp32)
+ *   x1 = x[t, h, i], x2 = x[t, h, i + D/2]
+ *   forward:  out1 = x1*c - x2*s,  out2 = x2*c + x1*s     (out = x*cos + rotate_half(x)*sin)
+ *   backward: out1 = x1*c + x2*s,  out2 = x2*c - x1*s     (the inverse rotation = its transpose;
+ *             pass the output gradients as q/k and get the input gradients in q_out/k_out)
+ * q, q_out: [tokens, q_heads, head_dim] in `dtype`, token stride ldq elements (>= q_heads*head_dim),
+ *   heads and head_dim contiguous; k, k_out: [tokens, kv_heads, head_dim], token stride ldk. Both are
+ *   rotated by one call. q_out may alias q and k_out may alias k (in place); no other overlap.
+ *   kv_heads may be 0 (then k, k_out, ldk are ignored).
+ * positions: [tokens] int64, any values (not necessarily a range); inv_freq: [head_dim/2] fp32, e.g.
+ *   inv_freq[i] = 1 / theta^(2i/D) as HF computes it in fp32 (the Java op builds it with libtorch).
+ * head_dim: even, 2..1024. Math in fp32 with fp32 cos/sin; one rounding when storing 16-bit outputs
+ * (HF instead rounds cos/sin and every product to the activation dtype). */
+RELAT_OP(rope_forward, (const void *q, const void *k, void *q_out, void *k_out,
+                        const int64_t *positions, const float *inv_freq, int64_t tokens,
+                        int64_t q_heads, int64_t kv_heads, int64_t head_dim, int64_t ldq,
+                        int64_t ldk, relat_dtype dtype, relat_stream stream))
+RELAT_OP(rope_backward, (const void *dq, const void *dk, void *dq_in, void *dk_in,
+                         const int64_t *positions, const float *inv_freq, int64_t tokens,
+                         int64_t q_heads, int64_t kv_heads, int64_t head_dim, int64_t ldq,
+                         int64_t ldk, relat_dtype dtype, relat_stream stream))
+
+/* ---- AdamW over a list of tensors, one launch ----------------------------------------------------
+ * For every tensor j and element e (step >= 1, bias corrections bc1 = 1 - beta1^step and
+ * bc2 = 1 - beta2^step computed in double on the host):
+ *   p = p * (1 - lr*weight_decay)                              (decoupled decay, skipped when 0)
+ *   m = beta1*m + (1-beta1)*g,   v = beta2*v + (1-beta2)*g*g
+ *   p = p - (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps)
+ * which is libtorch's AdamW (torch::optim::AdamW) in fp32. params: `param_dtype` (fp32, bf16 or
+ * fp16); grads: `grad_dtype` (the param dtype or fp32); exp_avg, exp_avg_sq: fp32. 16-bit params are
+ * updated in fp32 and rounded once to nearest even.
+ * params, grads, exp_avg, exp_avg_sq, numels: HOST arrays of `count` entries; the pointers they hold
+ * are device pointers on cuda. Tensors are contiguous and must not overlap. numels[j] may be 0.
+ * The CUDA wrapper packs up to a few hundred tensors into the kernel's arguments per launch (no device
+ * allocation, no copy); longer lists take more launches. */
+RELAT_OP(adamw_step, (void *const *params, const void *const *grads, float *const *exp_avg,
+                      float *const *exp_avg_sq, const int64_t *numels, int64_t count,
+                      relat_dtype param_dtype, relat_dtype grad_dtype, double lr, double beta1,
+                      double beta2, double eps, double weight_decay, int64_t step,
+                      relat_stream stream))
+
+/* ---- Sampling one token per row of logits, on the device -----------------------------------------
+ * logits: [rows, vocab] in `dtype`, row stride ld elements (>= vocab). out: [rows] int64 (device
+ * memory on cuda): the chosen token id of each row. Only out is written.
+ * Order of tokens: by logit descending, ties by index ascending (a total order; -0 equals +0, NaN
+ * ranks below everything and is never drawn unless nothing else can be).
+ *   temperature <= 0: greedy, out = argmax (lowest index among equal maxima).
+ *   temperature > 0: s = logit / temperature (fp32);
+ *     top_k in [1, vocab): keep the first top_k tokens of the order (top_k <= 0 or >= vocab: all);
+ *     top_p in (0, 1): then keep the shortest prefix of the kept tokens whose probability mass,
+ *       renormalised over the kept tokens, is >= top_p (always at least one token); top_p >= 1: all;
+ *     draw one kept token with probability proportional to exp(s - max s).
+ * Masses are exact integers: w = floor(exp(s - max s) * 2^40) with an exp evaluated identically on
+ * the CPU and the GPU, so the kept sets and the draw agree bit for bit between the two libraries.
+ * Randomness: one 64-bit Philox-4x32-10 number per (seed, step, row), counter-based, no state; the
+ * same (seed, step) gives the same ids on both libraries. If the kept mass is 0 (all logits -inf or
+ * an +inf logit) the result is the greedy one.
+ * workspace: at least relat_<lib>_sample_workspace_bytes(rows, vocab) bytes (0 on cuda; may be
+ * NULL then). vocab: 1 .. 2^23. */
+RELAT_OP(sample_workspace_bytes, (int64_t rows, int64_t vocab, int64_t *bytes))
+RELAT_OP(sample, (const void *logits, int64_t rows, int64_t vocab, int64_t ld, float temperature,
+                  int64_t top_k, float top_p, uint64_t seed, uint64_t step, int64_t *out,
+                  void *workspace, int64_t workspace_bytes, relat_dtype dtype, relat_stream stream))
 
 #ifdef __cplusplus
 }

@@ -65,6 +65,8 @@
 #define __forceinline__ inline
 #define __align__(n) __attribute__((aligned(n)))
 #define __launch_bounds__(...)
+// Kernel parameters are per-thread copies here already; the qualifier only promises not to write.
+#define __grid_constant__
 // Shared memory lives in the storage of the OS thread that runs the block, and one OS thread runs
 // one block at a time, so each running block has its own copy. `extern __shared__` arrays become
 // undefined thread-local symbols that the build resolves to the dynamic shared memory buffer

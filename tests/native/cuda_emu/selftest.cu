@@ -90,6 +90,31 @@ void test_params(Counter &c) {
   cudaFree(out);
 }
 
+// A __grid_constant__ struct of ~24 KiB (the multi-tensor AdamW's pointer lists), indexed with
+// values known only at run time.
+struct BigParams {
+  int values[6000];
+  int count;
+};
+
+__global__ void grid_constant_kernel(const __grid_constant__ BigParams p, int *out) {
+  const int i = int(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i < p.count) out[i] = p.values[(i * 7919) % p.count];
+}
+
+void test_grid_constant(Counter &c) {
+  static BigParams p;
+  p.count = 6000;
+  for (int i = 0; i < p.count; ++i) p.values[i] = i * 3 + 1;
+  int *out = device_alloc<int>(6000);
+  RELAT_LAUNCH(24, 256, 0, nullptr, grid_constant_kernel)(p, out);
+  int bad = 0;
+  for (int i = 0; i < p.count; ++i) bad += out[i] != ((i * 7919) % p.count) * 3 + 1;
+  c.check(launch_ok(c, "grid_constant") && bad == 0,
+          "a 24 KiB __grid_constant__ parameter, indexed at run time: %d wrong", bad);
+  cudaFree(out);
+}
+
 // ---- barriers -----------------------------------------------------------------------------------
 template <bool Barrier> __global__ void exchange_kernel(int *out) {
   __shared__ int s[256];
@@ -636,6 +661,7 @@ int main(int argc, char **argv) {
   Counter c;
   test_builtins(c);
   test_params(c);
+  test_grid_constant(c);
   test_barriers(c);
   test_shuffles_of<int>(c, "int");
   test_shuffles_of<float>(c, "float");

@@ -1,7 +1,9 @@
 package dev.relat.binding;
 
 import org.bytedeco.javacpp.Loader;
+import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
 import org.bytedeco.javacpp.annotation.Cast;
 import org.bytedeco.javacpp.annotation.Const;
 import org.bytedeco.javacpp.annotation.Name;
@@ -33,6 +35,35 @@ public final class CpuKernels {
     public static native int rmsnormForward(@Const Pointer x, @Const Pointer weight, Pointer y,
             @Cast("float*") Pointer rstd, long rows, long cols, float eps,
             @Cast("relat_dtype") int dtype, @Cast("relat_stream") Pointer stream);
+
+    @Name("relat_cpu_attention_forward")
+    public static native int attentionForward(@Const Pointer q, @Const Pointer k, @Const Pointer v,
+            Pointer out, @Cast("float*") Pointer lse, long tq, long tk, long hq, long hkv,
+            long headDim, long kvStride, float scale, @Cast("relat_dtype") int dtype,
+            @Cast("relat_stream") Pointer stream);
+
+    @Name("relat_cpu_attention_backward_workspace")
+    public static native int attentionBackwardWorkspace(long tq, long tk, long hq, long hkv,
+            long headDim, @Cast("relat_dtype") int dtype, @Cast("int64_t*") long[] bytes);
+
+    @Name("relat_cpu_attention_backward")
+    public static native int attentionBackward(@Const Pointer dout, @Const Pointer q,
+            @Const Pointer k, @Const Pointer v, @Const Pointer out, @Cast("const float*") Pointer lse,
+            Pointer dq, Pointer dk, Pointer dv, @Cast("float*") Pointer workspace,
+            long workspaceBytes, long tq, long tk, long hq, long hkv, long headDim, long kvStride,
+            float scale, int accumulateDkv, @Cast("relat_dtype") int dtype,
+            @Cast("relat_stream") Pointer stream);
+
+    @Name("relat_cpu_decode_attention_workspace")
+    public static native int decodeAttentionWorkspace(long batch, long hq, long headDim, long maxLen,
+            @Cast("int64_t*") long[] bytes);
+
+    @Name("relat_cpu_decode_attention_forward")
+    public static native int decodeAttentionForward(@Const Pointer q, @Const Pointer kCache,
+            @Const Pointer vCache, Pointer out, @Cast("const int32_t*") Pointer seqLens, long batch,
+            long maxLen, long hq, long hkv, long headDim, long cacheSeqStride,
+            long cacheBatchStride, float scale, @Cast("float*") Pointer workspace,
+            long workspaceBytes, @Cast("relat_dtype") int dtype, @Cast("relat_stream") Pointer stream);
 
     // ---- fused linear cross-entropy (relat.h) ----
 
@@ -73,5 +104,35 @@ public final class CpuKernels {
     @Name("relat_cpu_row_rescale_backward")
     public static native int rowRescaleBackward(@Const Pointer x, @Const Pointer dy, Pointer dx, long rows,
             long cols, float targetNorm, float minNorm, @Cast("relat_dtype") int dtype,
+            @Cast("relat_stream") Pointer stream);
+
+    @Name("relat_cpu_rope_forward")
+    public static native int ropeForward(@Const Pointer q, @Const Pointer k, Pointer qOut, Pointer kOut,
+            @Cast("const int64_t*") Pointer positions, @Cast("const float*") Pointer invFreq, long tokens,
+            long qHeads, long kvHeads, long headDim, long ldq, long ldk, @Cast("relat_dtype") int dtype,
+            @Cast("relat_stream") Pointer stream);
+
+    @Name("relat_cpu_rope_backward")
+    public static native int ropeBackward(@Const Pointer dq, @Const Pointer dk, Pointer dqIn, Pointer dkIn,
+            @Cast("const int64_t*") Pointer positions, @Cast("const float*") Pointer invFreq, long tokens,
+            long qHeads, long kvHeads, long headDim, long ldq, long ldk, @Cast("relat_dtype") int dtype,
+            @Cast("relat_stream") Pointer stream);
+
+    /** Host arrays of device (or host) pointers; see relat.h. */
+    @Name("relat_cpu_adamw_step")
+    public static native int adamwStep(@Cast("void**") PointerPointer<?> params,
+            @Cast("void**") PointerPointer<?> grads, @Cast("float**") PointerPointer<?> expAvg,
+            @Cast("float**") PointerPointer<?> expAvgSq, @Cast("const int64_t*") LongPointer numels, long count,
+            @Cast("relat_dtype") int paramDtype, @Cast("relat_dtype") int gradDtype, double lr, double beta1,
+            double beta2, double eps, double weightDecay, long step, @Cast("relat_stream") Pointer stream);
+
+    @Name("relat_cpu_sample_workspace_bytes")
+    public static native int sampleWorkspaceBytes(long rows, long vocab, @Cast("int64_t*") LongPointer bytes);
+
+    /** seed and step are unsigned 64-bit on the C side. */
+    @Name("relat_cpu_sample")
+    public static native int sample(@Const Pointer logits, long rows, long vocab, long ld, float temperature,
+            long topK, float topP, @Cast("uint64_t") long seed, @Cast("uint64_t") long step,
+            @Cast("int64_t*") Pointer out, Pointer workspace, long workspaceBytes, @Cast("relat_dtype") int dtype,
             @Cast("relat_stream") Pointer stream);
 }

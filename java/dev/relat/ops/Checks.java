@@ -2,6 +2,7 @@ package dev.relat.ops;
 
 import java.util.Arrays;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /** Argument checks for the ops: each failure names the op and the tensor at fault. */
 final class Checks {
@@ -30,6 +31,16 @@ final class Checks {
         if (DType.of(t.scalar_type()) != expected) {
             throw new IllegalArgumentException(op + ": tensor '" + name + "' has dtype "
                     + t.scalar_type() + "; expected " + expected.scalarType());
+        }
+        contiguous(op, name, t);
+    }
+
+    /** A contiguous int64 tensor (token ids, positions). */
+    static void int64(String op, String name, Tensor t) {
+        defined(op, name, t);
+        if (t.scalar_type().value != ScalarType.Long.value) {
+            throw new IllegalArgumentException(op + ": tensor '" + name + "' has dtype "
+                    + t.scalar_type() + "; expected Long");
         }
         contiguous(op, name, t);
     }
@@ -81,14 +92,54 @@ final class Checks {
         return s;
     }
 
-    /** A contiguous int64 tensor (token ids, targets). */
-    static void int64(String op, String name, Tensor t) {
+    /** A floating tensor whose last two dimensions are contiguous (rows may be further apart). */
+    static DType floatingRows(String op, String name, Tensor t, int rank) {
         defined(op, name, t);
-        if (t.scalar_type().value != org.bytedeco.pytorch.global.torch.ScalarType.Long.value) {
+        DType d = DType.of(t.scalar_type());
+        if (d == null) {
             throw new IllegalArgumentException(op + ": tensor '" + name + "' has dtype "
-                    + t.scalar_type() + "; expected Long");
+                    + t.scalar_type() + "; expected Float, BFloat16 or Half");
         }
-        contiguous(op, name, t);
+        rank(op, name, t, rank);
+        if (t.stride(rank - 1) != 1 || t.stride(rank - 2) != t.size(rank - 1)
+                || t.stride(rank - 3) < t.size(rank - 2) * t.size(rank - 1)) {
+            throw new IllegalArgumentException(op + ": tensor '" + name + "' must be contiguous in its"
+                    + " last two dimensions with rows at least that far apart (sizes "
+                    + Arrays.toString(shape(t)) + ", strides " + Arrays.toString(strides(t)) + ")");
+        }
+        return d;
+    }
+
+    static void rank(String op, String name, Tensor t, int rank) {
+        if (t.dim() != rank) {
+            throw new IllegalArgumentException(op + ": tensor '" + name + "' has rank " + t.dim()
+                    + " (shape " + Arrays.toString(shape(t)) + "); expected " + rank);
+        }
+    }
+
+    /** Same sizes and strides as the reference tensor (K and V share one layout). */
+    static void sameLayout(String op, String name, Tensor t, String refName, Tensor ref) {
+        if (!Arrays.equals(shape(t), shape(ref)) || !Arrays.equals(strides(t), strides(ref))) {
+            throw new IllegalArgumentException(op + ": tensor '" + name + "' (sizes "
+                    + Arrays.toString(shape(t)) + ", strides " + Arrays.toString(strides(t))
+                    + ") must have the sizes and strides of '" + refName + "' (sizes "
+                    + Arrays.toString(shape(ref)) + ", strides " + Arrays.toString(strides(ref)) + ")");
+        }
+    }
+
+    /** An fp32 contiguous scratch tensor of at least `bytes` bytes. */
+    static void workspace(String op, String name, Tensor t, long bytes) {
+        dtype(op, name, t, DType.F32);
+        if (t.numel() * 4 < bytes) {
+            throw new IllegalArgumentException(op + ": tensor '" + name + "' holds " + t.numel() * 4
+                    + " bytes; the op needs " + bytes);
+        }
+    }
+
+    static void finite(String op, String name, double value) {
+        if (!Double.isFinite(value)) {
+            throw new IllegalArgumentException(op + ": " + name + " must be finite, got " + value);
+        }
     }
 
     /** A positive, finite scalar parameter. */

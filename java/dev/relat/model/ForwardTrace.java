@@ -1,0 +1,72 @@
+package dev.relat.model;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import org.bytedeco.pytorch.Tensor;
+
+/**
+ * The activations of one forward chunk, recorded when a trace is passed to
+ * {@link QwenModel#hidden}: what a hand-composed backward needs (engine issue #7). The tensors
+ * survive any PointerScope the forward ran in; they are freed when the trace is unreachable.
+ */
+public final class ForwardTrace {
+    private final List<LayerActivations> layers = new ArrayList<>();
+    private int start = -1;
+    private int length;
+    private Tensor finalInput;
+    private Tensor finalRstd;
+    private Tensor finalNormed;
+
+    /** First position of the chunk in the KV cache. */
+    public int start() {
+        return start;
+    }
+
+    /** Positions in the chunk. */
+    public int length() {
+        return length;
+    }
+
+    public List<LayerActivations> layers() {
+        return Collections.unmodifiableList(layers);
+    }
+
+    /** The residual stream entering the final norm [T, d]. */
+    public Tensor finalInput() {
+        return finalInput;
+    }
+
+    /** fp32 1/rms per row of finalInput [T]. */
+    public Tensor finalRstd() {
+        return finalRstd;
+    }
+
+    /** The final hidden states h [T, d] (what the LM head reads). */
+    public Tensor finalNormed() {
+        return finalNormed;
+    }
+
+    void begin(int start, int length) {
+        if (this.start >= 0) throw new IllegalStateException("a ForwardTrace records one forward; use a new one");
+        this.start = start;
+        this.length = length;
+    }
+
+    void add(LayerActivations a) {
+        keepAll(a.input(), a.inputRstd(), a.inputNormed(), a.qRaw(), a.kRaw(), a.qRstd(), a.kRstd(), a.q(), a.k(),
+                a.v(), a.attention(), a.mid(), a.midRstd(), a.midNormed(), a.gateUp(), a.activated());
+        layers.add(a);
+    }
+
+    void finish(Tensor input, Tensor rstd, Tensor normed) {
+        keepAll(input, rstd, normed);
+        finalInput = input;
+        finalRstd = rstd;
+        finalNormed = normed;
+    }
+
+    private static void keepAll(Tensor... ts) {
+        for (Tensor t : ts) Tensors.keep(t);
+    }
+}

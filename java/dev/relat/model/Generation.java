@@ -1,0 +1,58 @@
+package dev.relat.model;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Tensor;
+
+/**
+ * Autoregressive decoding: prefill the prompt, then one cached decode step per new token until a
+ * stop token (not included in the output) or the token limit. Each step runs inside its own
+ * PointerScope, so native memory stays flat however long the answer; only token ids reach the
+ * host.
+ */
+public final class Generation {
+    /** Why generation ended. */
+    public enum Stop { STOP_TOKEN, MAX_TOKENS }
+
+    /** Generated ids (without the stop token) and why it ended. */
+    public record Result(long[] tokens, Stop reason) {}
+
+    /** maxNewTokens new tokens at most; stop tokens end the answer (e.g. EOS, im_end). */
+    public record Options(int maxNewTokens, Sampling sampling, Set<Long> stopTokens) {
+        public Options {
+            if (maxNewTokens < 0) throw new IllegalArgumentException("maxNewTokens must be >= 0");
+            stopTokens = Set.copyOf(stopTokens);
+        }
+    }
+
+    private Generation() {}
+
+    /** Prefills prompt into cache (appending to what it holds) and decodes. */
+    public static Result generate(QwenModel model, KvCache cache, long[] prompt, Options options) {
+        if (prompt.length == 0) throw new IllegalArgumentException("empty prompt");
+        Sampler sampler = new Sampler(options.sampling());
+        List<Long> out = new ArrayList<>();
+        if (options.maxNewTokens() == 0) return new Result(new long[0], Stop.MAX_TOKENS);
+        long next;
+        try (PointerScope scope = new PointerScope()) {
+            next = sampler.next(model.lastLogits(cache, prompt));
+        }
+        while (true) {
+            if (options.stopTokens().contains(next)) return new Result(toArray(out), Stop.STOP_TOKEN);
+            out.add(next);
+            if (out.size() >= options.maxNewTokens()) return new Result(toArray(out), Stop.MAX_TOKENS);
+            try (PointerScope scope = new PointerScope()) {
+                Tensor logits = model.lastLogits(cache, new long[] {next});
+                next = sampler.next(logits);
+            }
+        }
+    }
+
+    private static long[] toArray(List<Long> ids) {
+        long[] a = new long[ids.size()];
+        for (int i = 0; i < a.length; i++) a[i] = ids.get(i);
+        return a;
+    }
+}

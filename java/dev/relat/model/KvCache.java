@@ -1,0 +1,90 @@
+package dev.relat.model;
+
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * Pre-allocated keys and values of every layer, [capacity, kv heads, head_dim] each, in the model
+ * dtype on the model device. Positions [0, length) are valid; a forward appends at length. Keys
+ * are stored after RoPE. {@link #truncate} rewinds (the ReLAT loop regenerates its latent steps
+ * from the end of the prompt).
+ */
+public final class KvCache {
+    private final Tensor[] keys;
+    private final Tensor[] values;
+    private final int capacity;
+    private int length;
+
+    KvCache(QwenConfig config, int capacity, Device device, ScalarType dtype) {
+        if (capacity < 1) throw new IllegalArgumentException("KV cache capacity must be positive, got " + capacity);
+        this.capacity = capacity;
+        int layers = config.numHiddenLayers();
+        keys = new Tensor[layers];
+        values = new Tensor[layers];
+        var options = Tensors.options(dtype, device);
+        for (int i = 0; i < layers; i++) {
+            keys[i] = Tensors.keep(Tensors.empty(options, capacity, config.numKeyValueHeads(), config.headDim()));
+            values[i] = Tensors.keep(Tensors.empty(options, capacity, config.numKeyValueHeads(), config.headDim()));
+        }
+    }
+
+    public int capacity() {
+        return capacity;
+    }
+
+    /** Valid positions. */
+    public int length() {
+        return length;
+    }
+
+    /** Forgets every position from newLength on. */
+    public void truncate(int newLength) {
+        if (newLength < 0 || newLength > length) {
+            throw new IllegalArgumentException("truncate to " + newLength + " outside [0, " + length + "]");
+        }
+        length = newLength;
+    }
+
+    public void clear() {
+        length = 0;
+    }
+
+    /** The whole key buffer of a layer, [capacity, kv heads, head_dim]. */
+    public Tensor keyBuffer(int layer) {
+        return keys[layer];
+    }
+
+    /** The whole value buffer of a layer, [capacity, kv heads, head_dim]. */
+    public Tensor valueBuffer(int layer) {
+        return values[layer];
+    }
+
+    /** Keys of positions [0, upTo) of a layer (a view). */
+    public Tensor keys(int layer, int upTo) {
+        return keys[layer].narrow(0, 0, upTo);
+    }
+
+    /** Values of positions [0, upTo) of a layer (a view). */
+    public Tensor values(int layer, int upTo) {
+        return values[layer].narrow(0, 0, upTo);
+    }
+
+    void requireRoom(int tokens) {
+        if (length + tokens > capacity) {
+            throw new IllegalStateException("KV cache full: " + length + " positions held, " + tokens
+                    + " more requested, capacity " + capacity);
+        }
+    }
+
+    /** Writes k and v ([t, kv heads, head_dim]) of a layer at positions [at, at + t). */
+    void write(int layer, int at, Tensor k, Tensor v) {
+        long t = k.size(0);
+        keys[layer].narrow(0, at, t).copy_(k);
+        values[layer].narrow(0, at, t).copy_(v);
+    }
+
+    void advance(int tokens) {
+        length += tokens;
+    }
+}

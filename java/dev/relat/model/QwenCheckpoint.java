@@ -1,0 +1,206 @@
+package dev.relat.model;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParseException;
+import com.google.gson.JsonParser;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * A Hugging Face checkout directory: config.json plus model.safetensors, or shards listed in
+ * model.safetensors.index.json. {@link #open} checks everything that can be checked without
+ * reading tensor data: the config, every safetensors header, that each tensor the architecture
+ * needs is present with a floating dtype and the shape the config implies. {@link #load} then
+ * copies the weights from the memory-mapped files into tensors on the target device and dtype.
+ */
+public final class QwenCheckpoint implements AutoCloseable {
+    public static final String CONFIG = "config.json";
+    public static final String SINGLE = "model.safetensors";
+    public static final String INDEX = "model.safetensors.index.json";
+
+    private final Path directory;
+    private final QwenConfig config;
+    private final Map<String, SafetensorsFile> tensorFile;
+    private final List<SafetensorsFile> files;
+
+    private QwenCheckpoint(Path directory, QwenConfig config, Map<String, SafetensorsFile> tensorFile,
+            List<SafetensorsFile> files) {
+        this.directory = directory;
+        this.config = config;
+        this.tensorFile = tensorFile;
+        this.files = files;
+    }
+
+    /** Opens and validates a checkout directory (headers only; no tensor data is read). */
+    public static QwenCheckpoint open(Path directory) {
+        Path configPath = directory.resolve(CONFIG);
+        if (!Files.isRegularFile(configPath)) throw new CheckpointException(configPath + ": missing");
+        QwenConfig config = QwenConfig.read(configPath);
+        Map<String, SafetensorsFile> tensorFile = new LinkedHashMap<>();
+        List<SafetensorsFile> files = new ArrayList<>();
+        Path index = directory.resolve(INDEX);
+        String where;
+        if (Files.isRegularFile(index)) {
+            where = index.toString();
+            Map<String, String> weightMap = readIndex(index);
+            Map<String, SafetensorsFile> byFile = new LinkedHashMap<>();
+            for (Map.Entry<String, String> e : weightMap.entrySet()) {
+                SafetensorsFile f = byFile.get(e.getValue());
+                if (f == null) {
+                    Path shard = directory.resolve(e.getValue()).normalize();
+                    if (!shard.startsWith(directory.normalize()) || !Files.isRegularFile(shard)) {
+                        throw new CheckpointException(index + ": tensor '" + e.getKey() + "' is mapped to '"
+                                + e.getValue() + "', which is not a file in " + directory);
+                    }
+                    f = SafetensorsFile.open(shard);
+                    byFile.put(e.getValue(), f);
+                    files.add(f);
+                }
+                if (!f.entries().containsKey(e.getKey())) {
+                    throw new CheckpointException(index + ": tensor '" + e.getKey() + "' is mapped to " + f.path()
+                            + ", which does not contain it");
+                }
+                tensorFile.put(e.getKey(), f);
+            }
+        } else {
+            Path single = directory.resolve(SINGLE);
+            if (!Files.isRegularFile(single)) {
+                throw new CheckpointException(directory + ": neither " + SINGLE + " nor " + INDEX + " is present");
+            }
+            where = single.toString();
+            SafetensorsFile f = SafetensorsFile.open(single);
+            files.add(f);
+            for (String name : f.entries().keySet()) tensorFile.put(name, f);
+        }
+        for (Map.Entry<String, long[]> e : QwenNames.expectedShapes(config).entrySet()) {
+            SafetensorsFile f = tensorFile.get(e.getKey());
+            if (f == null) throw new CheckpointException(where + ": tensor '" + e.getKey() + "' is missing");
+            SafetensorsFile.Entry entry = f.entry(e.getKey());
+            if (!Arrays.equals(entry.shape(), e.getValue())) {
+                throw new CheckpointException(f.path() + ": tensor '" + e.getKey() + "' has shape "
+                        + Arrays.toString(entry.shape()) + "; " + configPath.getFileName() + " implies "
+                        + Arrays.toString(e.getValue()));
+            }
+            if (!entry.dtype().isWeightType()) {
+                throw new CheckpointException(f.path() + ": tensor '" + e.getKey() + "' has dtype " + entry.dtype()
+                        + "; weights must be F32, BF16 or F16");
+            }
+        }
+        return new QwenCheckpoint(directory, config, tensorFile, files);
+    }
+
+    private static Map<String, String> readIndex(Path index) {
+        JsonObject root;
+        try {
+            JsonElement e = JsonParser.parseString(Files.readString(index, StandardCharsets.UTF_8));
+            if (!e.isJsonObject()) throw new CheckpointException(index + ": not a JSON object");
+            root = e.getAsJsonObject();
+        } catch (IOException | JsonParseException e) {
+            throw new CheckpointException(index + ": cannot read: " + e.getMessage(), e);
+        }
+        JsonElement map = root.get("weight_map");
+        if (map == null || !map.isJsonObject()) throw new CheckpointException(index + ": field 'weight_map' is missing");
+        Map<String, String> out = new LinkedHashMap<>();
+        for (Map.Entry<String, JsonElement> e : map.getAsJsonObject().entrySet()) {
+            if (!e.getValue().isJsonPrimitive() || !e.getValue().getAsJsonPrimitive().isString()) {
+                throw new CheckpointException(index + ": field 'weight_map' entry '" + e.getKey()
+                        + "' is not a file name");
+            }
+            out.put(e.getKey(), e.getValue().getAsString());
+        }
+        return out;
+    }
+
+    public Path directory() {
+        return directory;
+    }
+
+    public QwenConfig config() {
+        return config;
+    }
+
+    /** Loads the weights in the checkpoint's own dtype onto the device. */
+    public QwenWeights load(Device device) {
+        return load(device, config.scalarType());
+    }
+
+    /**
+     * Loads every weight onto the device in the given dtype (F32, BF16 or F16). Each tensor is
+     * copied once, from the file mapping into its destination; q/k/v and gate/up land directly in
+     * their fused matrices.
+     */
+    public QwenWeights load(Device device, ScalarType dtype) {
+        if (dtype != ScalarType.Float && dtype != ScalarType.BFloat16 && dtype != ScalarType.Half) {
+            throw new IllegalArgumentException("weights load as Float, BFloat16 or Half, not " + dtype);
+        }
+        QwenConfig c = config;
+        try (PointerScope scope = new PointerScope()) {
+            TensorOptions options = Tensors.options(dtype, device);
+            long d = c.hiddenSize();
+            long nq = (long) c.numAttentionHeads() * c.headDim();
+            long nkv = (long) c.numKeyValueHeads() * c.headDim();
+            long inter = c.intermediateSize();
+            Tensor embed = read(QwenNames.EMBED, options, c.vocabSize(), d);
+            List<LayerWeights> layers = new ArrayList<>();
+            for (int i = 0; i < c.numHiddenLayers(); i++) {
+                Tensor qkv = Tensors.keep(Tensors.empty(options, c.qkvRows(), d));
+                copy(QwenNames.layer(i, QwenNames.Q), qkv.narrow(0, 0, nq));
+                copy(QwenNames.layer(i, QwenNames.K), qkv.narrow(0, nq, nkv));
+                copy(QwenNames.layer(i, QwenNames.V), qkv.narrow(0, nq + nkv, nkv));
+                Tensor qkvBias = null;
+                if (c.qkvBias()) {
+                    qkvBias = Tensors.keep(Tensors.empty(options, c.qkvRows()));
+                    copy(QwenNames.layer(i, QwenNames.Q_BIAS), qkvBias.narrow(0, 0, nq));
+                    copy(QwenNames.layer(i, QwenNames.K_BIAS), qkvBias.narrow(0, nq, nkv));
+                    copy(QwenNames.layer(i, QwenNames.V_BIAS), qkvBias.narrow(0, nq + nkv, nkv));
+                }
+                Tensor gateUp = Tensors.keep(Tensors.empty(options, 2 * inter, d));
+                copy(QwenNames.layer(i, QwenNames.GATE), gateUp.narrow(0, 0, inter));
+                copy(QwenNames.layer(i, QwenNames.UP), gateUp.narrow(0, inter, inter));
+                layers.add(LayerWeights.of(c,
+                        read(QwenNames.layer(i, QwenNames.INPUT_NORM), options, d),
+                        qkv, qkvBias,
+                        read(QwenNames.layer(i, QwenNames.O), options, d, nq),
+                        c.qkNorm() ? read(QwenNames.layer(i, QwenNames.Q_NORM), options, c.headDim()) : null,
+                        c.qkNorm() ? read(QwenNames.layer(i, QwenNames.K_NORM), options, c.headDim()) : null,
+                        read(QwenNames.layer(i, QwenNames.POST_NORM), options, d),
+                        gateUp,
+                        read(QwenNames.layer(i, QwenNames.DOWN), options, d, inter)));
+            }
+            Tensor norm = read(QwenNames.NORM, options, d);
+            Tensor lmHead = c.tieWordEmbeddings() ? embed : read(QwenNames.LM_HEAD, options, c.vocabSize(), d);
+            return new QwenWeights(c, embed, layers, norm, lmHead);
+        } finally {
+            for (SafetensorsFile f : files) f.close();
+        }
+    }
+
+    private Tensor read(String name, TensorOptions options, long... shape) {
+        Tensor t = Tensors.keep(Tensors.empty(options, shape));
+        copy(name, t);
+        return t;
+    }
+
+    private void copy(String name, Tensor destination) {
+        tensorFile.get(name).copyInto(name, destination);
+    }
+
+    /** Releases the file mappings. */
+    @Override
+    public void close() {
+        for (SafetensorsFile f : files) f.close();
+    }
+}

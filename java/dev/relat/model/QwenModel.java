@@ -1,0 +1,270 @@
+package dev.relat.model;
+
+import dev.relat.ops.RmsNorm;
+import java.nio.file.Path;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.DoubleOptional;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptional;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * The Qwen2 / Qwen3 causal LM forward for one sequence, with a KV cache:
+ * embedding, then per layer RMSNorm, fused q|k|v projection (+bias for qwen2), QK-norm (qwen3),
+ * RoPE, grouped-query causal attention over the cache, o projection, residual, RMSNorm, SwiGLU
+ * MLP, residual; then the final RMSNorm and the LM head.
+ *
+ * <p>Every step is one method ({@link #rmsNorm}, {@link #qkNorm}, {@link #rope},
+ * {@link #attention}, {@link #swiglu}, {@link #embed}, {@link #lmHead}) so each can move to a
+ * relat kernel on its own. RMSNorm (and the QK-norm) already run relat's kernel; the others use
+ * libtorch ops until their kernels land. A forward appends T positions to the cache; input is
+ * token ids or input embeddings (the latent steps feed embeddings). Only the caller decides what
+ * crosses to the host: nothing here reads a tensor value back.
+ *
+ * <p>Memory: the forward creates its temporaries in the caller's PointerScope (if any); the
+ * generation loop wraps each step in one, so a long decode does not grow native memory.
+ */
+public final class QwenModel {
+    private final QwenConfig config;
+    private final QwenWeights weights;
+    private final Device device;
+    private final ScalarType dtype;
+    private final Tensor invFreq;
+
+    public QwenModel(QwenWeights weights) {
+        this.config = weights.config();
+        this.weights = weights;
+        this.device = weights.embedTokens().device();
+        this.dtype = weights.embedTokens().scalar_type();
+        try (PointerScope scope = new PointerScope()) {
+            this.invFreq = Tensors.keep(inverseFrequencies(config, device));
+        }
+    }
+
+    /** Opens a checkout directory and loads its weights onto the device in the given dtype. */
+    public static QwenModel load(Path directory, Device device, ScalarType dtype) {
+        try (QwenCheckpoint checkpoint = QwenCheckpoint.open(directory)) {
+            return new QwenModel(checkpoint.load(device, dtype));
+        }
+    }
+
+    /**
+     * RoPE inverse frequencies exactly as Hugging Face computes them (fp32):
+     * 1 / theta^(arange(0, D, 2) / D).
+     */
+    static Tensor inverseFrequencies(QwenConfig c, Device device) {
+        Tensor exponents = torch.arange(new Scalar(0), new Scalar(c.headDim()), new Scalar(2),
+                Tensors.options(ScalarType.Long, device)).to(ScalarType.Float).div(new Scalar((double) c.headDim()));
+        return torch.pow(new Scalar(c.ropeTheta()), exponents).reciprocal();
+    }
+
+    public QwenConfig config() {
+        return config;
+    }
+
+    public QwenWeights weights() {
+        return weights;
+    }
+
+    public Device device() {
+        return device;
+    }
+
+    public ScalarType dtype() {
+        return dtype;
+    }
+
+    /** A KV cache for up to capacity positions, on the model's device and dtype. */
+    public KvCache newCache(int capacity) {
+        return new KvCache(config, capacity, device, dtype);
+    }
+
+    /** Token ids (checked on the host: each in [0, vocab)) as an int64 tensor on the device. */
+    public Tensor ids(long[] ids) {
+        for (int i = 0; i < ids.length; i++) {
+            if (ids[i] < 0 || ids[i] >= config.vocabSize()) {
+                throw new IllegalArgumentException("token id " + ids[i] + " at position " + i + " is outside [0, "
+                        + config.vocabSize() + ")");
+            }
+        }
+        Tensor t = Tensor.create(ids);
+        return device.is_cpu() ? t : t.to(device, ScalarType.Long);
+    }
+
+    /** Logits of every position of ids, [T, vocab] in the model dtype; appends T positions. */
+    public Tensor logits(KvCache cache, long[] ids) {
+        return lmHead(hidden(cache, embed(ids(ids)), null));
+    }
+
+    /** Logits of the last position only, [1, vocab]: what prefill and decode steps need. */
+    public Tensor lastLogits(KvCache cache, long[] ids) {
+        Tensor h = hidden(cache, embed(ids(ids)), null);
+        return lmHead(h.narrow(0, h.size(0) - 1, 1));
+    }
+
+    /**
+     * Runs the decoder over T new positions given as input embeddings [T, hidden] (model dtype,
+     * model device), appends them to the cache, and returns the final hidden states h [T, hidden]
+     * (after the final RMSNorm). When trace is not null it records the activations.
+     */
+    public Tensor hidden(KvCache cache, Tensor inputEmbeds, ForwardTrace trace) {
+        if (inputEmbeds.dim() != 2 || inputEmbeds.size(1) != config.hiddenSize()) {
+            throw new IllegalArgumentException("input embeddings must be [T, " + config.hiddenSize() + "], got "
+                    + java.util.Arrays.toString(Tensors.shape(inputEmbeds)));
+        }
+        if (inputEmbeds.scalar_type().value != dtype.value) {
+            throw new IllegalArgumentException("input embeddings have dtype " + inputEmbeds.scalar_type()
+                    + "; the model runs in " + dtype);
+        }
+        if (!inputEmbeds.device().str().getString().equals(device.str().getString())) {
+            throw new IllegalArgumentException("input embeddings are on " + inputEmbeds.device().str().getString()
+                    + "; the model is on " + device.str().getString());
+        }
+        int t = (int) inputEmbeds.size(0);
+        if (t < 1) throw new IllegalArgumentException("input embeddings hold no positions");
+        cache.requireRoom(t);
+        int start = cache.length();
+        if (trace != null) trace.begin(start, t);
+        Rope rope = ropeTables(start, t);
+        int hq = config.numAttentionHeads();
+        int hkv = config.numKeyValueHeads();
+        int hd = config.headDim();
+        long nq = (long) hq * hd;
+        long nkv = (long) hkv * hd;
+        long inter = config.intermediateSize();
+        Tensor x = inputEmbeds.contiguous();
+        for (int i = 0; i < config.numHiddenLayers(); i++) {
+            LayerWeights w = weights.layers().get(i);
+            Tensor inputRstd = trace == null ? null : rstdBuffer(t);
+            Tensor xn = rmsNorm(x, w.inputNorm(), inputRstd);
+            Tensor qkv = projectQkv(xn, w);
+            Tensor q = qkv.narrow(1, 0, nq).view(t, hq, hd);
+            Tensor k = qkv.narrow(1, nq, nkv).view(t, hkv, hd);
+            Tensor v = qkv.narrow(1, nq + nkv, nkv).view(t, hkv, hd);
+            Tensor qRaw = null;
+            Tensor kRaw = null;
+            Tensor qRstd = null;
+            Tensor kRstd = null;
+            if (config.qkNorm()) {
+                qRaw = q;
+                kRaw = k;
+                qRstd = trace == null ? null : rstdBuffer((long) t * hq);
+                kRstd = trace == null ? null : rstdBuffer((long) t * hkv);
+                q = qkNorm(q, w.qNorm(), qRstd);
+                k = qkNorm(k, w.kNorm(), kRstd);
+            }
+            q = rope(q, rope);
+            k = rope(k, rope);
+            cache.write(i, start, k, v);
+            Tensor attention = attention(q, cache.keys(i, start + t), cache.values(i, start + t), start);
+            Tensor mid = x.add(torch.linear(attention, w.o()));
+            Tensor midRstd = trace == null ? null : rstdBuffer(t);
+            Tensor midNormed = rmsNorm(mid, w.postNorm(), midRstd);
+            Tensor gateUp = torch.linear(midNormed, w.gateUp());
+            Tensor activated = swiglu(gateUp, inter);
+            Tensor out = mid.add(torch.linear(activated, w.down()));
+            if (trace != null) {
+                trace.add(new LayerActivations(x, inputRstd, xn, qRaw, kRaw, qRstd, kRstd, q, k, v, attention, mid,
+                        midRstd, midNormed, gateUp, activated));
+            }
+            x = out;
+        }
+        Tensor finalRstd = trace == null ? null : rstdBuffer(t);
+        Tensor h = rmsNorm(x, weights.norm(), finalRstd);
+        if (trace != null) trace.finish(x, finalRstd, h);
+        cache.advance(t);
+        return h;
+    }
+
+    // ---- the pieces, one method each (each a future relat kernel) ----
+
+    /** Rows of the embedding matrix for int64 ids [T] on the model device: [T, hidden]. */
+    public Tensor embed(Tensor ids) {
+        return torch.embedding(weights.embedTokens(), ids);
+    }
+
+    /** Embeddings of host token ids. */
+    public Tensor embed(long[] ids) {
+        return embed(ids(ids));
+    }
+
+    /** LM head: logits [T, vocab] in the model dtype from final hidden states [T, hidden]. */
+    public Tensor lmHead(Tensor hidden) {
+        return torch.linear(hidden, weights.lmHead());
+    }
+
+    /** RMSNorm over the last dimension with relat's kernel; rstd (fp32, one per row) may be null. */
+    Tensor rmsNorm(Tensor x, Tensor weight, Tensor rstd) {
+        Tensor y = torch.empty_like(x);
+        RmsNorm.forward(x, weight, config.rmsNormEps(), y, rstd);
+        return y;
+    }
+
+    /** The fused q|k|v projection (with bias for qwen2): [T, (Hq + 2 Hkv) * D]. */
+    Tensor projectQkv(Tensor x, LayerWeights w) {
+        return w.qkvBias() == null ? torch.linear(x, w.qkv()) : torch.linear(x, w.qkv(), new TensorOptional(w.qkvBias()));
+    }
+
+    /** Qwen3 QK-norm: RMSNorm of every head row [T, H, D] with weight [D] (relat's kernel). */
+    Tensor qkNorm(Tensor x, Tensor weight, Tensor rstd) {
+        return rmsNorm(x.contiguous(), weight, rstd);
+    }
+
+    /** cos and sin [T, D] (fp32) for positions start .. start + T - 1. */
+    record Rope(Tensor cos, Tensor sin) {}
+
+    Rope ropeTables(int start, int t) {
+        Tensor positions = torch.arange(new Scalar(start), new Scalar(start + t), Tensors.options(ScalarType.Float,
+                device));
+        Tensor freqs = torch.outer(positions, invFreq);
+        Tensor emb = torch.cat(new org.bytedeco.pytorch.TensorVector(freqs, freqs), -1);
+        return new Rope(emb.cos().unsqueeze(1), emb.sin().unsqueeze(1));
+    }
+
+    /** RoPE, rotate-half convention, on [T, H, D], computed in fp32; returns a new tensor in x's dtype. */
+    Tensor rope(Tensor x, Rope r) {
+        long half = x.size(2) / 2;
+        Tensor xf = x.to(ScalarType.Float);
+        Tensor x1 = xf.narrow(2, 0, half);
+        Tensor x2 = xf.narrow(2, half, half);
+        Tensor rotated = torch.cat(new org.bytedeco.pytorch.TensorVector(x2.neg(), x1), -1);
+        return xf.mul(r.cos()).add(rotated.mul(r.sin())).to(x.scalar_type());
+    }
+
+    /**
+     * Grouped-query causal attention of q [T, Hq, D] (positions start .. start + T - 1) over
+     * keys / values [S, Hkv, D] (positions 0 .. S - 1, S = start + T), scale 1/sqrt(D). Returns
+     * [T, Hq * D].
+     */
+    Tensor attention(Tensor q, Tensor keys, Tensor values, int start) {
+        long t = q.size(0);
+        long s = keys.size(0);
+        Tensor qh = q.transpose(0, 1).unsqueeze(0);
+        Tensor kh = keys.transpose(0, 1).unsqueeze(0);
+        Tensor vh = values.transpose(0, 1).unsqueeze(0);
+        TensorOptional mask = new TensorOptional();
+        boolean causal = false;
+        if (t > 1 && start == 0) {
+            causal = true;
+        } else if (t > 1) {
+            Tensor key = torch.arange(new Scalar(0), new Scalar(s), Tensors.options(ScalarType.Long, device));
+            Tensor last = torch.arange(new Scalar(start), new Scalar(start + t), Tensors.options(ScalarType.Long, device));
+            mask = new TensorOptional(key.unsqueeze(0).le(last.unsqueeze(1)));
+        }
+        Tensor out = torch.scaled_dot_product_attention(qh, kh, vh, mask, 0.0, causal,
+                new DoubleOptional(1.0 / Math.sqrt(q.size(2))), true);
+        return out.squeeze(0).transpose(0, 1).reshape(t, q.size(1) * q.size(2));
+    }
+
+    /** SwiGLU on the fused [gate | up] projection [T, 2 I]: silu(gate) * up, [T, I]. */
+    Tensor swiglu(Tensor gateUp, long inter) {
+        return torch.silu(gateUp.narrow(1, 0, inter)).mul(gateUp.narrow(1, inter, inter));
+    }
+
+    private Tensor rstdBuffer(long rows) {
+        return Tensors.empty(Tensors.options(ScalarType.Float, device), rows);
+    }
+}

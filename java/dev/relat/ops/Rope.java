@@ -1,0 +1,192 @@
+package dev.relat.ops;
+
+import dev.relat.binding.CpuKernels;
+import dev.relat.binding.CudaKernels;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.cuda.CUDAGuard;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * Rotary position embedding on q and k, Qwen / Hugging Face rotate-half convention, in one kernel
+ * call for both. For token t, head h, pair i &lt; D/2: angle = positions[t] * invFreq[i] (fp32),
+ * out[i] = x[i]*cos - x[i+D/2]*sin, out[i+D/2] = x[i+D/2]*cos + x[i]*sin. The backward applies the
+ * inverse rotation (sin negated) to the output gradients.
+ *
+ * <p>Layouts: q [tokens, qHeads, headDim], k [tokens, kvHeads, headDim] (grouped-query head counts
+ * may differ); the head and headDim dimensions must be contiguous, the token stride may be larger
+ * (e.g. q and k as views into a fused qkv projection). Outputs must have the inputs' shape and
+ * strides; they may be the inputs themselves (in place). positions: int64 [tokens], any values.
+ * invFreq: fp32 [headDim/2], from {@link #invFreq}. Math is fp32 with fp32 cos/sin and one rounding
+ * at the store (Hugging Face rounds cos/sin and each product to bf16 when the activations are
+ * bf16; relat is the more accurate of the two).
+ *
+ * <p>Kernels: native/src/rope.cpp (CPU), kernels/rope.cu (CUDA).
+ */
+public final class Rope {
+    private static final String FORWARD = "rope_forward";
+    private static final String BACKWARD = "rope_backward";
+
+    private Rope() {}
+
+    /**
+     * inv_freq[i] = 1 / theta^(2i/D) in fp32, computed with the same libtorch ops and dtypes as
+     * transformers' default RoPE initialisation, on the given device: compute it once per model.
+     */
+    public static Tensor invFreq(double theta, long headDim, Device device) {
+        if (headDim < 2 || headDim % 2 != 0) {
+            throw new IllegalArgumentException("rope: headDim must be even and >= 2, got " + headDim);
+        }
+        if (!(theta > 0)) throw new IllegalArgumentException("rope: theta must be > 0, got " + theta);
+        Tensor exponent = torch.arange(new Scalar(0), new Scalar(headDim), new Scalar(2),
+                new TensorOptions(torch.ScalarType.Long)).to(device, torch.ScalarType.Float)
+                .div(new Scalar(headDim));
+        return torch.pow(new Scalar(theta), exponent).reciprocal();
+    }
+
+    /** Returns new tensors {q', k'} (k may be null, then k' is null); inputs contiguous. */
+    public static Tensor[] forward(Tensor q, Tensor k, Tensor positions, Tensor invFreq) {
+        Checks.defined(FORWARD, "q", q);
+        Checks.contiguous(FORWARD, "q", q);
+        if (k != null) Checks.contiguous(FORWARD, "k", k);
+        Tensor qOut = torch.empty_like(q);
+        Tensor kOut = k == null ? null : torch.empty_like(k);
+        forward(q, k, positions, invFreq, qOut, kOut);
+        return new Tensor[] {qOut, kOut};
+    }
+
+    /** Rotates q and k (k may be null) into qOut and kOut, which may be q and k. */
+    public static void forward(Tensor q, Tensor k, Tensor positions, Tensor invFreq, Tensor qOut, Tensor kOut) {
+        run(FORWARD, q, k, positions, invFreq, qOut, kOut);
+    }
+
+    /** In place: q and k (k may be null) are overwritten with their rotation. */
+    public static void forwardInPlace(Tensor q, Tensor k, Tensor positions, Tensor invFreq) {
+        run(FORWARD, q, k, positions, invFreq, q, k);
+    }
+
+    /** Returns new tensors {dq, dk}, the gradients of forward's inputs; inputs contiguous. */
+    public static Tensor[] backward(Tensor dqOut, Tensor dkOut, Tensor positions, Tensor invFreq) {
+        Checks.defined(BACKWARD, "dqOut", dqOut);
+        Checks.contiguous(BACKWARD, "dqOut", dqOut);
+        if (dkOut != null) Checks.contiguous(BACKWARD, "dkOut", dkOut);
+        Tensor dq = torch.empty_like(dqOut);
+        Tensor dk = dkOut == null ? null : torch.empty_like(dkOut);
+        backward(dqOut, dkOut, positions, invFreq, dq, dk);
+        return new Tensor[] {dq, dk};
+    }
+
+    /** Gradients of forward's inputs from the gradients of its outputs; dq/dk may alias dqOut/dkOut. */
+    public static void backward(Tensor dqOut, Tensor dkOut, Tensor positions, Tensor invFreq, Tensor dq, Tensor dk) {
+        run(BACKWARD, dqOut, dkOut, positions, invFreq, dq, dk);
+    }
+
+    /** In place: the output gradients are overwritten with the input gradients. */
+    public static void backwardInPlace(Tensor dq, Tensor dk, Tensor positions, Tensor invFreq) {
+        run(BACKWARD, dq, dk, positions, invFreq, dq, dk);
+    }
+
+    private static void run(String op, Tensor q, Tensor k, Tensor positions, Tensor invFreq, Tensor qOut,
+            Tensor kOut) {
+        boolean fwd = op.equals(FORWARD);
+        String qName = fwd ? "q" : "dqOut", kName = fwd ? "k" : "dkOut";
+        String qOutName = fwd ? "qOut" : "dq", kOutName = fwd ? "kOut" : "dk";
+        Checks.defined(op, qName, q);
+        DType dtype = DType.of(q.scalar_type());
+        if (dtype == null) {
+            throw new IllegalArgumentException(op + ": tensor '" + qName + "' has dtype " + q.scalar_type()
+                    + "; expected Float, BFloat16 or Half");
+        }
+        if (q.dim() != 3) {
+            throw new IllegalArgumentException(op + ": tensor '" + qName + "' has rank " + q.dim()
+                    + "; expected 3 ([tokens, heads, headDim])");
+        }
+        long tokens = q.size(0), qHeads = q.size(1), headDim = q.size(2);
+        if (headDim % 2 != 0 || headDim < 2 || headDim > 1024) {
+            throw new IllegalArgumentException(op + ": head dimension " + headDim + " of '" + qName
+                    + "' must be even and in [2, 1024]");
+        }
+        long ldq = headStrided(op, qName, q);
+        sameLayout(op, qOutName, qOut, qName, q, dtype);
+        long kvHeads = 0, ldk = 0;
+        if (k != null || kOut != null) {
+            if (k == null || kOut == null) {
+                throw new IllegalArgumentException(op + ": tensors '" + kName + "' and '" + kOutName
+                        + "' must both be given or both be null");
+            }
+            Checks.defined(op, kName, k);
+            if (DType.of(k.scalar_type()) != dtype) {
+                throw new IllegalArgumentException(op + ": tensor '" + kName + "' has dtype " + k.scalar_type()
+                        + "; expected " + dtype.scalarType() + " like '" + qName + "'");
+            }
+            if (k.dim() != 3 || k.size(0) != tokens || k.size(2) != headDim) {
+                throw new IllegalArgumentException(op + ": tensor '" + kName + "' has shape "
+                        + java.util.Arrays.toString(Checks.shape(k)) + "; expected [" + tokens + ", kvHeads, "
+                        + headDim + "]");
+            }
+            kvHeads = k.size(1);
+            ldk = headStrided(op, kName, k);
+            sameLayout(op, kOutName, kOut, kName, k, dtype);
+        }
+        Checks.int64(op, "positions", positions);
+        Checks.shape(op, "positions", positions, tokens);
+        Checks.dtype(op, "invFreq", invFreq, DType.F32);
+        Checks.shape(op, "invFreq", invFreq, headDim / 2);
+        Checks.sameDevice(op, new String[] {qName, qOutName, kName, kOutName, "positions", "invFreq"}, q, qOut, k,
+                kOut, positions, invFreq);
+
+        if (q.is_cuda()) {
+            Backend.requireCuda(op);
+            try (CUDAGuard guard = new CUDAGuard(q.device())) {
+                var stream = Backend.stream(q);
+                int status = fwd
+                        ? CudaKernels.ropeForward(q.data_ptr(), k == null ? null : k.data_ptr(), qOut.data_ptr(),
+                                kOut == null ? null : kOut.data_ptr(), positions.data_ptr(), invFreq.data_ptr(),
+                                tokens, qHeads, kvHeads, headDim, ldq, ldk, dtype.tag, stream)
+                        : CudaKernels.ropeBackward(q.data_ptr(), k == null ? null : k.data_ptr(),
+                                qOut.data_ptr(), kOut == null ? null : kOut.data_ptr(), positions.data_ptr(),
+                                invFreq.data_ptr(), tokens, qHeads, kvHeads, headDim, ldq, ldk, dtype.tag, stream);
+                Backend.check(status, true);
+            }
+        } else {
+            int status = fwd
+                    ? CpuKernels.ropeForward(q.data_ptr(), k == null ? null : k.data_ptr(), qOut.data_ptr(),
+                            kOut == null ? null : kOut.data_ptr(), positions.data_ptr(), invFreq.data_ptr(), tokens,
+                            qHeads, kvHeads, headDim, ldq, ldk, dtype.tag, null)
+                    : CpuKernels.ropeBackward(q.data_ptr(), k == null ? null : k.data_ptr(), qOut.data_ptr(),
+                            kOut == null ? null : kOut.data_ptr(), positions.data_ptr(), invFreq.data_ptr(), tokens,
+                            qHeads, kvHeads, headDim, ldq, ldk, dtype.tag, null);
+            Backend.check(status, false);
+        }
+    }
+
+    /** Heads and headDim contiguous, tokens at any stride that does not overlap; returns the token stride. */
+    private static long headStrided(String op, String name, Tensor t) {
+        long heads = t.size(1), headDim = t.size(2);
+        boolean ok = t.stride(2) == 1 && (heads <= 1 || t.stride(1) == headDim)
+                && (t.size(0) <= 1 || t.stride(0) >= heads * headDim);
+        if (!ok) {
+            throw new IllegalArgumentException(op + ": tensor '" + name + "' must have contiguous heads and head"
+                    + " dimension (sizes " + java.util.Arrays.toString(Checks.shape(t)) + ", strides "
+                    + java.util.Arrays.toString(Checks.strides(t)) + ")");
+        }
+        return t.size(0) <= 1 ? Math.max(heads * headDim, 1) : t.stride(0);
+    }
+
+    private static void sameLayout(String op, String name, Tensor out, String inName, Tensor in, DType dtype) {
+        Checks.defined(op, name, out);
+        if (DType.of(out.scalar_type()) != dtype) {
+            throw new IllegalArgumentException(op + ": tensor '" + name + "' has dtype " + out.scalar_type()
+                    + "; expected " + dtype.scalarType());
+        }
+        Checks.shape(op, name, out, Checks.shape(in));
+        if (out.size(0) > 1 && out.stride(0) != in.stride(0) || out.stride(2) != 1
+                || out.size(1) > 1 && out.stride(1) != in.stride(1)) {
+            throw new IllegalArgumentException(op + ": tensor '" + name + "' must have the strides of '" + inName
+                    + "' (" + java.util.Arrays.toString(Checks.strides(out)) + " vs "
+                    + java.util.Arrays.toString(Checks.strides(in)) + ")");
+        }
+    }
+}

@@ -1,0 +1,155 @@
+package dev.relat.ops;
+
+import dev.relat.binding.CpuKernels;
+import dev.relat.binding.CudaKernels;
+import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.cuda.CUDAGuard;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * Draws one token id per row of logits on the logits' device: greedy, temperature, top-k, top-p,
+ * combinable, reproducible. Semantics (native/include/relat/relat.h, "Sampling"):
+ * <ul>
+ *   <li>tokens are ordered by logit, ties by lowest index; greedy (temperature &lt;= 0) takes the
+ *       first;
+ *   <li>otherwise s = logit / temperature; top-k keeps the first topK tokens (topK &lt;= 0 or
+ *       &gt;= vocab: all); top-p then keeps the shortest prefix of those whose probability mass,
+ *       renormalised over them, is &gt;= topP (at least one; topP &gt;= 1: all); one of the kept
+ *       tokens is drawn with probability proportional to exp(s - max s);
+ *   <li>the random number comes from Philox-4x32-10 on (seed, step, row): no state, and the CPU
+ *       and CUDA kernels return the same id for the same logits, seed and step.
+ * </ul>
+ * The id is written into a caller-provided int64 tensor on the logits' device; {@link #sample(Tensor,
+ * Params, long, long)} is the host convenience that reads it back with {@code item()}, the only
+ * value that crosses to the host.
+ *
+ * <p>Kernels: native/src/sample.cpp (CPU), kernels/sample.cu (CUDA).
+ */
+public final class Sampling {
+    private static final String OP = "sample";
+
+    private Sampling() {}
+
+    /** Sampling settings; see the class comment for their meaning. */
+    public record Params(double temperature, long topK, double topP) {
+        public Params {
+            if (Double.isNaN(temperature)) throw new IllegalArgumentException(OP + ": temperature is NaN");
+            if (!(topP > 0)) throw new IllegalArgumentException(OP + ": topP must be > 0 (>= 1 keeps all), got " + topP);
+        }
+
+        public static Params greedy() {
+            return new Params(0, 0, 1);
+        }
+
+        public static Params temperature(double temperature) {
+            return new Params(temperature, 0, 1);
+        }
+
+        public boolean isGreedy() {
+            return !(temperature > 0);
+        }
+    }
+
+    /** Bytes of workspace the kernel needs for rows x vocab logits on the device (0 on CUDA). */
+    public static long workspaceBytes(long rows, long vocab, boolean cuda) {
+        try (LongPointer bytes = new LongPointer(1)) {
+            if (cuda) {
+                Backend.requireCuda(OP);
+                Backend.check(CudaKernels.sampleWorkspaceBytes(rows, vocab, bytes), true);
+            } else {
+                Backend.check(CpuKernels.sampleWorkspaceBytes(rows, vocab, bytes), false);
+            }
+            return bytes.get();
+        }
+    }
+
+    /** A workspace tensor (uint8) for rows x vocab logits on the device; allocate once and reuse. */
+    public static Tensor workspace(long rows, long vocab, Device device) {
+        long bytes = workspaceBytes(rows, vocab, device.is_cuda());
+        return torch.empty(new long[] {bytes}, new TensorOptions(torch.ScalarType.Byte).device(
+                new org.bytedeco.pytorch.DeviceOptional(device)), new org.bytedeco.pytorch.MemoryFormatOptional());
+    }
+
+    /**
+     * Samples one id from logits [vocab] and returns it on the host (allocates the output and the
+     * workspace; synchronises with the device to read the id).
+     */
+    public static long sample(Tensor logits, Params params, long seed, long step) {
+        Checks.defined(OP, "logits", logits);
+        long vocab = logits.size(-1);
+        if (logits.dim() != 1) {
+            throw new IllegalArgumentException(OP + ": tensor 'logits' has rank " + logits.dim()
+                    + "; this overload takes one row [vocab]");
+        }
+        Tensor out = torch.empty(new long[] {1}, new TensorOptions(torch.ScalarType.Long).device(
+                new org.bytedeco.pytorch.DeviceOptional(logits.device())), new org.bytedeco.pytorch.MemoryFormatOptional());
+        Tensor ws = params.isGreedy() ? null : workspace(1, vocab, logits.device());
+        sample(logits, params, seed, step, out, ws);
+        return out.item_long();
+    }
+
+    /**
+     * Samples one id per row of logits ([vocab] or [rows, vocab]; the vocab dimension contiguous,
+     * rows at any stride &gt;= vocab) into out (int64, [rows] or [1], on the logits' device). Row r
+     * uses the random number of (seed, step, r). workspace: uint8 with at least
+     * {@link #workspaceBytes} bytes, or null when greedy or on CUDA.
+     */
+    public static void sample(Tensor logits, Params params, long seed, long step, Tensor out, Tensor workspace) {
+        Checks.defined(OP, "logits", logits);
+        DType dtype = DType.of(logits.scalar_type());
+        if (dtype == null) {
+            throw new IllegalArgumentException(OP + ": tensor 'logits' has dtype " + logits.scalar_type()
+                    + "; expected Float, BFloat16 or Half");
+        }
+        if (logits.dim() != 1 && logits.dim() != 2) {
+            throw new IllegalArgumentException(OP + ": tensor 'logits' has rank " + logits.dim()
+                    + "; expected [vocab] or [rows, vocab]");
+        }
+        long rows = logits.dim() == 2 ? logits.size(0) : 1;
+        long vocab = logits.size(-1);
+        if (vocab < 1) throw new IllegalArgumentException(OP + ": tensor 'logits' has an empty vocab dimension");
+        if (vocab > 1 && logits.stride(-1) != 1 || rows > 1 && logits.stride(0) < vocab) {
+            throw new IllegalArgumentException(OP + ": tensor 'logits' must have a contiguous vocab dimension"
+                    + " and rows that do not overlap (strides " + java.util.Arrays.toString(Checks.strides(logits))
+                    + ")");
+        }
+        long ld = rows > 1 ? logits.stride(0) : vocab;
+        Checks.int64(OP, "out", out);
+        if (out.numel() != rows) {
+            throw new IllegalArgumentException(OP + ": tensor 'out' has " + out.numel()
+                    + " elements; expected one per row (" + rows + ")");
+        }
+        Checks.sameDevice(OP, new String[] {"logits", "out", "workspace"}, logits, out, workspace);
+        long wsBytes = 0;
+        if (workspace != null) {
+            Checks.contiguous(OP, "workspace", workspace);
+            wsBytes = workspace.nbytes();
+        }
+        boolean cuda = logits.is_cuda();
+        if (!cuda && !params.isGreedy()) {
+            // One row's share is the minimum (rows then run one at a time); workspaceBytes(rows, ...)
+            // gives every thread its own.
+            long oneRow = workspaceBytes(1, vocab, false);
+            if (workspace == null || wsBytes < oneRow) {
+                throw new IllegalArgumentException(OP + ": tensor 'workspace' has " + wsBytes + " bytes; expected"
+                        + " at least " + workspaceBytes(rows, vocab, false) + " (Sampling.workspaceBytes)");
+            }
+        }
+        if (cuda) {
+            Backend.requireCuda(OP);
+            try (CUDAGuard guard = new CUDAGuard(logits.device())) {
+                Backend.check(CudaKernels.sample(logits.data_ptr(), rows, vocab, ld, (float) params.temperature(),
+                        params.topK(), (float) params.topP(), seed, step, out.data_ptr(),
+                        workspace == null ? null : workspace.data_ptr(), wsBytes, dtype.tag,
+                        Backend.stream(logits)), true);
+            }
+        } else {
+            Backend.check(CpuKernels.sample(logits.data_ptr(), rows, vocab, ld, (float) params.temperature(),
+                    params.topK(), (float) params.topP(), seed, step, out.data_ptr(),
+                    workspace == null ? null : workspace.data_ptr(), wsBytes, dtype.tag, null), false);
+        }
+    }
+}

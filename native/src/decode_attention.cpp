@@ -1,0 +1,162 @@
+// Decode attention: one query token per sequence over its KV cache, forward only.
+// CPU twin of kernels/decode_attention.cu; semantics in relat.h.
+//
+// Split the way the CUDA kernel does (attention_plan.h): tasks = (sequence, KV head, split),
+// OpenMP-parallel. A task takes up to 8 of the g query heads that share its KV head (so for the
+// usual g <= 8 every K/V row is converted and read once per KV head), walks its split in
+// tiles of 64 positions (K converted to fp32 and transposed, V converted), and runs the same
+// online softmax as the training forward (attention_cpu.h). It leaves the split's partial
+// (max, sum, unnormalised acc) in the workspace; the combine pass, parallel over (sequence, query
+// head), rescales the partials to the global max and writes out.
+// Floor: bytes >= 2 * len * hkv * D * sizeof(T) per sequence (K and V read once) + q/out;
+// FLOPs = 4 * len * hq * D. At Qwen3-0.6B sizes (hkv = 8, D = 128, bf16) a 32k cache is 128 MiB
+// per layer, so this op is bound by memory bandwidth.
+#include "attention_cpu.h"
+#include "validate.h"
+
+namespace relat::cpu {
+namespace {
+
+using namespace attn;
+
+struct DecodeShape {
+  int64_t batch, max_len, hq, hkv, g, seq_stride, batch_stride, nsplit, split_len;
+  float c;  // scale * log2(e)
+};
+
+int64_t length_of(const int32_t *seq_lens, int64_t b, int64_t max_len) {
+  if (!seq_lens) return max_len;
+  return std::clamp<int64_t>(seq_lens[b], 0, max_len);
+}
+
+// One (sequence, KV head, split) task for query heads [j0, j0 + rows) of the group.
+template <class T, int D>
+RELAT_VECTOR_CLONES void split_task(const T *q, const T *kc, const T *vc, float *ws,
+                                    const DecodeShape &sh, int64_t b, int64_t kvh, int64_t j0,
+                                    int rows, int64_t split, int64_t len) {
+  SoftmaxState<D, 8> st;
+  alignas(64) float qf[8 * D];
+  alignas(64) float kt[D * kBN];
+  alignas(64) float vf[kBN * D];
+  alignas(64) float s[8 * kBN];
+  int lim[8];
+  const int64_t h0 = kvh * sh.g + j0;
+  for (int r = 0; r < rows; ++r)
+    for (int d = 0; d < D; ++d) qf[r * D + d] = to_f32(q[(b * sh.hq + h0 + r) * D + d]) * sh.c;
+  st.reset(rows);
+  const int64_t s0 = split * sh.split_len, s1 = std::min(len, s0 + sh.split_len);
+  const T *kb = kc + b * sh.batch_stride + kvh * D, *vb = vc + b * sh.batch_stride + kvh * D;
+  for (int64_t k0 = s0; k0 < s1; k0 += kBN) {
+    const int nk = int(std::min<int64_t>(kBN, s1 - k0));
+    load_kv_tile<T, D>(kb, vb, sh.seq_stride, k0, nk, kt, vf);
+    for (int r = 0; r < rows; ++r) lim[r] = nk;
+    attend_tile<D, 8>(qf, rows, lim, kt, vf, nk, s, st);
+  }
+  const int64_t n = sh.nsplit;
+  float *m_out = ws, *l_out = ws + sh.batch * sh.hq * n, *acc = ws + 2 * sh.batch * sh.hq * n;
+  for (int r = 0; r < rows; ++r) {
+    const int64_t idx = (b * sh.hq + h0 + r) * n + split;
+    m_out[idx] = st.m[r];
+    l_out[idx] = st.l[r];
+    std::copy(st.o + r * D, st.o + (r + 1) * D, acc + idx * D);
+  }
+}
+
+template <class T, int D>
+RELAT_VECTOR_CLONES void combine_row(float *ws, T *out, const DecodeShape &sh, int64_t b,
+                                     int64_t h, int64_t len) {
+  T *o = out + (b * sh.hq + h) * D;
+  const int64_t n = sh.nsplit;
+  const int64_t used = len == 0 ? 0 : (len + sh.split_len - 1) / sh.split_len;
+  const int64_t idx0 = (b * sh.hq + h) * n;
+  const float *m = ws + idx0, *l = ws + sh.batch * sh.hq * n + idx0;
+  const float *acc = ws + 2 * sh.batch * sh.hq * n + idx0 * D;
+  float mx = kNegInf;
+  for (int64_t s = 0; s < used; ++s) mx = std::max(mx, m[s]);
+  alignas(64) float sum[D];
+  std::fill(sum, sum + D, 0.f);
+  float total = 0.f;
+  for (int64_t s = 0; s < used; ++s) {
+    const float w = exp2s(m[s] - mx);
+    total += l[s] * w;
+#pragma omp simd
+    for (int d = 0; d < D; ++d) sum[d] += acc[s * D + d] * w;
+  }
+  const float inv = used == 0 ? 0.f : 1.f / total;
+  for (int d = 0; d < D; ++d) o[d] = from_f32<T>(sum[d] * inv);
+}
+
+template <class T, int D>
+relat_status decode_impl(const T *q, const T *kc, const T *vc, T *out, const int32_t *seq_lens,
+                         float *ws, const DecodeShape &sh) {
+  const int64_t row_groups = (sh.g + 7) / 8;  // tasks take up to 8 query heads of a group
+  const int64_t tasks = sh.batch * sh.hkv * row_groups * sh.nsplit;
+  const bool parallel = sh.max_len * sh.hkv * D * sh.batch >= kParallelMinElements;
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
+  for (int64_t i = 0; i < tasks; ++i) {
+    const int64_t split = i % sh.nsplit;
+    const int64_t rg = (i / sh.nsplit) % row_groups;
+    const int64_t kvh = (i / sh.nsplit / row_groups) % sh.hkv;
+    const int64_t b = i / sh.nsplit / row_groups / sh.hkv;
+    const int64_t len = length_of(seq_lens, b, sh.max_len);
+    if (split * sh.split_len >= len) continue;
+    const int rows = int(std::min<int64_t>(8, sh.g - rg * 8));
+    split_task<T, D>(q, kc, vc, ws, sh, b, kvh, rg * 8, rows, split, len);
+  }
+#pragma omp parallel for schedule(static) if (parallel && sh.batch * sh.hq > 1)
+  for (int64_t i = 0; i < sh.batch * sh.hq; ++i) {
+    const int64_t b = i / sh.hq;
+    combine_row<T, D>(ws, out, sh, b, i % sh.hq, length_of(seq_lens, b, sh.max_len));
+  }
+  return RELAT_OK;
+}
+
+}  // namespace
+}  // namespace relat::cpu
+
+using namespace relat::cpu;
+
+extern "C" relat_status relat_cpu_decode_attention_workspace(int64_t batch, int64_t hq,
+                                                             int64_t head_dim, int64_t max_len,
+                                                             int64_t *bytes) {
+  if (auto m = relat::validate::decode_attention_workspace(batch, hq, head_dim, max_len, bytes);
+      !m.empty())
+    return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
+  *bytes = 4 * relat::plan::decode_workspace_floats(batch, hq, head_dim, max_len);
+  return RELAT_OK;
+}
+
+extern "C" relat_status relat_cpu_decode_attention_forward(
+    const void *q, const void *k_cache, const void *v_cache, void *out, const int32_t *seq_lens,
+    int64_t batch, int64_t max_len, int64_t hq, int64_t hkv, int64_t head_dim,
+    int64_t cache_seq_stride, int64_t cache_batch_stride, float scale, float *workspace,
+    int64_t workspace_bytes, relat_dtype dtype, relat_stream) {
+  if (auto m = relat::validate::decode_attention_forward(
+          q, k_cache, v_cache, out, batch, max_len, hq, hkv, head_dim, cache_seq_stride,
+          cache_batch_stride, scale, workspace, workspace_bytes, dtype);
+      !m.empty())
+    return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
+  if (batch == 0) return RELAT_OK;
+  DecodeShape sh;
+  sh.batch = batch;
+  sh.max_len = max_len;
+  sh.hq = hq;
+  sh.hkv = hkv;
+  sh.g = hq / hkv;
+  sh.seq_stride = cache_seq_stride;
+  sh.batch_stride = cache_batch_stride;
+  sh.nsplit = relat::plan::decode_num_splits(max_len);
+  sh.split_len = relat::plan::decode_split_len(max_len);
+  sh.c = scale * kLog2e;
+  return dispatch_dtype(dtype, "decode_attention_forward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    auto run = [&](auto dim) {
+      constexpr int D = decltype(dim)::value;
+      return decode_impl<T, D>(static_cast<const T *>(q), static_cast<const T *>(k_cache),
+                               static_cast<const T *>(v_cache), static_cast<T *>(out), seq_lens,
+                               workspace, sh);
+    };
+    if (head_dim == 64) return run(std::integral_constant<int, 64>{});
+    return run(std::integral_constant<int, 128>{});
+  });
+}

@@ -1,0 +1,267 @@
+package dev.relat.model;
+
+import static dev.relat.testing.TensorAssert.relativeError;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.relat.testing.TensorAssert;
+import java.nio.file.Path;
+import java.util.Random;
+import java.util.Set;
+import java.util.stream.Stream;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * QwenModel (relat's forward with its KV cache) against ReferenceQwen (plain libtorch, HF's
+ * eager math, no cache) on random tiny checkpoints of both architectures, tied and untied, in
+ * fp32 and bf16, on fresh seeds.
+ */
+class QwenModelTest {
+    /** fp32: the acceptance bound on logits. */
+    static final double FP32_BOUND = 1e-4;
+    /**
+     * bf16, measured over 48 fresh seeds of these checkpoints: relat vs the bf16 reference at most
+     * 2.4e-2, relat bf16 vs the fp32 reference (the exact answer) at most 1.8e-2, and relat's
+     * error vs fp32 at most 1.16x the bf16 reference's own. Both sides round every intermediate to
+     * bf16 (unit roundoff 2^-9) but in different places (relat: fp32 RoPE, fused projections;
+     * the reference: HF's bf16 RoPE tables), so a few ulps of the largest logit accumulate over
+     * the layers. Bounds with margin: 5e-2 vs the bf16 reference, 3e-2 vs fp32, ratio 1.5.
+     */
+    static final double BF16_BOUND = 5e-2;
+    static final double BF16_VS_FP32_BOUND = 3e-2;
+    static final double BF16_RATIO_BOUND = 1.5;
+
+    static Stream<Arguments> architectures() {
+        return Stream.of(
+                Arguments.of("qwen3", TinyCheckpoints.qwen3("float32")),
+                Arguments.of("qwen3-tied", TinyCheckpoints.qwen3Tied("float32")),
+                Arguments.of("qwen2-bias", TinyCheckpoints.qwen2("float32")),
+                Arguments.of("qwen2-bias-tied", TinyCheckpoints.qwen2Tied("float32")));
+    }
+
+    private static long[] randomIds(Random r, int n, int vocab) {
+        long[] ids = new long[n];
+        for (int i = 0; i < n; i++) ids[i] = r.nextInt(vocab);
+        return ids;
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("architectures")
+    void fp32LogitsMatchTheReference(String name, QwenConfig config) {
+        long seed = TensorAssert.freshSeed();
+        Path dir = TinyCheckpoints.get("fp32", config, seed, 1);
+        QwenModel model = QwenModel.load(dir, new Device("cpu"), ScalarType.Float);
+        ReferenceQwen reference = new ReferenceQwen(config, CheckpointWriter.randomWeights(config, seed), ScalarType.Float);
+        long[] ids = randomIds(new Random(seed), 23, config.vocabSize());
+        Tensor expected = reference.logits(ids);
+        Tensor actual = model.logits(model.newCache(64), ids);
+        assertArrayEquals(Tensors.shape(expected), Tensors.shape(actual));
+        double err = relativeError(actual, expected);
+        System.out.printf("%s fp32 logits: max relative error %.2e (seed %d)%n", name, err, seed);
+        assertTrue(err <= FP32_BOUND, name + " seed " + seed + ": relative error " + err);
+        assertTrue(torch.max(torch.abs(expected)).item_double() > 1, "logits too small to prove anything");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("architectures")
+    void bf16LogitsMatchTheReference(String name, QwenConfig fp32) {
+        QwenConfig config = fp32.withTorchDtype("bfloat16");
+        long seed = TensorAssert.freshSeed();
+        Path dir = TinyCheckpoints.get("bf16", config, seed, 1);
+        QwenModel model = QwenModel.load(dir, new Device("cpu"), ScalarType.BFloat16);
+        ReferenceQwen reference = new ReferenceQwen(config, CheckpointWriter.randomWeights(config, seed),
+                ScalarType.BFloat16);
+        long[] ids = randomIds(new Random(seed), 23, config.vocabSize());
+        Tensor expected = reference.logits(ids);
+        Tensor exact = new ReferenceQwen(config, CheckpointWriter.randomWeights(config, seed), ScalarType.Float)
+                .logits(ids);
+        Tensor actual = model.logits(model.newCache(64), ids);
+        assertEquals(ScalarType.BFloat16.value, actual.scalar_type().value);
+        double err = relativeError(actual, expected);
+        double errExact = relativeError(actual, exact);
+        double referenceErr = relativeError(expected, exact);
+        System.out.printf("%s bf16 logits: max relative error %.2e vs the bf16 reference, %.2e vs fp32 (the bf16"
+                + " reference: %.2e) (seed %d)%n", name, err, errExact, referenceErr, seed);
+        assertTrue(err <= BF16_BOUND, name + " seed " + seed + ": relative error " + err);
+        assertTrue(errExact <= BF16_VS_FP32_BOUND, name + " seed " + seed + ": relative error vs fp32 " + errExact);
+        assertTrue(errExact <= BF16_RATIO_BOUND * referenceErr, name + " seed " + seed + ": relat bf16 error " + errExact
+                + " vs the bf16 reference's own " + referenceErr);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("architectures")
+    void greedyDecodingOf32TokensIsIdentical(String name, QwenConfig config) {
+        long seed = TensorAssert.freshSeed();
+        Path dir = TinyCheckpoints.get("fp32", config, seed, 1);
+        QwenModel model = QwenModel.load(dir, new Device("cpu"), ScalarType.Float);
+        ReferenceQwen reference = new ReferenceQwen(config, CheckpointWriter.randomWeights(config, seed), ScalarType.Float);
+        long[] prompt = randomIds(new Random(seed), 9, config.vocabSize());
+        long[] expected = reference.greedy(prompt, 32);
+        Generation.Result result = Generation.generate(model, model.newCache(64), prompt,
+                new Generation.Options(32, Sampling.GREEDY, Set.of()));
+        assertEquals(Generation.Stop.MAX_TOKENS, result.reason());
+        assertArrayEquals(expected, result.tokens(), name + " seed " + seed);
+        assertTrue(java.util.Arrays.stream(expected).distinct().count() > 1, "a constant answer proves little");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("architectures")
+    void cachedDecodeMatchesRerunningTheWholeSequenceAtEveryStep(String name, QwenConfig config) {
+        long seed = TensorAssert.freshSeed();
+        Path dir = TinyCheckpoints.get("fp32", config, seed, 1);
+        QwenModel model = QwenModel.load(dir, new Device("cpu"), ScalarType.Float);
+        Random r = new Random(seed);
+        long[] seq = randomIds(r, 30, config.vocabSize());
+        int prompt = 7;
+        KvCache cache = model.newCache(40);
+        Tensor step = model.logits(cache, java.util.Arrays.copyOf(seq, prompt));
+        double worst = 0;
+        for (int n = prompt; ; n++) {
+            // the logits of the newest position from the cached path vs a full recompute with a fresh cache
+            Tensor full = model.logits(model.newCache(40), java.util.Arrays.copyOf(seq, n));
+            Tensor last = step.select(0, step.size(0) - 1);
+            double err = relativeError(last, full.select(0, n - 1));
+            assertTrue(err <= 1e-5, name + " step " + n + " seed " + seed + ": relative error " + err);
+            worst = Math.max(worst, err);
+            assertEquals(n, cache.length());
+            if (n == seq.length) break;
+            step = model.logits(cache, new long[] {seq[n]});
+        }
+        // a chunk appended after a prefix (prompt + several tokens at once) matches too
+        KvCache chunked = model.newCache(40);
+        model.logits(chunked, java.util.Arrays.copyOf(seq, 11));
+        Tensor chunk = model.logits(chunked, java.util.Arrays.copyOfRange(seq, 11, 20));
+        Tensor full = model.logits(model.newCache(40), java.util.Arrays.copyOf(seq, 20));
+        double err = relativeError(chunk, full.narrow(0, 11, 9));
+        assertTrue(err <= 1e-5, name + " chunk after prefix, seed " + seed + ": relative error " + err);
+        System.out.printf("%s cached decode vs rerun: worst step %.2e, chunk after prefix %.2e (seed %d)%n", name,
+                worst, err, seed);
+    }
+
+    @Test
+    void embeddingsInputEqualsTokenInputAndTraceIsRecorded() {
+        QwenConfig config = TinyCheckpoints.qwen3("float32");
+        long seed = TensorAssert.freshSeed();
+        QwenModel model = QwenModel.load(TinyCheckpoints.get("fp32", config, seed, 1), new Device("cpu"),
+                ScalarType.Float);
+        long[] ids = randomIds(new Random(seed), 12, config.vocabSize());
+        Tensor byIds = model.logits(model.newCache(16), ids);
+        ForwardTrace trace = new ForwardTrace();
+        Tensor h;
+        try (PointerScope scope = new PointerScope()) {
+            h = model.hidden(model.newCache(16), model.embed(ids), trace);
+            h.retainReference();
+        }
+        TensorAssert.assertClose(model.lmHead(h), byIds, 0, "embeddings path seed " + seed);
+        // latent-style input: arbitrary vectors, one at a time, match the reference on the same vectors
+        ReferenceQwen reference = new ReferenceQwen(config, CheckpointWriter.randomWeights(config, seed), ScalarType.Float);
+        torch.manual_seed(seed);
+        Tensor embeds = torch.randn(5, config.hiddenSize());
+        KvCache cache = model.newCache(8);
+        Tensor last = null;
+        for (int i = 0; i < 5; i++) last = model.lmHead(model.hidden(cache, embeds.narrow(0, i, 1), null));
+        Tensor expected = reference.logitsFromEmbeddings(embeds).select(0, 4);
+        assertTrue(relativeError(last.select(0, 0), expected) <= FP32_BOUND, "embedding steps seed " + seed);
+
+        assertEquals(0, trace.start());
+        assertEquals(12, trace.length());
+        assertEquals(config.numHiddenLayers(), trace.layers().size());
+        LayerActivations a = trace.layers().get(1);
+        assertArrayEquals(new long[] {12, config.hiddenSize()}, Tensors.shape(a.input()));
+        assertArrayEquals(new long[] {12}, Tensors.shape(a.inputRstd()));
+        assertArrayEquals(new long[] {12L * config.numAttentionHeads()}, Tensors.shape(a.qRstd()));
+        assertArrayEquals(new long[] {12, config.numKeyValueHeads(), config.headDim()}, Tensors.shape(a.kRaw()));
+        assertArrayEquals(new long[] {12, 2L * config.intermediateSize()}, Tensors.shape(a.gateUp()));
+        assertArrayEquals(new long[] {12, config.intermediateSize()}, Tensors.shape(a.activated()));
+        assertFalse(torch.any(torch.isnan(a.midRstd())).item_bool());
+        // the recorded rstd is 1 / rms of the recorded input
+        Tensor rms = a.input().pow(new org.bytedeco.pytorch.Scalar(2)).mean(new long[] {-1}, false,
+                new org.bytedeco.pytorch.ScalarTypeOptional()).add(new org.bytedeco.pytorch.Scalar(config.rmsNormEps()))
+                .rsqrt();
+        TensorAssert.assertClose(a.inputRstd(), rms, 1e-5, "recorded rstd");
+        TensorAssert.assertClose(trace.finalNormed(), h, 0, "trace final hidden");
+        assertNotNull(trace.finalRstd());
+    }
+
+    @Test
+    void qwen2TraceHasNoQkNormEntries() {
+        QwenConfig config = TinyCheckpoints.qwen2("float32");
+        QwenModel model = QwenModel.load(TinyCheckpoints.get("fp32", config, 5, 1), new Device("cpu"), ScalarType.Float);
+        ForwardTrace trace = new ForwardTrace();
+        model.hidden(model.newCache(4), model.embed(new long[] {1, 2, 3}), trace);
+        assertNull(trace.layers().get(0).qRaw());
+        assertNull(trace.layers().get(0).qRstd());
+        assertThrows(IllegalStateException.class, () -> model.hidden(model.newCache(4), model.embed(new long[] {1}), trace));
+    }
+
+    @Test
+    void shardedCheckpointLoadsTheSameWeights() {
+        QwenConfig config = TinyCheckpoints.qwen2("float32");
+        long seed = TensorAssert.freshSeed();
+        QwenModel single = QwenModel.load(TinyCheckpoints.get("fp32", config, seed, 1), new Device("cpu"), ScalarType.Float);
+        Path sharded = TinyCheckpoints.get("sharded", config, seed, 3);
+        assertTrue(java.nio.file.Files.exists(sharded.resolve(QwenCheckpoint.INDEX)));
+        assertTrue(java.nio.file.Files.exists(sharded.resolve("model-00003-of-00003.safetensors")));
+        QwenModel fromShards = QwenModel.load(sharded, new Device("cpu"), ScalarType.Float);
+        var a = single.weights().byName();
+        var b = fromShards.weights().byName();
+        assertEquals(a.keySet(), b.keySet());
+        for (String name : a.keySet()) assertTrue(torch.equal(a.get(name), b.get(name)), name);
+    }
+
+    @Test
+    void loadingConvertsDtypeAndTiesTheHead() {
+        QwenConfig config = TinyCheckpoints.qwen3Tied("bfloat16");
+        long seed = TensorAssert.freshSeed();
+        Path dir = TinyCheckpoints.get("bf16", config, seed, 1);
+        QwenWeights asFloat = QwenCheckpoint.open(dir).load(new Device("cpu"), ScalarType.Float);
+        assertTrue(asFloat.tied());
+        assertEquals(ScalarType.Float.value, asFloat.embedTokens().scalar_type().value);
+        var expected = CheckpointWriter.randomWeights(config, seed);
+        for (var e : asFloat.byName().entrySet()) {
+            assertTrue(torch.equal(e.getValue(), expected.get(e.getKey()).to(ScalarType.Float)), e.getKey());
+        }
+        assertFalse(asFloat.byName().containsKey(QwenNames.LM_HEAD));
+    }
+
+    @Test
+    void rejectsBadInputs() {
+        QwenConfig config = TinyCheckpoints.qwen3Tied("float32");
+        QwenModel model = QwenModel.load(TinyCheckpoints.get("fp32", config, 3, 1), new Device("cpu"), ScalarType.Float);
+        var e = assertThrows(IllegalArgumentException.class, () -> model.logits(model.newCache(8), new long[] {1, 389}));
+        assertTrue(e.getMessage().contains("token id 389 at position 1"), e.getMessage());
+        KvCache small = model.newCache(4);
+        var full = assertThrows(IllegalStateException.class, () -> model.logits(small, new long[] {1, 2, 3, 4, 5}));
+        assertTrue(full.getMessage().contains("KV cache full"), full.getMessage());
+        assertEquals(0, small.length(), "a rejected forward leaves the cache as it was");
+        var shape = assertThrows(IllegalArgumentException.class,
+                () -> model.hidden(model.newCache(4), torch.zeros(2, 7), null));
+        assertTrue(shape.getMessage().contains("[T, 40]"), shape.getMessage());
+    }
+
+    @Test
+    void truncateRewindsTheCache() {
+        QwenConfig config = TinyCheckpoints.qwen3("float32");
+        QwenModel model = QwenModel.load(TinyCheckpoints.get("fp32", config, 11, 1), new Device("cpu"), ScalarType.Float);
+        KvCache cache = model.newCache(32);
+        model.logits(cache, new long[] {5, 6, 7, 8});
+        Tensor first = model.logits(cache, new long[] {9, 10});
+        cache.truncate(4);
+        Tensor again = model.logits(cache, new long[] {9, 10});
+        TensorAssert.assertClose(again, first, 0, "rewound cache");
+        assertEquals(6, cache.length());
+    }
+}

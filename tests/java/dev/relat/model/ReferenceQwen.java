@@ -1,0 +1,143 @@
+package dev.relat.model;
+
+import java.util.Map;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.ScalarTypeOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptional;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * The plain-libtorch reference: Hugging Face's Qwen2 / Qwen3 eager forward written with libtorch
+ * ops only (no relat kernel, no KV cache, separate q/k/v/gate/up weights, explicit repeat_kv and
+ * masked softmax attention), computing in the given dtype with HF's own casts (RMSNorm and
+ * softmax in fp32, RoPE tables cast to the model dtype). Every call recomputes the whole sequence.
+ * It is the correctness reference for QwenModel and the baseline of the model benchmarks.
+ */
+public final class ReferenceQwen {
+    private final QwenConfig c;
+    private final Map<String, Tensor> w;
+    private final ScalarType dtype;
+
+    /** weights by Hugging Face name (any dtype / device; they are cast to dtype on the CPU device of the first). */
+    public ReferenceQwen(QwenConfig config, Map<String, Tensor> weights, ScalarType dtype) {
+        this.c = config;
+        this.dtype = dtype;
+        Map<String, Tensor> cast = new java.util.LinkedHashMap<>();
+        weights.forEach((k, v) -> cast.put(k, v.to(dtype)));
+        this.w = cast;
+    }
+
+    private Tensor w(String name) {
+        Tensor t = w.get(name);
+        if (t == null) throw new IllegalStateException("reference: no weight " + name);
+        return t;
+    }
+
+    /** Logits [T, vocab] (in dtype) of every position of ids. */
+    public Tensor logits(long[] ids) {
+        return logitsFromEmbeddings(torch.embedding(w(QwenNames.EMBED), Tensor.create(ids)));
+    }
+
+    /** Logits [1, vocab] of the last position only (the LM head applied to one row, as a decode needs). */
+    public Tensor lastLogits(long[] ids) {
+        Tensor h = finalHidden(torch.embedding(w(QwenNames.EMBED), Tensor.create(ids)));
+        return head(h.narrow(0, h.size(0) - 1, 1));
+    }
+
+    /** Logits [T, vocab] of a sequence given as input embeddings [T, hidden]. */
+    public Tensor logitsFromEmbeddings(Tensor embeds) {
+        return head(finalHidden(embeds));
+    }
+
+    private Tensor head(Tensor h) {
+        return torch.linear(h, c.tieWordEmbeddings() ? w(QwenNames.EMBED) : w(QwenNames.LM_HEAD));
+    }
+
+    /** The final-norm hidden states [T, hidden]. */
+    private Tensor finalHidden(Tensor embeds) {
+        long t = embeds.size(0);
+        int hq = c.numAttentionHeads();
+        int hkv = c.numKeyValueHeads();
+        int d = c.headDim();
+        Tensor[] rope = rope(t);
+        Tensor mask = torch.ones(new long[] {t, t}, new TensorOptions(ScalarType.Bool)).triu(1);
+        Tensor x = embeds.to(dtype);
+        for (int i = 0; i < c.numHiddenLayers(); i++) {
+            Tensor h = rmsNorm(x, w(QwenNames.layer(i, QwenNames.INPUT_NORM)));
+            Tensor q = linear(h, QwenNames.layer(i, QwenNames.Q), c.qkvBias() ? QwenNames.layer(i, QwenNames.Q_BIAS) : null)
+                    .view(t, hq, d);
+            Tensor k = linear(h, QwenNames.layer(i, QwenNames.K), c.qkvBias() ? QwenNames.layer(i, QwenNames.K_BIAS) : null)
+                    .view(t, hkv, d);
+            Tensor v = linear(h, QwenNames.layer(i, QwenNames.V), c.qkvBias() ? QwenNames.layer(i, QwenNames.V_BIAS) : null)
+                    .view(t, hkv, d);
+            if (c.qkNorm()) {
+                q = rmsNorm(q, w(QwenNames.layer(i, QwenNames.Q_NORM)));
+                k = rmsNorm(k, w(QwenNames.layer(i, QwenNames.K_NORM)));
+            }
+            // [H, T, D]
+            q = applyRope(q.transpose(0, 1), rope);
+            k = applyRope(k.transpose(0, 1), rope);
+            v = v.transpose(0, 1);
+            k = k.repeat_interleave(c.groupSize(), new org.bytedeco.pytorch.LongOptional(0), new org.bytedeco.pytorch.LongOptional());
+            v = v.repeat_interleave(c.groupSize(), new org.bytedeco.pytorch.LongOptional(0), new org.bytedeco.pytorch.LongOptional());
+            Tensor scores = torch.matmul(q, k.transpose(1, 2)).mul(new Scalar(1.0 / Math.sqrt(d)));
+            scores = scores.masked_fill(mask, new Scalar(Double.NEGATIVE_INFINITY));
+            Tensor probs = scores.softmax(-1, new ScalarTypeOptional(ScalarType.Float)).to(dtype);
+            Tensor attn = torch.matmul(probs, v).transpose(0, 1).reshape(t, (long) hq * d);
+            x = x.add(torch.linear(attn, w(QwenNames.layer(i, QwenNames.O))));
+            Tensor h2 = rmsNorm(x, w(QwenNames.layer(i, QwenNames.POST_NORM)));
+            Tensor gate = torch.linear(h2, w(QwenNames.layer(i, QwenNames.GATE)));
+            Tensor up = torch.linear(h2, w(QwenNames.layer(i, QwenNames.UP)));
+            x = x.add(torch.linear(torch.silu(gate).mul(up), w(QwenNames.layer(i, QwenNames.DOWN))));
+        }
+        return rmsNorm(x, w(QwenNames.NORM));
+    }
+
+    /** Greedy decoding by recomputing the whole sequence for every new token. */
+    public long[] greedy(long[] prompt, int newTokens) {
+        long[] seq = java.util.Arrays.copyOf(prompt, prompt.length + newTokens);
+        for (int i = 0; i < newTokens; i++) {
+            try (PointerScope scope = new PointerScope()) {
+                Tensor logits = logits(java.util.Arrays.copyOf(seq, prompt.length + i));
+                seq[prompt.length + i] = torch.argmax(logits.select(0, logits.size(0) - 1)).item_long();
+            }
+        }
+        return java.util.Arrays.copyOfRange(seq, prompt.length, seq.length);
+    }
+
+    private Tensor linear(Tensor x, String weight, String bias) {
+        return bias == null ? torch.linear(x, w(weight)) : torch.linear(x, w(weight), new TensorOptional(w(bias)));
+    }
+
+    /** Hugging Face's Qwen RMSNorm: fp32 variance, cast back, then times the weight. */
+    private Tensor rmsNorm(Tensor x, Tensor weight) {
+        Tensor xf = x.to(ScalarType.Float);
+        Tensor variance = xf.pow(new Scalar(2)).mean(new long[] {-1}, true, new ScalarTypeOptional());
+        Tensor normed = xf.mul(torch.rsqrt(variance.add(new Scalar(c.rmsNormEps()))));
+        return weight.mul(normed.to(dtype));
+    }
+
+    /** cos, sin [T, D] as HF computes them: fp32 inv_freq and angles, cast to the model dtype. */
+    private Tensor[] rope(long t) {
+        int d = c.headDim();
+        Tensor exponents = torch.arange(new Scalar(0), new Scalar(d), new Scalar(2), new TensorOptions(ScalarType.Long))
+                .to(ScalarType.Float).div(new Scalar((double) d));
+        Tensor invFreq = torch.pow(new Scalar(c.ropeTheta()), exponents).reciprocal();
+        Tensor positions = torch.arange(new Scalar(0), new Scalar(t), new TensorOptions(ScalarType.Long)).to(ScalarType.Float);
+        Tensor freqs = positions.unsqueeze(1).mul(invFreq.unsqueeze(0));
+        Tensor emb = torch.cat(new TensorVector(freqs, freqs), -1);
+        return new Tensor[] {emb.cos().to(dtype), emb.sin().to(dtype)};
+    }
+
+    /** x [H, T, D]: x * cos + rotate_half(x) * sin in the model dtype. */
+    private static Tensor applyRope(Tensor x, Tensor[] rope) {
+        long half = x.size(2) / 2;
+        Tensor rotated = torch.cat(new TensorVector(x.narrow(2, half, half).neg(), x.narrow(2, 0, half)), -1);
+        return x.mul(rope[0]).add(rotated.mul(rope[1]));
+    }
+}

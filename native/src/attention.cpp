@@ -6,9 +6,10 @@
 // keys 0 .. P + t.
 //
 // Forward: tasks = (KV head, block of kRows packed rows), OpenMP-parallel. Per task the queries
-// are converted once to fp32 (pre-scaled by scale*log2 e); each key tile of 64 is converted to
-// fp32 (K transposed), then S = Q K^T, online softmax in base 2 and O += P V run on the 6x16
-// register-blocked micro-kernels. Key tiles beyond the block's last visible key are skipped.
+// are converted once to fp32 (pre-scaled by scale*log2 e) and transposed; each key tile of 64 is
+// converted to dense fp32 rows, then S^T = K Q^T, online softmax in base 2 down the columns and
+// O += P V run on the 6x16 register-blocked micro-kernels: no tile is transposed per task. Key
+// tiles beyond the block's last visible key are skipped.
 // Nothing of size [tq, tk] is ever materialised.
 // Backward: pass 1 computes delta = rowsum(dout * out) per (query, head). Pass 2, tasks = (KV
 // head, chunk of key blocks): per 64-key block the dK/dV accumulators stay in the task's fp32
@@ -42,27 +43,30 @@ template <class T, int D>
 RELAT_VECTOR_CLONES void forward_task(const T *q, const T *k, const T *v, T *out, float *lse,
                                       const Shape &sh, int64_t kvh, int64_t r0) {
   SoftmaxState<D, kRows> st;
-  alignas(64) float qf[kRows * D];
-  alignas(64) float kt[D * kBN];
+  alignas(64) float qt[D * kRows];   // Q^T, pre-scaled, zero columns past the block's rows
+  alignas(64) float kf[kBN * D];
   alignas(64) float vf[kBN * D];
-  alignas(64) float s[kRows * kBN];
+  alignas(64) float s[kBN * kRows];  // S^T, then P^T
   int64_t lim[kRows];
   int lim_tile[kRows];
   const int rows = int(std::min<int64_t>(kRows, sh.rows - r0));
+  std::fill(qt, qt + D * kRows, 0.f);
   for (int r = 0; r < rows; ++r) {
     const int64_t R = r0 + r, t = R / sh.g, h = kvh * sh.g + R % sh.g;
     const T *qr = q + (t * sh.hq + h) * D;
-    for (int d = 0; d < D; ++d) qf[r * D + d] = to_f32(qr[d]) * sh.c;
+    for (int d = 0; d < D; ++d) qt[d * kRows + r] = to_f32(qr[d]) * sh.c;
     lim[r] = sh.P + t + 1;
   }
+  for (int r = rows; r < kRows; ++r) lim[r] = 0;
   st.reset(rows);
   const int64_t kend = lim[rows - 1];
   const T *kb = k + kvh * D, *vb = v + kvh * D;
   for (int64_t k0 = 0; k0 < kend; k0 += kBN) {
     const int nk = int(std::min<int64_t>(kBN, kend - k0));
-    load_kv_tile<T, D>(kb, vb, sh.kv_stride, k0, nk, kt, vf);
-    for (int r = 0; r < rows; ++r) lim_tile[r] = int(std::clamp<int64_t>(lim[r] - k0, 0, kBN));
-    attend_tile<D, kRows>(qf, rows, lim_tile, kt, vf, nk, s, st);
+    load_rows<T, D>(kb, sh.kv_stride, k0, nk, kf);
+    load_rows<T, D>(vb, sh.kv_stride, k0, nk, vf);
+    for (int r = 0; r < kRows; ++r) lim_tile[r] = int(std::clamp<int64_t>(lim[r] - k0, 0, nk));
+    attend_tile_keys_major<D, kRows>(qt, rows, lim_tile, kf, vf, nk, s, st);
   }
   for (int r = 0; r < rows; ++r) {
     const int64_t R = r0 + r, t = R / sh.g, h = kvh * sh.g + R % sh.g;

@@ -6,11 +6,11 @@
 // keys 0 .. P + t.
 //
 // Forward: tasks = (KV head, block of 48 packed rows; 16 when there are no more, as for one query
-// token), OpenMP-parallel. Per task the queries
-// are converted once to fp32 (pre-scaled by scale*log2 e) and transposed; each key tile of 64 is
-// converted to dense fp32 rows, then S^T = K Q^T, online softmax in base 2 down the columns and
-// O += P V run on the 6x16 register-blocked micro-kernels: no tile is transposed per task. Key
-// tiles beyond the block's last visible key are skipped.
+// token), OpenMP-parallel. Per task the queries are converted once to fp32 (pre-scaled by
+// scale*log2 e) and transposed; each key tile of 64 is converted to dense fp32 rows, then
+// S^T = K Q^T, online softmax in base 2 down the columns and O += P V run on the 6x16
+// register-blocked micro-kernels: no tile is transposed per task. Key tiles beyond the block's
+// last visible key are skipped.
 // Nothing of size [tq, tk] is ever materialised.
 // Backward: pass 1 computes delta = rowsum(dout * out) per (query, head). Pass 2, tasks = (KV
 // head, chunk of key blocks): per 64-key block the dK/dV accumulators stay in the task's fp32
@@ -22,6 +22,8 @@
 // all query heads = hq * (tq*P + tq*(tq+1)/2)):
 //   forward  bytes >= (2F + 2K) s + 4 tq hq, FLOPs = 4 V D (+ exp per pair);
 //   backward bytes >= (4F + 4K) s + 8 tq hq, FLOPs = 8 V D (+ recomputing S: 10 V D done here).
+// Scratch lives on the stack: ~130 KiB per forward task, ~240 KiB per backward task (D = 128),
+// within the 1 MiB of a Java thread and the 8 MiB of an OpenMP worker.
 #include "attention_cpu.h"
 #include "validate.h"
 

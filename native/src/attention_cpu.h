@@ -1,6 +1,8 @@
 // CPU building blocks shared by attention.cpp (training forward/backward) and decode_attention.cpp:
 // register-blocked fp32 micro-GEMMs, a vectorised exp2, and the online-softmax step over one tile
-// of keys. Every routine works on fp32 tiles that the callers fill from the bf16/f16/fp32 storage.
+// of keys, in two orientations: keys-major (S^T = K Q^T, for the training forward's 16-48 rows)
+// and rows-major with dot-product scores (decode's handful of rows). Every routine works on fp32
+// tiles that the callers fill from the bf16/f16/fp32 storage.
 //
 // The micro-kernels use GCC vector extensions (8 floats) rather than relying on the
 // auto-vectoriser: a 6x16 block of C stays in 12 registers while A is broadcast and B streamed,

@@ -19,8 +19,9 @@
 // Bytes (floor): U is read once per block of rows: (T / Tb) V d sizeof(T), H read once, dH written
 // once. Arithmetic intensity per U byte is ~4 Tb FLOPs, so the kernel is compute-bound.
 //
-// Layout of the work: counted rows are compacted first (ignored positions cost nothing), split in
-// blocks of Tb <= 96 rows; when there are fewer blocks than threads the vocabulary is also split
+// Layout of the work: counted rows are compacted first (ignored positions cost nothing), dealt in
+// whole 16-row panels into blocks of at most Tb <= 96 rows, as many blocks as a multiple of the
+// worker count so every worker gets the same number of rows (balanced_blocks); when there are fewer blocks than threads the vocabulary is also split
 // into S ranges. Each (block, range) item owns fp32 partials m, l, acc in the workspace; they are
 // merged per row afterwards. Extra memory: max(T, workers Tb) x d fp32 for the partials, plus per
 // worker a packed H block (Tb x d), a packed U tile (vt x d, ~1 MiB: vt = 192 at d = 1024, 60 at
@@ -86,8 +87,9 @@ Plan make_plan_for(int64_t tokens, int64_t hidden, int workers) {
   } else {
     p.tb = std::max<int64_t>(kNR, ceil_div(tokens, workers) / kNR * kNR);
   }
-  const int64_t blocks = ceil_div(tokens, p.tb);
-  p.slots = std::max<int64_t>(blocks, workers);
+  // At run time the counted rows are dealt into a multiple of `workers` blocks (balanced_blocks):
+  // at most round_up(ceil(tokens / tb), workers) of them.
+  p.slots = round_up(ceil_div(tokens, p.tb), workers);
   p.tb6 = round_up(p.tb, kMR);
   p.ldp = p.tb + 8;  // >= tb6; columns past tb stay zero
   int64_t off = 0;
@@ -118,6 +120,24 @@ Plan make_plan(int64_t tokens, int64_t hidden, int threads) {
 
 int64_t workspace_bytes(int64_t tokens, int64_t hidden, int threads) {
   return tokens == 0 ? 0 : make_plan(tokens, hidden, threads).total;
+}
+
+// Row blocks for n counted rows: whole 16-row panels dealt as evenly as possible into nb blocks
+// (no block over tb rows), nb a multiple of the worker count when there are enough panels, so the
+// workers get equal shares: 512 rows at tb = 96 and 2 workers are 96 96 80 80 80 80 rather than
+// 96 x 5 + 32. Block b starts at row start(b).
+struct Blocks {
+  int64_t nb = 0, base = 0, extra = 0;  // blocks; panels per block; blocks with one panel more
+  int64_t start(int64_t b) const { return (b * base + std::min(b, extra)) * kNR; }
+};
+
+Blocks balanced_blocks(int64_t n, const Plan &p) {
+  Blocks bl;
+  const int64_t panels = ceil_div(n, kNR), per_block = p.tb / kNR;
+  bl.nb = std::min(panels, round_up(ceil_div(panels, per_block), int64_t(p.workers)));
+  bl.base = panels / bl.nb;
+  bl.extra = panels % bl.nb;
+  return bl;
 }
 
 // ---- micro-kernels ----------------------------------------------------------------------------
@@ -219,13 +239,15 @@ template <class T>
 RELAT_VECTOR_CLONES void run_item(const T *h, const T *u, const int64_t *targets,
                                   int64_t hidden, const Plan &pl, const Item &it,
                                   const Scratch &w) {
-  const int64_t tb = pl.tb, tb6 = pl.tb6, ldp = pl.ldp, ldu = pl.ldu, d = hidden, vt = pl.vt;
+  const int64_t tb = pl.tb, ldp = pl.ldp, ldu = pl.ldu, d = hidden, vt = pl.vt;
+  // Only the block's own panels are computed: tbe rows (a multiple of 16, <= tb), tb6 for product 2.
+  const int64_t tbe = round_up(it.nrows, kNR), tb6 = round_up(tbe, kMR);
 
   // Pack the H block as k-major panels of 16 rows: hp[kb][panel][k][16], zero rows past nrows.
   for (int64_t k0 = 0; k0 < d; k0 += kKc) {
     const int64_t kc = std::min(kKc, d - k0);
     float *blk = w.hp + k0 * tb;
-    for (int64_t p = 0; p < tb / kNR; ++p) {
+    for (int64_t p = 0; p < tbe / kNR; ++p) {
       float *panel = blk + p * kc * kNR;
       for (int64_t i = 0; i < kNR; ++i) {
         const int64_t r = p * kNR + i;
@@ -238,10 +260,10 @@ RELAT_VECTOR_CLONES void run_item(const T *h, const T *u, const int64_t *targets
       }
     }
   }
-  // P^T columns past tb are read by the last 6-row sliver of product 2: keep them zero.
+  // P^T columns past tbe are read by the last 6-row sliver of product 2: keep them zero.
   for (int64_t j = 0; j < vt; ++j)
-    for (int64_t i = tb; i < ldp; ++i) w.st[j * ldp + i] = 0.f;
-  for (int64_t i = tb; i < tb6; ++i) it.m[i] = 0.f, it.l[i] = 0.f, w.alpha[i] = 0.f;
+    for (int64_t i = tbe; i < ldp; ++i) w.st[j * ldp + i] = 0.f;
+  for (int64_t i = tbe; i < tb6; ++i) it.m[i] = 0.f, it.l[i] = 0.f, w.alpha[i] = 0.f;
 
   bool first = true;
   for (int64_t v0 = it.v_begin; v0 < it.v_end; v0 += vt) {
@@ -255,11 +277,11 @@ RELAT_VECTOR_CLONES void run_item(const T *h, const T *u, const int64_t *targets
     }
 
     // Product 1: S^T[j][i] = U[v0 + j] . H[i] for j < nv (rows of the last sliver past nv repeat
-    // row nv - 1 and are never read), i < tb.
+    // row nv - 1 and are never read), i < tbe.
     for (int64_t k0 = 0; k0 < d; k0 += kKc) {
       const int64_t kc = std::min(kKc, d - k0);
       const float *blk = w.hp + k0 * tb;
-      for (int64_t p = 0; p < tb / kNR; ++p) {
+      for (int64_t p = 0; p < tbe / kNR; ++p) {
         const float *panel = blk + p * kc * kNR;
         for (int64_t j0 = 0; j0 < nv; j0 += kMR) {
           const float *a[kMR];
@@ -277,7 +299,7 @@ RELAT_VECTOR_CLONES void run_item(const T *h, const T *u, const int64_t *targets
     }
 
     // Online softmax over the tile, 8 rows of H at a time: new max, alpha, P^T = exp(S^T - m).
-    for (int64_t i = 0; i < tb; i += 8) {
+    for (int64_t i = 0; i < tbe; i += 8) {
       v8f mx = load8(w.st + i);
       for (int64_t j = 1; j < nv; ++j) mx = max8(mx, load8(w.st + j * ldp + i));
       const v8f m_old = load8(it.m + i);
@@ -384,9 +406,10 @@ relat_status run(const T *h, const T *u, const int64_t *targets, int64_t ignore_
   }
   for (int64_t i = 0; i < n; ++i) tgt[i] = std::numeric_limits<float>::quiet_NaN();
 
-  // Work items: blocks of tb counted rows, each over `splits` vocabulary ranges of whole tiles;
-  // ranges only when there are fewer blocks than workers (blocks x splits <= slots).
-  const int64_t blocks = ceil_div(n, p.tb);
+  // Work items: balanced blocks of at most tb counted rows, each over `splits` vocabulary ranges of
+  // whole tiles; ranges only when there are fewer blocks than workers (blocks x splits <= slots).
+  const Blocks bl = balanced_blocks(n, p);
+  const int64_t blocks = bl.nb;
   const int64_t tiles = ceil_div(vocab, p.vt);
   int64_t splits = blocks >= p.workers ? 1 : std::min(tiles, p.slots / blocks);
   const int64_t vchunk = ceil_div(tiles, splits) * p.vt;
@@ -412,14 +435,15 @@ relat_status run(const T *h, const T *u, const int64_t *targets, int64_t ignore_
       const int64_t b = item / splits, s = item % splits;
       float *sl = slot(b, s);
       Item it;
-      it.rows = rows + b * p.tb;
-      it.nrows = std::min(p.tb, n - b * p.tb);
+      const int64_t r0 = bl.start(b);
+      it.rows = rows + r0;
+      it.nrows = std::min(bl.start(b + 1), n) - r0;
       it.v_begin = s * vchunk;
       it.v_end = std::min(vocab, it.v_begin + vchunk);
       it.m = sl;
       it.l = sl + p.tb6;
       it.acc = sl + 2 * p.tb6;
-      it.tgt = tgt + b * p.tb;
+      it.tgt = tgt + r0;
       run_item(h, u, targets, hidden, p, it, w);
     }
   }
@@ -429,7 +453,9 @@ relat_status run(const T *h, const T *u, const int64_t *targets, int64_t ignore_
   const int64_t stride = p.slot_bytes / int64_t(sizeof(float));
 #pragma omp parallel for num_threads(p.workers) schedule(static) if (n * d >= kParallelMinElements)
   for (int64_t c = 0; c < n; ++c) {
-    const int64_t b = c / p.tb, i = c % p.tb, t = rows[c];
+    const int64_t panel = c / kNR, big = bl.extra * (bl.base + 1);  // panels in the larger blocks
+    const int64_t b = panel < big ? panel / (bl.base + 1) : bl.extra + (panel - big) / bl.base;
+    const int64_t i = c - bl.start(b), t = rows[c];
     tgt[c] = finish_row(u, dh + t * d, targets[t], vocab, d, slot(b, 0), stride, splits, p.tb6, i,
                         tgt[c], inv_count);
   }

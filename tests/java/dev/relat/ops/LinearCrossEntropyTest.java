@@ -157,6 +157,25 @@ class LinearCrossEntropyTest {
         assertTrue(!torch.any(torch.isnan(dh)).item_bool(), what + ": dh has NaN");
     }
 
+    /**
+     * The counted rows are dealt into blocks of unequal size (whole 16-row panels, a multiple of the
+     * worker count); the plan depends on the thread count, so several counts exercise other splits:
+     * 1 thread (one block per 96 rows), 3 (uneven panels per block), 8 (vocabulary ranges too).
+     */
+    @ParameterizedTest(name = "{0} threads")
+    @org.junit.jupiter.params.provider.ValueSource(ints = {1, 3, 8})
+    void balancedBlocksAtSeveralThreadCounts(int threads) {
+        int saved = torch.get_num_threads();
+        try {
+            torch.set_num_threads(threads);
+            long seed = freshSeed();
+            check(DType.F32, 300, 40, 777, targets(seed, 300, 777, 0.2), seed, threads + " threads");
+            check(DType.BF16, 21, 40, 777, targets(seed + 5, 21, 777, 0.0), seed + 5, threads + " threads");
+        } finally {
+            torch.set_num_threads(saved);
+        }
+    }
+
     static Stream<DType> dtypes() {
         return Stream.of(DType.values());
     }

@@ -27,11 +27,14 @@ import org.bytedeco.pytorch.global.torch;
  * Peak extra memory of relat's fused CPU ops against their libtorch compositions, measured, not
  * computed: each path runs once in a fresh JVM (a child process). The child builds the inputs,
  * warms the path up on a tiny shape (code pages, OpenMP threads, libtorch's lazy init), runs
- * {@code System.gc()}, resets the kernel's resident-set high-water mark
- * ({@code echo 5 > /proc/self/clear_refs}), reads VmRSS as the baseline, runs the path once at the
- * full shape and reads VmHWM. Peak extra = VmHWM - baseline: every byte the call makes resident,
- * the outputs it allocates (dL/dh, gradients) included for both sides, whatever allocated it
- * (libtorch's allocator, the JVM, glibc). Linux only.
+ * {@code System.gc()}, reads its anonymous resident memory (RssAnon in /proc/self/status) as the
+ * baseline, runs the path once at the full shape while a thread polls RssAnon every millisecond.
+ * Peak extra = polled maximum - baseline: every anonymous byte the call makes resident, the
+ * outputs it allocates (dL/dh, gradients) included for both sides, whatever allocated it
+ * (libtorch's allocator, the JVM, glibc). Not VmHWM after {@code clear_refs}: it also counts
+ * file-backed pages, which this host's proactive reclaim drops and refaults by tens of MB during a
+ * call, and the kernel updates it lazily. The children run with glibc's mmap threshold fixed at
+ * 128 KiB, so no buffer is served from already-resident heap pages. Linux only.
  *
  * <pre>
  * java -cp target/test-classes:target/relat.jar:$(cat target/test-classpath.txt) dev.relat.bench.PeakMemory \
@@ -74,8 +77,8 @@ public final class PeakMemory {
             long[] a = childRun(p[1], dtype);
             long[] b = childRun(p[2], dtype);
             System.out.printf(Locale.ROOT, "| %s | %s | %.1f | %.0f | |%n", p[0], p[1], a[0] / 1e6, a[1] / 1e6);
-            System.out.printf(Locale.ROOT, "| %s | %s | %.1f | %.0f | 1/%.1f |%n", p[0], p[2], b[0] / 1e6, b[1] / 1e6,
-                    (double) b[0] / a[0]);
+            String ratio = a[0] > 0 && b[0] > 0 ? String.format(Locale.ROOT, "1/%.1f", (double) b[0] / a[0]) : "-";
+            System.out.printf(Locale.ROOT, "| %s | %s | %.1f | %.0f | %s |%n", p[0], p[2], b[0] / 1e6, b[1] / 1e6, ratio);
         }
     }
 
@@ -84,6 +87,10 @@ public final class PeakMemory {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         ProcessBuilder pb = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
                 PeakMemory.class.getName(), "--child", path, dtype);
+        // Every allocation of 128 KiB or more is a fresh mapping (glibc otherwise raises its mmap
+        // threshold after the first large free and serves later buffers from heap pages that are
+        // already resident, which a high-water mark cannot see): the call's buffers all count.
+        pb.environment().put("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=131072");
         pb.redirectErrorStream(true);
         Process proc = pb.start();
         long[] result = null;
@@ -117,12 +124,34 @@ public final class PeakMemory {
         p.run(true);
         p.run(true);
         System.gc();
-        Files.writeString(Path.of("/proc/self/clear_refs"), "5");
-        long base = statusKb("VmRSS");
-        long hwmAfterReset = statusKb("VmHWM");
+        long base = statusKb("RssAnon");
+        // Anonymous memory only: no swap here, so anonymous pages leave the resident set only when
+        // freed, while file-backed pages (code, the jars) come and go with the host's proactive
+        // reclaim by tens of MB, as much as the quantity measured. VmHWM counts both and the kernel
+        // updates it lazily, so a sampler thread polls RssAnon every millisecond instead.
+        long[] polled = {base};
+        java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
+        Thread sampler = new Thread(() -> {
+            while (!done.get()) {
+                try {
+                    polled[0] = Math.max(polled[0], statusKb("RssAnon"));
+                    Thread.sleep(1);
+                } catch (IOException | InterruptedException e) {
+                    return;
+                }
+            }
+        });
+        sampler.setDaemon(true);
+        sampler.start();
         p.run(false);
-        long hwm = statusKb("VmHWM");
-        System.out.println("reset HWM " + hwmAfterReset + " kB, baseline RSS " + base + " kB, peak " + hwm + " kB");
+        done.set(true);
+        try {
+            sampler.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        long hwm = Math.max(polled[0], statusKb("RssAnon"));
+        System.out.println("baseline RssAnon " + base + " kB, polled max " + hwm + " kB");
         System.out.println("PEAK " + (hwm - base) * 1024 + " " + base * 1024);
     }
 

@@ -13,8 +13,10 @@
 //                 acc += P U_c                               (accum_kernel: tensor cores, split-K
 //                                                             over the chunk with fp32 atomics when
 //                                                             the [T, d] tiles do not fill the GPU)
-//   at the end:   dH = (acc / l - U[target]) / count, loss_t = m + log l - logit_target
-//                 (finalize_kernel), loss = mean (loss_kernel, fixed-order reduction).
+//   at the end:   dH = (acc / l + (p_t - 1) U[target]) / count, loss_t = m + log l - logit_target
+//                 (finalize_kernel), loss = mean (loss_kernel, fixed-order reduction); the target's
+//                 own column is zeroed in P so that p_t - 1 is formed in fp32 (no cancellation of
+//                 a bf16-rounded p_t against 1 when the prediction is confident).
 // Counted rows are compacted first (prepare_kernel), so ignored positions cost nothing: blocks of
 // rows past the device-side count exit at once.
 // FLOPs: 2 T V d (logits) + 2 T V d (P U) = exactly the two GEMMs of the unfused math; no
@@ -220,12 +222,17 @@ __global__ void __launch_bounds__(kRowThreads) softmax_kernel(
     prow[j] = from_f32<T>(p);
     sum += p;
   }
-  sum = block_sum(sum, scratch);
+  sum = block_sum(sum, scratch);  // ends with a barrier: every P element is written
   if (threadIdx.x == 0) {
     l[r] = first ? sum : alpha * l[r] + sum;
     m[r] = m_new;
     const int64_t t = targets[rows[r]];
-    if (t >= v0 && t < v0 + nv) tgt[r] = row_s[t - v0];
+    if (t >= v0 && t < v0 + nv) {
+      tgt[r] = row_s[t - v0];
+      // The target's own term stays out of acc: finalize adds (p_t - 1) U[t] with p_t in fp32,
+      // so a confident prediction (p_t near 1) does not cancel against a rounded P.
+      prow[t - v0] = from_f32<T>(0.f);
+    }
   }
   float *arow = acc + int64_t(r) * d;
   for (int64_t k = threadIdx.x; k < d; k += blockDim.x) arow[k] = first ? 0.f : arow[k] * alpha;
@@ -314,11 +321,13 @@ __global__ void __launch_bounds__(kRowThreads) finalize_kernel(
     return;
   }
   const float inv_l = 1.f / l[c], inv_count = 1.f / float(*count);
+  const float lse = m[c] + logf(l[c]);
+  const float wt = expf(tgt[c] - lse) - 1.f;  // p_t - 1; acc holds every other vocabulary row
   const float *a = acc + int64_t(c) * d;
   const T *ut = u + target * d;
   for (int64_t k = threadIdx.x; k < d; k += blockDim.x)
-    out[k] = from_f32<T>((a[k] * inv_l - to_f32(ut[k])) * inv_count);
-  if (threadIdx.x == 0) rowloss[c] = m[c] + logf(l[c]) - tgt[c];
+    out[k] = from_f32<T>((a[k] * inv_l + wt * to_f32(ut[k])) * inv_count);
+  if (threadIdx.x == 0) rowloss[c] = lse - tgt[c];
 }
 
 // Fixed-order reduction (each thread a fixed stride, then a fixed tree): deterministic.

@@ -5,10 +5,12 @@
 // kvh * g + j (g = hq / hkv), so the g heads that share a KV head reuse each K/V tile. Row R sees
 // keys 0 .. P + t.
 //
-// Forward: tasks = (KV head, block of kRows packed rows), OpenMP-parallel. Per task the queries
-// are converted once to fp32 (pre-scaled by scale*log2 e); each key tile of 64 is converted to
-// fp32 (K transposed), then S = Q K^T, online softmax in base 2 and O += P V run on the 6x16
-// register-blocked micro-kernels. Key tiles beyond the block's last visible key are skipped.
+// Forward: tasks = (KV head, block of 48 packed rows; 16 when there are no more, as for one query
+// token), OpenMP-parallel. Per task the queries are converted once to fp32 (pre-scaled by
+// scale*log2 e) and transposed; each key tile of 64 is converted to dense fp32 rows, then
+// S^T = K Q^T, online softmax in base 2 down the columns and O += P V run on the 6x16
+// register-blocked micro-kernels: no tile is transposed per task. Key tiles beyond the block's
+// last visible key are skipped.
 // Nothing of size [tq, tk] is ever materialised.
 // Backward: pass 1 computes delta = rowsum(dout * out) per (query, head). Pass 2, tasks = (KV
 // head, chunk of key blocks): per 64-key block the dK/dV accumulators stay in the task's fp32
@@ -20,6 +22,8 @@
 // all query heads = hq * (tq*P + tq*(tq+1)/2)):
 //   forward  bytes >= (2F + 2K) s + 4 tq hq, FLOPs = 4 V D (+ exp per pair);
 //   backward bytes >= (4F + 4K) s + 8 tq hq, FLOPs = 8 V D (+ recomputing S: 10 V D done here).
+// Scratch lives on the stack: ~130 KiB per forward task, ~240 KiB per backward task (D = 128),
+// within the 1 MiB of a Java thread and the 8 MiB of an OpenMP worker.
 #include "attention_cpu.h"
 #include "validate.h"
 
@@ -31,6 +35,7 @@ namespace {
 using namespace attn;
 
 constexpr int kRows = 48;   // packed query rows per forward task
+constexpr int kRowsSmall = 16;  // ... when there are at most that many (Tq = 1: the g heads)
 constexpr int kRowsB = 32;  // packed query rows per backward step
 
 struct Shape {
@@ -38,34 +43,37 @@ struct Shape {
   float c;  // scale * log2(e)
 };
 
-template <class T, int D>
+template <class T, int D, int kR>
 RELAT_VECTOR_CLONES void forward_task(const T *q, const T *k, const T *v, T *out, float *lse,
                                       const Shape &sh, int64_t kvh, int64_t r0) {
-  SoftmaxState<D, kRows> st;
-  alignas(64) float qf[kRows * D];
-  alignas(64) float kt[D * kBN];
+  SoftmaxState<D, kR> st;
+  alignas(64) float qt[D * kR];   // Q^T, pre-scaled, zero columns past the block's rows
+  alignas(64) float kf[kBN * D];
   alignas(64) float vf[kBN * D];
-  alignas(64) float s[kRows * kBN];
-  int64_t lim[kRows];
-  int lim_tile[kRows];
-  const int rows = int(std::min<int64_t>(kRows, sh.rows - r0));
+  alignas(64) float s[kBN * kR];  // S^T, then P^T
+  int64_t lim[kR];
+  int lim_tile[kR];
+  const int rows = int(std::min<int64_t>(kR, sh.rows - r0));
+  std::fill(qt, qt + D * kR, 0.f);
   for (int r = 0; r < rows; ++r) {
-    const int64_t R = r0 + r, t = R / sh.g, h = kvh * sh.g + R % sh.g;
+    const int64_t row = r0 + r, t = row / sh.g, h = kvh * sh.g + row % sh.g;
     const T *qr = q + (t * sh.hq + h) * D;
-    for (int d = 0; d < D; ++d) qf[r * D + d] = to_f32(qr[d]) * sh.c;
+    for (int d = 0; d < D; ++d) qt[d * kR + r] = to_f32(qr[d]) * sh.c;
     lim[r] = sh.P + t + 1;
   }
+  for (int r = rows; r < kR; ++r) lim[r] = 0;
   st.reset(rows);
   const int64_t kend = lim[rows - 1];
   const T *kb = k + kvh * D, *vb = v + kvh * D;
   for (int64_t k0 = 0; k0 < kend; k0 += kBN) {
     const int nk = int(std::min<int64_t>(kBN, kend - k0));
-    load_kv_tile<T, D>(kb, vb, sh.kv_stride, k0, nk, kt, vf);
-    for (int r = 0; r < rows; ++r) lim_tile[r] = int(std::clamp<int64_t>(lim[r] - k0, 0, kBN));
-    attend_tile<D, kRows>(qf, rows, lim_tile, kt, vf, nk, s, st);
+    load_rows<T, D>(kb, sh.kv_stride, k0, nk, kf);
+    load_rows<T, D>(vb, sh.kv_stride, k0, nk, vf);
+    for (int r = 0; r < kR; ++r) lim_tile[r] = int(std::clamp<int64_t>(lim[r] - k0, 0, nk));
+    attend_tile_keys_major<D, kR>(qt, rows, lim_tile, kf, vf, nk, s, st);
   }
   for (int r = 0; r < rows; ++r) {
-    const int64_t R = r0 + r, t = R / sh.g, h = kvh * sh.g + R % sh.g;
+    const int64_t row = r0 + r, t = row / sh.g, h = kvh * sh.g + row % sh.g;
     const float inv = 1.f / st.l[r];
     T *orow = out + (t * sh.hq + h) * D;
     for (int d = 0; d < D; ++d) orow[d] = from_f32<T>(st.o[r * D + d] * inv);
@@ -284,14 +292,22 @@ extern "C" relat_status relat_cpu_attention_forward(const void *q, const void *k
     using T = typename decltype(tag)::type;
     return dispatch_head_dim(head_dim, [&](auto dim) {
       constexpr int D = decltype(dim)::value;
-      const int64_t blocks = (sh.rows + kRows - 1) / kRows;
       const int64_t work = sh.rows * (sh.P + tq) * D;  // rough pair count x D
+      if (sh.rows <= kRowsSmall) {  // e.g. one query token: do not pad its g rows to 48
+#pragma omp parallel for schedule(static) if (work >= kParallelMinElements)
+        for (int64_t kvh = 0; kvh < hkv; ++kvh)
+          forward_task<T, D, kRowsSmall>(static_cast<const T *>(q), static_cast<const T *>(k),
+                                         static_cast<const T *>(v), static_cast<T *>(out), lse, sh,
+                                         kvh, 0);
+        return RELAT_OK;
+      }
+      const int64_t blocks = (sh.rows + kRows - 1) / kRows;
 #pragma omp parallel for collapse(2) schedule(dynamic, 1) if (work >= kParallelMinElements)
       for (int64_t kvh = 0; kvh < hkv; ++kvh)
         for (int64_t b = blocks - 1; b >= 0; --b)  // the longest (last) blocks first
-          forward_task<T, D>(static_cast<const T *>(q), static_cast<const T *>(k),
-                             static_cast<const T *>(v), static_cast<T *>(out), lse, sh, kvh,
-                             b * kRows);
+          forward_task<T, D, kRows>(static_cast<const T *>(q), static_cast<const T *>(k),
+                                    static_cast<const T *>(v), static_cast<T *>(out), lse, sh, kvh,
+                                    b * kRows);
       return RELAT_OK;
     });
   });

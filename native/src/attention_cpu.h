@@ -1,6 +1,8 @@
 // CPU building blocks shared by attention.cpp (training forward/backward) and decode_attention.cpp:
 // register-blocked fp32 micro-GEMMs, a vectorised exp2, and the online-softmax step over one tile
-// of keys. Every routine works on fp32 tiles that the callers fill from the bf16/f16/fp32 storage.
+// of keys, in two orientations: keys-major (S^T = K Q^T, for the training forward's 16-48 rows)
+// and rows-major with dot-product scores (decode's handful of rows). Every routine works on fp32
+// tiles that the callers fill from the bf16/f16/fp32 storage.
 //
 // The micro-kernels use GCC vector extensions (8 floats) rather than relying on the
 // auto-vectoriser: a 6x16 block of C stays in 12 registers while A is broadcast and B streamed,
@@ -73,8 +75,9 @@ RELAT_INLINE float hsum8(v8f v) {
   return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
 }
 
-// C[MR x 16] (+)= A[MR x k] * B[k x 16]; A row-major (lda), B row-major (ldb), C row-major (ldc).
-template <int MR, bool kAccumulate>
+// C[MR x 16] (+)= A[MR x k] * B[k x 16]; B row-major (ldb), C row-major (ldc). A is row-major
+// (element (i, p) at a[i*lda + p]) or, with kATrans, column-major (a[p*lda + i]).
+template <int MR, bool kAccumulate, bool kATrans>
 RELAT_INLINE void micro_kernel(int k, const float *a, int64_t lda, const float *b, int64_t ldb,
                                float *c, int64_t ldc) {
   v8f acc[MR][2];
@@ -90,7 +93,7 @@ RELAT_INLINE void micro_kernel(int k, const float *a, int64_t lda, const float *
   for (int p = 0; p < k; ++p) {
     const v8f b0 = load8(b + p * ldb), b1 = load8(b + p * ldb + 8);
     for (int i = 0; i < MR; ++i) {
-      const float ai = a[i * lda + p];
+      const float ai = kATrans ? a[p * lda + i] : a[i * lda + p];
       acc[i][0] += ai * b0;
       acc[i][1] += ai * b1;
     }
@@ -102,21 +105,22 @@ RELAT_INLINE void micro_kernel(int k, const float *a, int64_t lda, const float *
 }
 
 // C[m x n] (+)= A[m x k] * B[k x n], n a multiple of 16. Row blocks of 6 (the remainder 1..5).
-template <bool kAccumulate>
+template <bool kAccumulate, bool kATrans = false>
 RELAT_INLINE void gemm(int m, int n, int k, const float *a, int64_t lda, const float *b,
                        int64_t ldb, float *c, int64_t ldc) {
+  const int64_t row_step = kATrans ? 1 : lda;  // distance between rows i and i+1 of A
   for (int j = 0; j < n; j += 16) {
     int i = 0;
     for (; i + 6 <= m; i += 6)
-      micro_kernel<6, kAccumulate>(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc);
-    const float *ai = a + i * lda;
+      micro_kernel<6, kAccumulate, kATrans>(k, a + i * row_step, lda, b + j, ldb, c + i * ldc + j, ldc);
+    const float *ai = a + i * row_step;
     float *ci = c + i * ldc + j;
     switch (m - i) {
-      case 5: micro_kernel<5, kAccumulate>(k, ai, lda, b + j, ldb, ci, ldc); break;
-      case 4: micro_kernel<4, kAccumulate>(k, ai, lda, b + j, ldb, ci, ldc); break;
-      case 3: micro_kernel<3, kAccumulate>(k, ai, lda, b + j, ldb, ci, ldc); break;
-      case 2: micro_kernel<2, kAccumulate>(k, ai, lda, b + j, ldb, ci, ldc); break;
-      case 1: micro_kernel<1, kAccumulate>(k, ai, lda, b + j, ldb, ci, ldc); break;
+      case 5: micro_kernel<5, kAccumulate, kATrans>(k, ai, lda, b + j, ldb, ci, ldc); break;
+      case 4: micro_kernel<4, kAccumulate, kATrans>(k, ai, lda, b + j, ldb, ci, ldc); break;
+      case 3: micro_kernel<3, kAccumulate, kATrans>(k, ai, lda, b + j, ldb, ci, ldc); break;
+      case 2: micro_kernel<2, kAccumulate, kATrans>(k, ai, lda, b + j, ldb, ci, ldc); break;
+      case 1: micro_kernel<1, kAccumulate, kATrans>(k, ai, lda, b + j, ldb, ci, ldc); break;
       default: break;
     }
   }
@@ -125,76 +129,146 @@ RELAT_INLINE void gemm(int m, int n, int k, const float *a, int64_t lda, const f
 // Keys per tile: a multiple of 16 (the micro-kernel width) and of 8 (the softmax vectors).
 constexpr int kBN = 64;
 
-// Loads keys [k0, k0 + nk) of one KV head into fp32 tiles, zero-padding up to kBN keys:
-// kt = K^T [D][kBN] (for S = Q K^T), vf = V [kBN][D]. base points at (key 0, this head).
+// Converts rows [k0, k0 + nk) of one head (row r at base + r*stride) into a dense fp32 tile
+// [kBN][D], zero rows up to kBN. Explicit 8-float vectors: a plain element loop is turned into a
+// `rep movs` memcpy for fp32, which measured ~10x slower here.
 template <class T, int D>
-RELAT_INLINE void load_kv_tile(const T *kbase, const T *vbase, int64_t stride, int64_t k0, int nk,
-                               float *kt, float *vf) {
+RELAT_INLINE void load_rows(const T *base, int64_t stride, int64_t k0, int nk, float *dst) {
   for (int j = 0; j < nk; ++j) {
-    const T *kr = kbase + (k0 + j) * stride;
-    const T *vr = vbase + (k0 + j) * stride;
-    for (int d = 0; d < D; ++d) kt[d * kBN + j] = to_f32(kr[d]);
-    for (int d = 0; d < D; ++d) vf[j * D + d] = to_f32(vr[d]);
+    const T *src = base + (k0 + j) * stride;
+    float *d = dst + j * D;
+    for (int c = 0; c < D; c += 8) {
+      v8f x;
+      for (int u = 0; u < 8; ++u) x[u] = to_f32(src[c + u]);
+      store8(d + c, x);
+    }
   }
-  for (int j = nk; j < kBN; ++j) {
-    for (int d = 0; d < D; ++d) kt[d * kBN + j] = 0.f;
-    for (int d = 0; d < D; ++d) vf[j * D + d] = 0.f;
-  }
+  for (int j = nk; j < kBN; ++j)
+    for (int c = 0; c < D; c += 8) store8(dst + j * D + c, v8f{});
 }
 
 // Online-softmax state of up to kMaxRows rows: o (unnormalised, [rows][D]), running max m (log2
 // units of the scaled scores) and running sum l.
 template <int D, int kMaxRows> struct SoftmaxState {
   alignas(64) float o[kMaxRows * D];
-  float m[kMaxRows];
-  float l[kMaxRows];
+  alignas(32) float m[kMaxRows];
+  alignas(32) float l[kMaxRows];
   void reset(int rows) {
     std::fill(o, o + rows * D, 0.f);
-    std::fill(m, m + rows, kNegInf);
-    std::fill(l, l + rows, 0.f);
+    std::fill(m, m + kMaxRows, kNegInf);
+    std::fill(l, l + kMaxRows, 0.f);
   }
 };
 
-// One key tile of the forward: qf holds the rows' queries pre-multiplied by scale*log2(e); row r
-// sees the first lim[r] keys of the tile (lim <= nk, may be <= 0). Updates the state in place.
-template <int D, int kMaxRows>
-RELAT_INLINE void attend_tile(const float *qf, int rows, const int *lim, const float *kt,
-                              const float *vf, int nk, float *s, SoftmaxState<D, kMaxRows> &st) {
-  gemm<false>(rows, kBN, D, qf, D, kt, kBN, s, kBN);
-  v8i iota;
-  for (int i = 0; i < 8; ++i) iota[i] = i;
-  for (int r = 0; r < rows; ++r) {
-    float *sr = s + r * kBN;
-    const int valid = std::min(lim[r], nk);
-    if (valid <= 0) {
-      std::fill(sr, sr + kBN, 0.f);
-      continue;
-    }
+RELAT_INLINE v8i iota8() {
+  v8i v;
+  for (int i = 0; i < 8; ++i) v[i] = i;
+  return v;
+}
+
+// Training forward, one key tile, keys-major: S^T = K Q^T on the micro-kernels (Q^T built once
+// per task, so no tile is ever transposed), online softmax down the columns (8 rows per vector),
+// then O += P V reading P^T as a column-major A. qt: [D][R] queries pre-multiplied by
+// scale*log2(e), columns >= rows zero; lim[r]: keys of this tile row r sees (<= nk; 0 for padding
+// rows). st: [kBN][R] scratch.
+template <int D, int R>
+RELAT_INLINE void attend_tile_keys_major(const float *qt, int rows, const int *lim,
+                                         const float *kf, const float *vf, int nk, float *st,
+                                         SoftmaxState<D, R> &state) {
+  static_assert(R % 16 == 0, "padded rows");
+  gemm<false>(nk, R, D, kf, D, qt, R, st, R);
+  alignas(32) float alpha[R];
+  for (int r0 = 0; r0 < R; r0 += 8) {
+    v8i limv;
+    for (int u = 0; u < 8; ++u) limv[u] = lim[r0 + u];
     v8f mx = splat8(kNegInf);
-    for (int j = 0; j < kBN; j += 8) {
-      const v8f x = load8(sr + j);
-      const v8f masked = (iota + j) < valid ? x : splat8(kNegInf);
+    for (int j = 0; j < nk; ++j) {
+      const v8f x = load8(st + j * R + r0);
+      const v8f masked = j < limv ? x : splat8(kNegInf);
       mx = masked > mx ? masked : mx;
     }
-    const float m_old = st.m[r];
-    const float m_new = std::max(m_old, hmax8(mx));
-    const float alpha = exp2s(m_old - m_new);  // m_old = -inf gives 0
+    const v8f m_old = load8(state.m + r0);
+    const v8f m_new = mx > m_old ? mx : m_old;
+    const v8f m_use = m_new == kNegInf ? v8f{} : m_new;  // rows that see nothing (padding)
+    const v8f a = exp2v(m_old - m_use);                  // m_old = -inf gives 0
     v8f sum = v8f{};
-    for (int j = 0; j < kBN; j += 8) {
-      const v8f x = load8(sr + j);
-      v8f p = exp2v(x - m_new);
-      p = (iota + j) < valid ? p : v8f{};
+    for (int j = 0; j < nk; ++j) {
+      v8f p = exp2v(load8(st + j * R + r0) - m_use);
+      p = j < limv ? p : v8f{};
+      sum += p;
+      store8(st + j * R + r0, p);
+    }
+    store8(state.l + r0, load8(state.l + r0) * a + sum);
+    store8(state.m + r0, m_new);
+    store8(alpha + r0, a);
+  }
+  for (int r = 0; r < rows; ++r) {
+    if (alpha[r] == 1.f) continue;
+    float *orow = state.o + r * D;
+    for (int d = 0; d < D; d += 8) store8(orow + d, load8(orow + d) * alpha[r]);
+  }
+  gemm<true, true>(rows, D, nk, st, R, vf, D, state.o, D);
+}
+
+// Sums of 8 vectors: returns {sum(a[0]), ..., sum(a[7])}.
+RELAT_INLINE v8f hsum8x8(const v8f *a) {
+  const v8i even = {0, 8, 2, 10, 4, 12, 6, 14}, odd = {1, 9, 3, 11, 5, 13, 7, 15};
+  const v8i lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
+  const v8i lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
+  v8f x[4];
+  for (int i = 0; i < 4; ++i)
+    x[i] = __builtin_shuffle(a[2 * i], a[2 * i + 1], even) + __builtin_shuffle(a[2 * i], a[2 * i + 1], odd);
+  const v8f y0 = __builtin_shuffle(x[0], x[1], lo2) + __builtin_shuffle(x[0], x[1], hi2);
+  const v8f y1 = __builtin_shuffle(x[2], x[3], lo2) + __builtin_shuffle(x[2], x[3], hi2);
+  return __builtin_shuffle(y0, y1, lo4) + __builtin_shuffle(y0, y1, hi4);
+}
+
+// Decode, one key tile, rows-major for a handful of rows (the g query heads of a KV head): the
+// scores are dot products of each K row with each query (8 keys at a time, reduced by
+// hsum8x8), which needs neither a transposed tile nor rows padded to 16; then the online softmax
+// along each row and O += P V on the micro-kernels. qf: [rows][D] pre-scaled; every row sees the
+// first nk keys; s: [rows][kBN] scratch; kf, vf: [kBN][D] zero-padded.
+// The running state of row r lives at o + r*ldo (D floats), m[r*ls] and l[r*ls], so it can sit
+// in the caller's workspace.
+template <int D>
+RELAT_INLINE void attend_tile_rows(const float *qf, int rows, const float *kf, const float *vf,
+                                   int nk, float *s, float *o, int64_t ldo, float *m, float *l,
+                                   int64_t ls) {
+  const v8i iota = iota8();
+  for (int r = 0; r < rows; ++r) {
+    const float *q = qf + r * D;
+    float *sr = s + r * kBN;
+    for (int j0 = 0; j0 < nk; j0 += 8) {
+      v8f acc[8] = {};
+      for (int d = 0; d < D; d += 8) {
+        const v8f qv = load8(q + d);
+        for (int u = 0; u < 8; ++u) acc[u] += load8(kf + (j0 + u) * D + d) * qv;
+      }
+      store8(sr + j0, hsum8x8(acc));
+    }
+    v8f mx = splat8(kNegInf);
+    for (int j = 0; j < nk; j += 8) {
+      const v8f x = (iota + j) < nk ? load8(sr + j) : splat8(kNegInf);
+      mx = x > mx ? x : mx;
+    }
+    const float m_old = m[r * ls];
+    const float m_new = std::max(m_old, hmax8(mx));  // finite: nk >= 1
+    const float alpha = exp2s(m_old - m_new);
+    v8f sum = v8f{};
+    for (int j = 0; j < nk; j += 8) {
+      v8f p = exp2v(load8(sr + j) - m_new);
+      p = (iota + j) < nk ? p : v8f{};
       sum += p;
       store8(sr + j, p);
     }
-    st.l[r] = st.l[r] * alpha + hsum8(sum);
-    st.m[r] = m_new;
+    l[r * ls] = l[r * ls] * alpha + hsum8(sum);
+    m[r * ls] = m_new;
     if (alpha != 1.f) {
-      float *orow = st.o + r * D;
+      float *orow = o + r * ldo;
       for (int d = 0; d < D; d += 8) store8(orow + d, load8(orow + d) * alpha);
     }
   }
-  gemm<true>(rows, D, nk, s, kBN, vf, D, st.o, D);
+  gemm<true>(rows, D, nk, s, kBN, vf, D, o, ldo);
 }
 
 }  // namespace relat::cpu::attn

@@ -1,12 +1,14 @@
 // Decode attention: one query token per sequence over its KV cache, forward only.
 // CPU twin of kernels/decode_attention.cu; semantics in relat.h.
 //
-// Split the way the CUDA kernel does (attention_plan.h): tasks = (sequence, KV head, split),
-// OpenMP-parallel. A task takes up to 8 of the g query heads that share its KV head (so for the
-// usual g <= 8 every K/V row is converted and read once per KV head), walks its split in
-// tiles of 64 positions (K converted to fp32 and transposed, V converted), and runs the same
-// online softmax as the training forward (attention_cpu.h). It leaves the split's partial
-// (max, sum, unnormalised acc) in the workspace; the combine pass, parallel over (sequence, query
+// Split the way the CUDA kernel does (attention_plan.h): tasks = (sequence, split), OpenMP-
+// parallel. A task walks its split in tiles of 64 positions and, per tile, every KV head in turn
+// (so the cache streams from memory in address order; the per-head rows of a tile then come from
+// cache), with up to 8 of the g query heads of that KV head at a time: K and V rows converted to
+// dense fp32, scores as dot products of each K row with the few queries (no transposed tile, no
+// rows padded for a GEMM micro-kernel), online softmax along each row, O += P V on the
+// micro-kernels (attention_cpu.h). The running (max, sum, unnormalised acc) of each query head
+// lives in its workspace slot for the split; the combine pass, parallel over (sequence, query
 // head), rescales the partials to the global max and writes out.
 // Floor: bytes >= 2 * len * hkv * D * sizeof(T) per sequence (K and V read once) + q/out;
 // FLOPs = 4 * len * hq * D. At Qwen3-0.6B sizes (hkv = 8, D = 128, bf16) a 32k cache is 128 MiB
@@ -29,36 +31,62 @@ int64_t length_of(const int32_t *seq_lens, int64_t b, int64_t max_len) {
   return std::clamp<int64_t>(seq_lens[b], 0, max_len);
 }
 
-// One (sequence, KV head, split) task for query heads [j0, j0 + rows) of the group.
+// Positions per tile when every KV head of a tile is converted at once: the tile's K and V rows,
+// all heads, fit kTileFloats fp32 values each.
+constexpr int64_t kTileFloats = 16384;
+
+// One (sequence, split) task. It streams the cache in address order: per tile of positions it
+// converts the K and V rows of every KV head to fp32 (reading whole position rows, contiguous
+// when the cache is), then runs each KV head's query heads over their slice. The running
+// (max, sum, acc) of every query head lives in its workspace slot for this split.
 template <class T, int D>
 RELAT_VECTOR_CLONES void split_task(const T *q, const T *kc, const T *vc, float *ws,
-                                    const DecodeShape &sh, int64_t b, int64_t kvh, int64_t j0,
-                                    int rows, int64_t split, int64_t len) {
-  SoftmaxState<D, 8> st;
+                                    const DecodeShape &sh, int64_t b, int64_t split, int64_t len) {
   alignas(64) float qf[8 * D];
-  alignas(64) float kt[D * kBN];
-  alignas(64) float vf[kBN * D];
+  alignas(64) float kf[kTileFloats];
+  alignas(64) float vf[kTileFloats];
   alignas(64) float s[8 * kBN];
-  int lim[8];
-  const int64_t h0 = kvh * sh.g + j0;
-  for (int r = 0; r < rows; ++r)
-    for (int d = 0; d < D; ++d) qf[r * D + d] = to_f32(q[(b * sh.hq + h0 + r) * D + d]) * sh.c;
-  st.reset(rows);
-  const int64_t s0 = split * sh.split_len, s1 = std::min(len, s0 + sh.split_len);
-  const T *kb = kc + b * sh.batch_stride + kvh * D, *vb = vc + b * sh.batch_stride + kvh * D;
-  for (int64_t k0 = s0; k0 < s1; k0 += kBN) {
-    const int nk = int(std::min<int64_t>(kBN, s1 - k0));
-    load_kv_tile<T, D>(kb, vb, sh.seq_stride, k0, nk, kt, vf);
-    for (int r = 0; r < rows; ++r) lim[r] = nk;
-    attend_tile<D, 8>(qf, rows, lim, kt, vf, nk, s, st);
+  // Positions per tile: a multiple of 8 (the dot-product blocks), at most kBN.
+  const int tile = int(std::min<int64_t>(kBN, kTileFloats / (sh.hkv * D) / 8 * 8));
+  const int64_t n = sh.nsplit, bh = sh.batch * sh.hq;
+  float *m_ws = ws, *l_ws = ws + bh * n, *acc_ws = ws + 2 * bh * n;
+  for (int64_t h = 0; h < sh.hq; ++h) {
+    const int64_t idx = (b * sh.hq + h) * n + split;
+    m_ws[idx] = kNegInf;
+    l_ws[idx] = 0.f;
+    std::fill(acc_ws + idx * D, acc_ws + (idx + 1) * D, 0.f);
   }
-  const int64_t n = sh.nsplit;
-  float *m_out = ws, *l_out = ws + sh.batch * sh.hq * n, *acc = ws + 2 * sh.batch * sh.hq * n;
-  for (int r = 0; r < rows; ++r) {
-    const int64_t idx = (b * sh.hq + h0 + r) * n + split;
-    m_out[idx] = st.m[r];
-    l_out[idx] = st.l[r];
-    std::copy(st.o + r * D, st.o + (r + 1) * D, acc + idx * D);
+  const int64_t s0 = split * sh.split_len, s1 = std::min(len, s0 + sh.split_len);
+  const T *kseq = kc + b * sh.batch_stride, *vseq = vc + b * sh.batch_stride;
+  const int64_t row = sh.hkv * D;  // elements of one position, all heads
+  for (int64_t k0 = s0; k0 < s1; k0 += tile) {
+    const int nk = int(std::min<int64_t>(tile, s1 - k0)), padded = (nk + 7) / 8 * 8;
+    // kf/vf: [kvh][padded][D]; position rows past nk are zero.
+    for (int j = 0; j < padded; ++j) {
+      const T *kr = kseq + (k0 + j) * sh.seq_stride, *vr = vseq + (k0 + j) * sh.seq_stride;
+      for (int64_t e = 0; e < row; e += 8) {
+        v8f x = v8f{}, y = v8f{};
+        if (j < nk)
+          for (int u = 0; u < 8; ++u) {
+            x[u] = to_f32(kr[e + u]);
+            y[u] = to_f32(vr[e + u]);
+          }
+        const int64_t head = e / D, off = (head * padded + j) * D + e % D;
+        store8(kf + off, x);
+        store8(vf + off, y);
+      }
+    }
+    for (int64_t kvh = 0; kvh < sh.hkv; ++kvh) {
+      const float *kh = kf + kvh * padded * D, *vh = vf + kvh * padded * D;
+      for (int64_t j0 = 0; j0 < sh.g; j0 += 8) {  // up to 8 of the g query heads at a time
+        const int rows = int(std::min<int64_t>(8, sh.g - j0));
+        const int64_t h0 = kvh * sh.g + j0, idx0 = (b * sh.hq + h0) * n + split;
+        for (int r = 0; r < rows; ++r)
+          for (int d = 0; d < D; ++d) qf[r * D + d] = to_f32(q[(b * sh.hq + h0 + r) * D + d]) * sh.c;
+        attend_tile_rows<D>(qf, rows, kh, vh, nk, s, acc_ws + idx0 * D, n * D, m_ws + idx0,
+                            l_ws + idx0, n);
+      }
+    }
   }
 }
 
@@ -89,19 +117,14 @@ RELAT_VECTOR_CLONES void combine_row(float *ws, T *out, const DecodeShape &sh, i
 template <class T, int D>
 relat_status decode_impl(const T *q, const T *kc, const T *vc, T *out, const int32_t *seq_lens,
                          float *ws, const DecodeShape &sh) {
-  const int64_t row_groups = (sh.g + 7) / 8;  // tasks take up to 8 query heads of a group
-  const int64_t tasks = sh.batch * sh.hkv * row_groups * sh.nsplit;
+  const int64_t tasks = sh.batch * sh.nsplit;
   const bool parallel = sh.max_len * sh.hkv * D * sh.batch >= kParallelMinElements;
 #pragma omp parallel for schedule(dynamic, 1) if (parallel)
   for (int64_t i = 0; i < tasks; ++i) {
-    const int64_t split = i % sh.nsplit;
-    const int64_t rg = (i / sh.nsplit) % row_groups;
-    const int64_t kvh = (i / sh.nsplit / row_groups) % sh.hkv;
-    const int64_t b = i / sh.nsplit / row_groups / sh.hkv;
+    const int64_t split = i % sh.nsplit, b = i / sh.nsplit;
     const int64_t len = length_of(seq_lens, b, sh.max_len);
     if (split * sh.split_len >= len) continue;
-    const int rows = int(std::min<int64_t>(8, sh.g - rg * 8));
-    split_task<T, D>(q, kc, vc, ws, sh, b, kvh, rg * 8, rows, split, len);
+    split_task<T, D>(q, kc, vc, ws, sh, b, split, len);
   }
 #pragma omp parallel for schedule(static) if (parallel && sh.batch * sh.hq > 1)
   for (int64_t i = 0; i < sh.batch * sh.hq; ++i) {

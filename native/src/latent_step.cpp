@@ -71,35 +71,55 @@ SoftLayout soft_layout(int64_t batch, int64_t hidden, int threads, bool backward
   return L;
 }
 
-// out[j][b] = scale * (w[v0 + j] . x[b]) for j < nj, every b. x: fp32 rows (ld ldx).
+// out[j * batch + b] = scale * (w[j] . x[b]) for NB consecutive rows b0.. of x (ld ldx).
+// One pass over the w row serves the NB dot products; with NB = 1 the sum is split over four
+// accumulators so the FMA latency does not bound a bandwidth-bound loop.
+template <int NB, class T>
+RELAT_INLINE void dots_rows(const T *wr, const float *x, int64_t ldx, int64_t hidden, float scale,
+                            float *o) {
+  if constexpr (NB == 1) {
+    v8f a0 = {}, a1 = {}, a2 = {}, a3 = {};
+    int64_t k = 0;
+    for (; k + 32 <= hidden; k += 32) {
+      a0 += load8_f32(wr + k) * load8(x + k);
+      a1 += load8_f32(wr + k + 8) * load8(x + k + 8);
+      a2 += load8_f32(wr + k + 16) * load8(x + k + 16);
+      a3 += load8_f32(wr + k + 24) * load8(x + k + 24);
+    }
+    for (; k + 8 <= hidden; k += 8) a0 += load8_f32(wr + k) * load8(x + k);
+    float sum = hsum8((a0 + a1) + (a2 + a3));
+    for (; k < hidden; ++k) sum += to_f32(wr[k]) * x[k];
+    o[0] = sum * scale;
+  } else {
+    v8f a[NB] = {};
+    int64_t k = 0;
+    for (; k + 8 <= hidden; k += 8) {
+      const v8f wv = load8_f32(wr + k);
+      for (int b = 0; b < NB; ++b) a[b] += wv * load8(x + b * ldx + k);
+    }
+    for (int b = 0; b < NB; ++b) {
+      float sum = hsum8(a[b]);
+      for (int64_t q = k; q < hidden; ++q) sum += to_f32(wr[q]) * x[b * ldx + q];
+      o[b] = sum * scale;
+    }
+  }
+}
+
+// out[j][b] = scale * (w[j] . x[b]) for j < nj, every b (out has stride batch per j).
 template <class T>
 RELAT_INLINE void dots(const T *w, int64_t nj, const float *x, int64_t ldx, int64_t batch,
                        int64_t hidden, float scale, float *out) {
   for (int64_t j = 0; j < nj; ++j) {
     const T *wr = w + j * hidden;
     for (int64_t b0 = 0; b0 < batch; b0 += 4) {
-      const int64_t nb = std::min<int64_t>(4, batch - b0);
-      const float *x0 = x + b0 * ldx, *x1 = x0 + (nb > 1 ? ldx : 0), *x2 = x0 + (nb > 2 ? 2 * ldx : 0),
-                  *x3 = x0 + (nb > 3 ? 3 * ldx : 0);
-      v8f a0 = {}, a1 = {}, a2 = {}, a3 = {};
-      int64_t k = 0;
-      for (; k + 8 <= hidden; k += 8) {
-        const v8f wv = load8_f32(wr + k);
-        a0 += wv * load8(x0 + k);
-        a1 += wv * load8(x1 + k);
-        a2 += wv * load8(x2 + k);
-        a3 += wv * load8(x3 + k);
-      }
-      float s0 = hsum8(a0), s1 = hsum8(a1), s2 = hsum8(a2), s3 = hsum8(a3);
-      for (; k < hidden; ++k) {
-        const float wk = to_f32(wr[k]);
-        s0 += wk * x0[k], s1 += wk * x1[k], s2 += wk * x2[k], s3 += wk * x3[k];
-      }
+      const float *xb = x + b0 * ldx;
       float *o = out + j * batch + b0;
-      o[0] = s0 * scale;
-      if (nb > 1) o[1] = s1 * scale;
-      if (nb > 2) o[2] = s2 * scale;
-      if (nb > 3) o[3] = s3 * scale;
+      switch (std::min<int64_t>(4, batch - b0)) {
+        case 1: dots_rows<1>(wr, xb, ldx, hidden, scale, o); break;
+        case 2: dots_rows<2>(wr, xb, ldx, hidden, scale, o); break;
+        case 3: dots_rows<3>(wr, xb, ldx, hidden, scale, o); break;
+        default: dots_rows<4>(wr, xb, ldx, hidden, scale, o); break;
+      }
     }
   }
 }

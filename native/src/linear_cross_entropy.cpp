@@ -2,27 +2,33 @@
 //
 // What is fused: the LM head GEMM (logits = H U^T), the log-sum-exp over the vocabulary, the NLL
 // of the targets, the mean over counted positions, and the gradient GEMM dH = (softmax - onehot) U
-// / count. The [tokens, vocab] logits never exist: the vocabulary is swept in tiles of kVt rows of
+// / count. The [tokens, vocab] logits never exist: the vocabulary is swept in tiles of vt rows of
 // U, and because the loss ends the graph the gradient is formed during the same sweep.
 //
 // Scheme: ONE pass over V per block of rows, with online rescaling (flash-attention style). For a
 // block of rows and a tile of U:
-//   S^T = U_tile H_blk^T                     (product 1, [kVt x Tb], fp32)
+//   S^T = U_tile H_blk^T                     (product 1, [vt x Tb], fp32)
 //   m' = max(m, max_j S), alpha = exp(m - m'), P^T = exp(S^T - m'), l = alpha l + sum_j P
 //   acc = alpha * acc + P U_tile             (product 2, [Tb x d], fp32; alpha folded in the C load)
 // and at the end, per row: lse = m + log l, loss = lse - logit[target],
-//   dH = (acc / l - U[target]) / count.
+//   dH = (acc / l + (p_t - 1) U[target]) / count, p_t = exp(logit[target] - lse),
+// where the target's own column is left out of P, so that p_t - 1 is formed in fp32 rather than
+// as the difference of two nearly equal terms when the prediction is confident.
 // FLOPs: 2 T V d (product 1) + 2 T V d (product 2) = exactly the two GEMMs of the unfused math
 // (logits and dH); no logit is recomputed. Extra: T V exps and the per-row scalar updates.
 // Bytes (floor): U is read once per block of rows: (T / Tb) V d sizeof(T), H read once, dH written
 // once. Arithmetic intensity per U byte is ~4 Tb FLOPs, so the kernel is compute-bound.
 //
-// Layout of the work: counted rows are compacted first (ignored positions cost nothing), split in
-// blocks of Tb <= 96 rows; when there are fewer blocks than threads the vocabulary is also split
+// Layout of the work: counted rows are compacted first (ignored positions cost nothing), dealt in
+// whole 16-row panels into blocks of at most Tb <= 96 rows, as many blocks as a multiple of the
+// worker count so every worker gets the same number of rows (balanced_blocks); when there are fewer blocks than threads the vocabulary is also split
 // into S ranges. Each (block, range) item owns fp32 partials m, l, acc in the workspace; they are
-// merged per row afterwards. Extra memory: (compact rows + S Tb padding) x d fp32 for acc, plus per
-// thread a packed H block (Tb x d), a packed U tile (kVt x d) and the S^T tile (kVt x Tb), all fp32:
-// O(T d + threads (Tb + kVt) d), never O(T V). The exact size is linear_cross_entropy_workspace.
+// merged per row afterwards. Extra memory: max(T, workers Tb) x d fp32 for the partials, plus per
+// worker a packed H block (Tb x d), a packed U tile (vt x d, ~1 MiB: vt = 192 at d = 1024, 60 at
+// d = 4096) and the S^T tile (vt x Tb), all fp32: O(T d + workers (Tb + vt) d), never O(T V).
+// The workers are the OpenMP threads, fewer when needed to keep the workspace within
+// 2 T d fp32 + 8 MiB (on many-core hosts at large d). The exact size is
+// linear_cross_entropy_workspace (e.g. 14.6 MB at T = 512, d = 4096 with 2 threads).
 //
 // The GEMMs use a 6x16 register-blocked micro-kernel (12 accumulators) written with 8-lane vectors:
 // AVX2/FMA or AVX-512VL ymm code through RELAT_VECTOR_CLONES, SSE2 otherwise. Product 1 broadcasts
@@ -43,82 +49,95 @@
 namespace relat::cpu {
 namespace {
 
-constexpr int64_t kMR = 6;      // micro-tile rows
-constexpr int64_t kNR = 16;     // micro-tile columns (two 8-lane vectors)
-constexpr int64_t kVt = 192;    // vocabulary rows per tile (multiple of kMR)
-constexpr int64_t kKc = 256;    // depth block of product 1
-constexpr int64_t kTbMax = 96;  // rows per block (multiple of kNR)
+constexpr int64_t kMR = 6;        // micro-tile rows
+constexpr int64_t kNR = 16;       // micro-tile columns (two 8-lane vectors)
+constexpr int64_t kVtMax = 192;   // vocabulary rows per tile at most (multiple of kMR)
+constexpr int64_t kVtMin = 48;
+constexpr int64_t kTileBytes = int64_t(1) << 20;  // packed U tile per thread: about 1 MiB
+constexpr int64_t kKc = 256;      // depth block of product 1
+constexpr int64_t kTbMax = 96;    // rows per block (multiple of kNR)
 constexpr int64_t kAlign = 64;
 
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 int64_t ceil_div(int64_t x, int64_t m) { return (x + m - 1) / m; }
 
-// How n counted rows and the vocabulary are split into work items for `threads` threads.
+// The plan depends only on the shape and the thread count (the number of counted rows n <= tokens
+// is known only at run time; the same plan serves every n).
+//  - vt: U tile height, so that a packed tile is ~1 MiB (192 rows at d = 1024, 60 at d = 4096);
+//  - tb: rows per block; blocks = ceil(tokens / tb) >= workers when tokens allow;
+//  - workers: threads used, at most the OpenMP count, fewer when the workspace would otherwise
+//    exceed the budget 2 tokens hidden fp32 + 8 MiB (every worker holds a packed H block and U tile);
+//  - slots: fp32 partial (m, l, acc) sets; at run time a block is split over vocabulary ranges
+//    when there are fewer blocks than workers, with blocks x ranges <= slots.
 struct Plan {
-  int64_t tb = 0;      // rows per block (multiple of kNR)
-  int64_t blocks = 0;  // ceil(n / tb)
-  int64_t splits = 0;  // vocabulary ranges
-  int64_t vchunk = 0;  // vocabulary rows per range (multiple of kVt)
+  int64_t vt = 0, tb = 0, tb6 = 0, ldp = 0, ldu = 0, workers = 0, slots = 0;
+  // byte offsets and sizes
+  int64_t rows = 0, tgt = 0, slot_base = 0, slot_bytes = 0, scratch = 0, scratch_bytes = 0;
+  int64_t total = 0;
 };
 
-Plan make_plan(int64_t n, int64_t vocab, int threads) {
+Plan make_plan_for(int64_t tokens, int64_t hidden, int workers) {
   Plan p;
-  if (n == 0) return p;
-  const int64_t tiles = ceil_div(vocab, kVt);
-  int64_t r = ceil_div(n, kTbMax);
-  int64_t s = 1;
-  if (r >= threads) {
-    r = round_up(r, threads);
+  p.workers = workers;
+  p.ldu = round_up(hidden, kNR) + kNR;  // padded stride: rows do not alias in L1 for d = 1024 k
+  p.vt = std::clamp<int64_t>(kTileBytes / (p.ldu * 4) / kMR * kMR, kVtMin, kVtMax);
+  const int64_t r0 = ceil_div(tokens, kTbMax);
+  if (r0 >= workers) {
+    p.tb = round_up(ceil_div(tokens, round_up(r0, workers)), kNR);
   } else {
-    s = std::min<int64_t>(ceil_div(threads, r), tiles);
+    p.tb = std::max<int64_t>(kNR, ceil_div(tokens, workers) / kNR * kNR);
   }
-  p.tb = round_up(ceil_div(n, r), kNR);
-  p.blocks = ceil_div(n, p.tb);
-  p.vchunk = ceil_div(tiles, s) * kVt;
-  p.splits = ceil_div(vocab, p.vchunk);
-  return p;
-}
-
-// Byte offsets of the workspace parts; `total` is what the query reports.
-struct Layout {
-  Plan plan;
-  int64_t tb6 = 0, ldp = 0, ldu = 0;
-  int64_t rows = 0, tgt = 0, slots = 0, slot_bytes = 0, scratch = 0, scratch_bytes = 0, total = 0;
-};
-
-Layout make_layout(int64_t tokens, int64_t n, int64_t hidden, int64_t vocab, int threads) {
-  Layout L;
-  L.plan = make_plan(n, vocab, threads);
-  const Plan &p = L.plan;
-  L.tb6 = round_up(p.tb, kMR);
-  L.ldp = p.tb + 8;  // >= tb6; columns past tb stay zero
-  L.ldu = round_up(hidden, kNR) + kNR;
+  // At run time the counted rows are dealt into a multiple of `workers` blocks (balanced_blocks):
+  // at most round_up(ceil(tokens / tb), workers) of them.
+  p.slots = round_up(ceil_div(tokens, p.tb), workers);
+  p.tb6 = round_up(p.tb, kMR);
+  p.ldp = p.tb + 8;  // >= tb6; columns past tb stay zero
   int64_t off = 0;
   auto take = [&](int64_t bytes) {
     const int64_t at = off;
     off += round_up(bytes, kAlign);
     return at;
   };
-  L.rows = take(tokens * int64_t(sizeof(int64_t)));
-  L.tgt = take(tokens * int64_t(sizeof(float)));
-  // Per item: m[tb6], l[tb6], acc[tb6 x hidden].
-  L.slot_bytes = round_up((2 * L.tb6 + L.tb6 * hidden) * int64_t(sizeof(float)), kAlign);
-  L.slots = take(p.blocks * p.splits * L.slot_bytes);
-  // Per thread: packed H block, packed U tile, S^T tile, alpha.
-  L.scratch_bytes = round_up(p.tb * hidden * 4, kAlign) + round_up(kVt * L.ldu * 4, kAlign) +
-                    round_up(kVt * L.ldp * 4, kAlign) + round_up(L.tb6 * 4, kAlign);
-  L.scratch = take(n > 0 ? threads * L.scratch_bytes : 0);
-  L.total = off + kAlign;  // slack to align the base pointer
-  return L;
+  p.rows = take(tokens * int64_t(sizeof(int64_t)));
+  p.tgt = take(tokens * int64_t(sizeof(float)));
+  // Per slot: m[tb6], l[tb6], acc[tb6 x hidden].
+  p.slot_bytes = round_up((2 * p.tb6 + p.tb6 * hidden) * 4, kAlign);
+  p.slot_base = take(p.slots * p.slot_bytes);
+  // Per worker: packed H block, packed U tile, S^T tile, alpha.
+  p.scratch_bytes = round_up(p.tb * hidden * 4, kAlign) + round_up(p.vt * p.ldu * 4, kAlign) +
+                    round_up(p.vt * p.ldp * 4, kAlign) + round_up(p.tb6 * 4, kAlign);
+  p.scratch = take(workers * p.scratch_bytes);
+  p.total = off + kAlign;  // slack to align the base pointer
+  return p;
 }
 
-int64_t workspace_bytes(int64_t tokens, int64_t hidden, int64_t vocab, int threads) {
-  if (tokens == 0) return 0;
-  // The plan depends on the number of counted rows, unknown at query time: take the worst case.
-  int64_t need = make_layout(tokens, 0, hidden, vocab, threads).total;
-  for (int64_t n = 1; n <= tokens; ++n)
-    need = std::max(need, make_layout(tokens, n, hidden, vocab, threads).total);
-  return need;
+Plan make_plan(int64_t tokens, int64_t hidden, int threads) {
+  const int64_t budget = 2 * tokens * hidden * 4 + (int64_t(8) << 20);
+  Plan p = make_plan_for(tokens, hidden, threads);
+  for (int w = threads - 1; w >= 1 && p.total > budget; --w) p = make_plan_for(tokens, hidden, w);
+  return p;
+}
+
+int64_t workspace_bytes(int64_t tokens, int64_t hidden, int threads) {
+  return tokens == 0 ? 0 : make_plan(tokens, hidden, threads).total;
+}
+
+// Row blocks for n counted rows: whole 16-row panels dealt as evenly as possible into nb blocks
+// (no block over tb rows), nb a multiple of the worker count when there are enough panels, so the
+// workers get equal shares: 512 rows at tb = 96 and 2 workers are 96 96 80 80 80 80 rather than
+// 96 x 5 + 32. Block b starts at row start(b).
+struct Blocks {
+  int64_t nb = 0, base = 0, extra = 0;  // blocks; panels per block; blocks with one panel more
+  int64_t start(int64_t b) const { return (b * base + std::min(b, extra)) * kNR; }
+};
+
+Blocks balanced_blocks(int64_t n, const Plan &p) {
+  Blocks bl;
+  const int64_t panels = ceil_div(n, kNR), per_block = p.tb / kNR;
+  bl.nb = std::min(panels, round_up(ceil_div(panels, per_block), int64_t(p.workers)));
+  bl.base = panels / bl.nb;
+  bl.extra = panels % bl.nb;
+  return bl;
 }
 
 // ---- micro-kernels ----------------------------------------------------------------------------
@@ -218,15 +237,17 @@ struct Scratch {
 
 template <class T>
 RELAT_VECTOR_CLONES void run_item(const T *h, const T *u, const int64_t *targets,
-                                  int64_t hidden, const Layout &L, const Item &it,
+                                  int64_t hidden, const Plan &pl, const Item &it,
                                   const Scratch &w) {
-  const int64_t tb = L.plan.tb, tb6 = L.tb6, ldp = L.ldp, ldu = L.ldu, d = hidden;
+  const int64_t tb = pl.tb, ldp = pl.ldp, ldu = pl.ldu, d = hidden, vt = pl.vt;
+  // Only the block's own panels are computed: tbe rows (a multiple of 16, <= tb), tb6 for product 2.
+  const int64_t tbe = round_up(it.nrows, kNR), tb6 = round_up(tbe, kMR);
 
   // Pack the H block as k-major panels of 16 rows: hp[kb][panel][k][16], zero rows past nrows.
   for (int64_t k0 = 0; k0 < d; k0 += kKc) {
     const int64_t kc = std::min(kKc, d - k0);
     float *blk = w.hp + k0 * tb;
-    for (int64_t p = 0; p < tb / kNR; ++p) {
+    for (int64_t p = 0; p < tbe / kNR; ++p) {
       float *panel = blk + p * kc * kNR;
       for (int64_t i = 0; i < kNR; ++i) {
         const int64_t r = p * kNR + i;
@@ -239,14 +260,14 @@ RELAT_VECTOR_CLONES void run_item(const T *h, const T *u, const int64_t *targets
       }
     }
   }
-  // P^T columns past tb are read by the last 6-row sliver of product 2: keep them zero.
-  for (int64_t j = 0; j < kVt; ++j)
-    for (int64_t i = tb; i < ldp; ++i) w.st[j * ldp + i] = 0.f;
-  for (int64_t i = tb; i < tb6; ++i) it.m[i] = 0.f, it.l[i] = 0.f, w.alpha[i] = 0.f;
+  // P^T columns past tbe are read by the last 6-row sliver of product 2: keep them zero.
+  for (int64_t j = 0; j < vt; ++j)
+    for (int64_t i = tbe; i < ldp; ++i) w.st[j * ldp + i] = 0.f;
+  for (int64_t i = tbe; i < tb6; ++i) it.m[i] = 0.f, it.l[i] = 0.f, w.alpha[i] = 0.f;
 
   bool first = true;
-  for (int64_t v0 = it.v_begin; v0 < it.v_end; v0 += kVt) {
-    const int64_t nv = std::min(kVt, it.v_end - v0);
+  for (int64_t v0 = it.v_begin; v0 < it.v_end; v0 += vt) {
+    const int64_t nv = std::min(vt, it.v_end - v0);
 
     // Pack the U tile as fp32 rows with a padded stride; columns d..ldu are zero.
     for (int64_t j = 0; j < nv; ++j) {
@@ -256,11 +277,11 @@ RELAT_VECTOR_CLONES void run_item(const T *h, const T *u, const int64_t *targets
     }
 
     // Product 1: S^T[j][i] = U[v0 + j] . H[i] for j < nv (rows of the last sliver past nv repeat
-    // row nv - 1 and are never read), i < tb.
+    // row nv - 1 and are never read), i < tbe.
     for (int64_t k0 = 0; k0 < d; k0 += kKc) {
       const int64_t kc = std::min(kKc, d - k0);
       const float *blk = w.hp + k0 * tb;
-      for (int64_t p = 0; p < tb / kNR; ++p) {
+      for (int64_t p = 0; p < tbe / kNR; ++p) {
         const float *panel = blk + p * kc * kNR;
         for (int64_t j0 = 0; j0 < nv; j0 += kMR) {
           const float *a[kMR];
@@ -278,7 +299,7 @@ RELAT_VECTOR_CLONES void run_item(const T *h, const T *u, const int64_t *targets
     }
 
     // Online softmax over the tile, 8 rows of H at a time: new max, alpha, P^T = exp(S^T - m).
-    for (int64_t i = 0; i < tb; i += 8) {
+    for (int64_t i = 0; i < tbe; i += 8) {
       v8f mx = load8(w.st + i);
       for (int64_t j = 1; j < nv; ++j) mx = max8(mx, load8(w.st + j * ldp + i));
       const v8f m_old = load8(it.m + i);
@@ -293,6 +314,12 @@ RELAT_VECTOR_CLONES void run_item(const T *h, const T *u, const int64_t *targets
       store8(it.m + i, m_new);
       store8(it.l + i, first ? sum : alpha * load8(it.l + i) + sum);
       store8(w.alpha + i, alpha);
+    }
+    // The target's own term leaves the accumulator: its gradient weight p_t - 1 is formed in fp32 at
+    // the end from the saved logit (acc / l - U[t] would cancel when p_t is close to 1).
+    for (int64_t i = 0; i < it.nrows; ++i) {
+      const int64_t t = targets[it.rows[i]];
+      if (t >= v0 && t < v0 + nv) w.st[(t - v0) * ldp + i] = 0.f;
     }
 
     // Product 2: acc[i][n] = alpha[i] acc[i][n] + sum_j P^T[j][i] U[v0 + j][n].
@@ -345,27 +372,28 @@ RELAT_VECTOR_CLONES float finish_row(const T *u, T *dh_row, int64_t target, int6
     const float *as = acc(s);
     for (int64_t k = 0; k < hidden; ++k) a0[k] += ws * as[k];
   }
+  // acc holds every vocabulary row but the target: dH = acc / l + (p_t - 1) U[t].
+  const float wt = exp_f32(tgt_logit - lse) - 1.f;
   const T *ut = u + target * hidden;
-  for (int64_t k = 0; k < hidden; ++k) dh_row[k] = from_f32<T>((a0[k] - to_f32(ut[k])) * inv_count);
+  for (int64_t k = 0; k < hidden; ++k)
+    dh_row[k] = from_f32<T>((a0[k] + wt * to_f32(ut[k])) * inv_count);
   return lse - tgt_logit;
 }
 
 template <class T>
 relat_status run(const T *h, const T *u, const int64_t *targets, int64_t ignore_index, float *loss,
-                 T *dh, int64_t tokens, int64_t hidden, int64_t vocab, char *ws, int threads) {
+                 T *dh, int64_t tokens, int64_t hidden, int64_t vocab, char *ws, const Plan &p) {
   const int64_t d = hidden;
   if (tokens == 0) {
     *loss = std::numeric_limits<float>::quiet_NaN();
     return RELAT_OK;
   }
-  // Compact the counted rows into the first part of the workspace (offset 0 whatever n is).
-  int64_t *rows = reinterpret_cast<int64_t *>(ws);
+  // Compact the counted rows.
+  int64_t *rows = reinterpret_cast<int64_t *>(ws + p.rows);
   int64_t n = 0;
   for (int64_t t = 0; t < tokens; ++t)
     if (targets[t] != ignore_index) rows[n++] = t;
-  const Layout L = make_layout(tokens, n, hidden, vocab, threads);
-  float *tgt = reinterpret_cast<float *>(ws + L.tgt);
-  const Plan &p = L.plan;
+  float *tgt = reinterpret_cast<float *>(ws + p.tgt);
 
   // Ignored rows get zero gradients.
 #pragma omp parallel for schedule(static) if (tokens * d >= kParallelMinElements)
@@ -378,46 +406,57 @@ relat_status run(const T *h, const T *u, const int64_t *targets, int64_t ignore_
   }
   for (int64_t i = 0; i < n; ++i) tgt[i] = std::numeric_limits<float>::quiet_NaN();
 
+  // Work items: balanced blocks of at most tb counted rows, each over `splits` vocabulary ranges of
+  // whole tiles; ranges only when there are fewer blocks than workers (blocks x splits <= slots).
+  const Blocks bl = balanced_blocks(n, p);
+  const int64_t blocks = bl.nb;
+  const int64_t tiles = ceil_div(vocab, p.vt);
+  int64_t splits = blocks >= p.workers ? 1 : std::min(tiles, p.slots / blocks);
+  const int64_t vchunk = ceil_div(tiles, splits) * p.vt;
+  splits = ceil_div(vocab, vchunk);
+  const int64_t items = blocks * splits;
   auto slot = [&](int64_t b, int64_t s) {
-    return reinterpret_cast<float *>(ws + L.slots + (b * p.splits + s) * L.slot_bytes);
+    return reinterpret_cast<float *>(ws + p.slot_base + (b * splits + s) * p.slot_bytes);
   };
-  const int64_t items = p.blocks * p.splits;
-#pragma omp parallel num_threads(threads)
+  const int workers = int(std::min<int64_t>(p.workers, items));
+#pragma omp parallel num_threads(workers)
   {
-    const int tid = omp_get_thread_num();
-    char *sc = ws + L.scratch + tid * L.scratch_bytes;
+    char *sc = ws + p.scratch + omp_get_thread_num() * p.scratch_bytes;
     Scratch w;
     w.hp = reinterpret_cast<float *>(sc);
     sc += round_up(p.tb * d * 4, kAlign);
     w.ut = reinterpret_cast<float *>(sc);
-    sc += round_up(kVt * L.ldu * 4, kAlign);
+    sc += round_up(p.vt * p.ldu * 4, kAlign);
     w.st = reinterpret_cast<float *>(sc);
-    sc += round_up(kVt * L.ldp * 4, kAlign);
+    sc += round_up(p.vt * p.ldp * 4, kAlign);
     w.alpha = reinterpret_cast<float *>(sc);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) {
-      const int64_t b = item / p.splits, s = item % p.splits;
+      const int64_t b = item / splits, s = item % splits;
       float *sl = slot(b, s);
       Item it;
-      it.rows = rows + b * p.tb;
-      it.nrows = std::min(p.tb, n - b * p.tb);
-      it.v_begin = s * p.vchunk;
-      it.v_end = std::min(vocab, it.v_begin + p.vchunk);
+      const int64_t r0 = bl.start(b);
+      it.rows = rows + r0;
+      it.nrows = std::min(bl.start(b + 1), n) - r0;
+      it.v_begin = s * vchunk;
+      it.v_end = std::min(vocab, it.v_begin + vchunk);
       it.m = sl;
-      it.l = sl + L.tb6;
-      it.acc = sl + 2 * L.tb6;
-      it.tgt = tgt + b * p.tb;
-      run_item(h, u, targets, hidden, L, it, w);
+      it.l = sl + p.tb6;
+      it.acc = sl + 2 * p.tb6;
+      it.tgt = tgt + r0;
+      run_item(h, u, targets, hidden, p, it, w);
     }
   }
 
   // Merge per row; the row losses replace the target logits in tgt, then are summed in order.
   const float inv_count = 1.f / float(n);
-  const int64_t stride = L.slot_bytes / int64_t(sizeof(float));
-#pragma omp parallel for num_threads(threads) schedule(static) if (n * d >= kParallelMinElements)
+  const int64_t stride = p.slot_bytes / int64_t(sizeof(float));
+#pragma omp parallel for num_threads(p.workers) schedule(static) if (n * d >= kParallelMinElements)
   for (int64_t c = 0; c < n; ++c) {
-    const int64_t b = c / p.tb, i = c % p.tb, t = rows[c];
-    tgt[c] = finish_row(u, dh + t * d, targets[t], vocab, d, slot(b, 0), stride, p.splits, L.tb6, i,
+    const int64_t panel = c / kNR, big = bl.extra * (bl.base + 1);  // panels in the larger blocks
+    const int64_t b = panel < big ? panel / (bl.base + 1) : bl.extra + (panel - big) / bl.base;
+    const int64_t i = c - bl.start(b), t = rows[c];
+    tgt[c] = finish_row(u, dh + t * d, targets[t], vocab, d, slot(b, 0), stride, splits, p.tb6, i,
                         tgt[c], inv_count);
   }
   double total = 0.0;
@@ -442,7 +481,7 @@ extern "C" relat_status relat_cpu_linear_cross_entropy_workspace(int64_t tokens,
   if (auto m = relat::validate::linear_cross_entropy_workspace(tokens, hidden, vocab, dtype, bytes);
       !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
-  *bytes = workspace_bytes(tokens, hidden, vocab, omp_get_max_threads());
+  *bytes = workspace_bytes(tokens, hidden, omp_get_max_threads());
   return RELAT_OK;
 }
 
@@ -457,14 +496,13 @@ extern "C" relat_status relat_cpu_linear_cross_entropy(const void *h, const void
                                                      dtype);
       !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
-  const int threads = omp_get_max_threads();
-  const int64_t need = workspace_bytes(tokens, hidden, vocab, threads);
-  if (auto m = relat::validate::workspace(op, workspace, workspace_bytes_, need); !m.empty())
+  const Plan plan = tokens > 0 ? make_plan(tokens, hidden, omp_get_max_threads()) : Plan{};
+  if (auto m = relat::validate::workspace(op, workspace, workspace_bytes_, plan.total); !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
   char *ws = aligned(workspace);
   return dispatch_dtype(dtype, op, [&](auto tag) {
     using T = typename decltype(tag)::type;
     return run(static_cast<const T *>(h), static_cast<const T *>(u), targets, ignore_index, loss,
-               static_cast<T *>(dh), tokens, hidden, vocab, ws, threads);
+               static_cast<T *>(dh), tokens, hidden, vocab, ws, plan);
   });
 }

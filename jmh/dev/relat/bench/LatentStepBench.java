@@ -4,6 +4,7 @@ import dev.relat.ops.DType;
 import dev.relat.ops.LatentStep;
 import java.util.concurrent.TimeUnit;
 import org.bytedeco.pytorch.BoolOptional;
+import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorArrayRefOptional;
@@ -49,7 +50,7 @@ public class LatentStepBench {
     @Param({"false", "true"})
     public boolean tied;
 
-    private Tensor h, u, emb, de, e, lse, e32, dh, uT, embF;
+    private Tensor h, u, emb, de, e, lse, e32, dh, uT;
     private final double tau = 1.0;
 
     @Setup
@@ -63,8 +64,8 @@ public class LatentStepBench {
         de = torch.randn(new long[] {batch, hidden}, f32).to(dtype.scalarType());
         e = torch.empty_like(h);
         dh = torch.empty_like(h);
-        lse = torch.empty(new long[] {batch}, f32, new org.bytedeco.pytorch.MemoryFormatOptional());
-        e32 = torch.empty(new long[] {batch, hidden}, f32, new org.bytedeco.pytorch.MemoryFormatOptional());
+        lse = torch.empty(new long[] {batch}, f32, new MemoryFormatOptional());
+        e32 = torch.empty(new long[] {batch, hidden}, f32, new MemoryFormatOptional());
         uT = u.t();
     }
 

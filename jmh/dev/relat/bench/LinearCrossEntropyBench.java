@@ -5,6 +5,7 @@ import dev.relat.ops.LinearCrossEntropy;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.bytedeco.pytorch.BoolOptional;
+import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorArrayRefOptional;
@@ -31,8 +32,9 @@ import org.openjdk.jmh.annotations.Warmup;
  *   <li>{@code libtorch}: what a user writes with libtorch alone, linear + cross_entropy (mean,
  *       ignore_index) + backward, for dL/dh.</li>
  * </ul>
- * Default size T = 128 counted tokens, d = 1024, V = 151,936 (the Qwen vocabulary): ~80 GFLOP per
- * call, about a second on two cores, so a run stays within a few minutes.
+ * Default size T = 128 counted tokens, d = 1024, V = 151,936 (the Qwen vocabulary): 80 GFLOP per
+ * call, under a second on two idle cores, so a run stays within a few minutes. Example:
+ * {@code ./relat bench LinearCrossEntropyBench -p dtype=F32}.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -53,10 +55,15 @@ public class LinearCrossEntropyBench {
     @Param({"F32", "BF16"})
     public DType dtype;
 
+    /** Intra-op threads for both libtorch and relat (0: libtorch's default, the core count). */
+    @Param({"0"})
+    public int threads;
+
     private Tensor h, u, targets, loss, dh, logits, gradH;
 
     @Setup
     public void setup() {
+        if (threads > 0) torch.set_num_threads(threads);
         TensorOptions f32 = new TensorOptions(torch.ScalarType.Float);
         torch.manual_seed(1);
         h = torch.randn(new long[] {tokens, hidden}, f32).to(dtype.scalarType());
@@ -66,9 +73,9 @@ public class LinearCrossEntropyBench {
         Random r = new Random(1);
         for (int i = 0; i < t.length; i++) t[i] = r.nextInt((int) vocab);
         targets = Tensor.create(t);
-        loss = torch.empty(new long[] {}, f32, new org.bytedeco.pytorch.MemoryFormatOptional());
+        loss = torch.empty(new long[] {}, f32, new MemoryFormatOptional());
         dh = torch.empty_like(h);
-        logits = torch.empty(new long[] {tokens, vocab}, new TensorOptions(dtype.scalarType()), new org.bytedeco.pytorch.MemoryFormatOptional());
+        logits = torch.empty(new long[] {tokens, vocab}, new TensorOptions(dtype.scalarType()), new MemoryFormatOptional());
         gradH = torch.empty_like(h);
     }
 

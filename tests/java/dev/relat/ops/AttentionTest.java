@@ -53,6 +53,7 @@ class AttentionTest {
         {130, 200, 16, 4, 64},
         {65, 0, 2, 2, 128},
         {33, 300, 8, 1, 64},
+        {5, 3, 4, 2, 128},  // 10 packed rows: the CPU's small-block path, causal inside it
     };
 
     static Stream<Arguments> cases() {

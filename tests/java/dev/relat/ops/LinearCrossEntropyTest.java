@@ -120,6 +120,62 @@ class LinearCrossEntropyTest {
         check(dtype, t.length, 24, vocab, t, seed, "edge targets");
     }
 
+    /**
+     * Confident predictions (p_target ~ 0.9999): the gradient of a counted row is then tiny and is
+     * the difference of two nearly equal terms, p_t U[t] - U[t], unless the kernel forms p_t - 1
+     * directly. h gets a component along U[target] that lifts the target's logit by ~14.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("dtypes")
+    void confidentPredictions(DType dtype) {
+        long seed = freshSeed();
+        long tokens = 9, hidden = 64, vocab = 500;
+        long[] t = targets(seed, tokens, vocab, 0.0);
+        Tensor u = randn(seed + 1, DType.F32, vocab, hidden).mul(new Scalar(0.5 / Math.sqrt(hidden)))
+                .to(dtype.scalarType());
+        Tensor uf = u.to(torch.ScalarType.Float);
+        Tensor ut = uf.index_select(0, Tensor.create(t));
+        Tensor norms = ut.pow(new Scalar(2)).sum(new long[] {1}, true, new org.bytedeco.pytorch.ScalarTypeOptional());
+        Tensor h = randn(seed + 2, DType.F32, tokens, hidden).mul(new Scalar(0.1))
+                .add(ut.div(norms).mul(new Scalar(14.0))).to(dtype.scalarType());
+        Tensor targets = Tensor.create(t);
+        Tensor loss = poisoned(DType.F32);
+        Tensor dh = poisoned(dtype, tokens, hidden);
+        LinearCrossEntropy.forwardBackward(h, u, targets, IGNORE, loss, dh);
+        Tensor[] ref = reference(h, u, targets);
+        String what = "confident " + dtype + " seed " + seed + " loss " + ref[0].item_double();
+        assertTrue(ref[0].item_double() < 0.01, what + ": the setup should give confident predictions");
+        // Both loss (lse - logit_t) and dH ((p_t - 1) U_t + ...) are now differences of nearly equal
+        // quantities: any fp32 evaluation, libtorch's included, is only accurate relative to the
+        // size of the terms, |logit_t| for the loss and max |U| / count for dH.
+        double logit = torch.max(torch.abs(h.to(torch.ScalarType.Float).mm(uf.t()))).item_double();
+        double lossErr = Math.abs(loss.item_double() - ref[0].item_double()) / logit;
+        assertTrue(lossErr <= 1e-5, what + ": loss error " + lossErr + " of the largest logit");
+        double terms = torch.max(torch.abs(uf)).item_double() / tokens;
+        double dhErr = torch.max(torch.abs(dh.to(torch.ScalarType.Float).sub(ref[1]))).item_double() / terms;
+        assertTrue(dhErr <= bound(dtype), what + ": dh error " + dhErr + " of max |U| / count");
+        assertTrue(!torch.any(torch.isnan(dh)).item_bool(), what + ": dh has NaN");
+    }
+
+    /**
+     * The counted rows are dealt into blocks of unequal size (whole 16-row panels, a multiple of the
+     * worker count); the plan depends on the thread count, so several counts exercise other splits:
+     * 1 thread (one block per 96 rows), 3 (uneven panels per block), 8 (vocabulary ranges too).
+     */
+    @ParameterizedTest(name = "{0} threads")
+    @org.junit.jupiter.params.provider.ValueSource(ints = {1, 3, 8})
+    void balancedBlocksAtSeveralThreadCounts(int threads) {
+        int saved = torch.get_num_threads();
+        try {
+            torch.set_num_threads(threads);
+            long seed = freshSeed();
+            check(DType.F32, 300, 40, 777, targets(seed, 300, 777, 0.2), seed, threads + " threads");
+            check(DType.BF16, 21, 40, 777, targets(seed + 5, 21, 777, 0.0), seed + 5, threads + " threads");
+        } finally {
+            torch.set_num_threads(saved);
+        }
+    }
+
     static Stream<DType> dtypes() {
         return Stream.of(DType.values());
     }
@@ -197,7 +253,8 @@ class LinearCrossEntropyTest {
      * allocate for the [T, V] logits and their gradient (two [T, V] tensors in the storage dtype;
      * libtorch in fact also keeps the [T, V] log-softmax for its backward, which we do not count).
      * The relat number is the workspace query of each library, the libtorch number the size of
-     * those tensors, which the composition cannot avoid.
+     * those tensors, which the composition cannot avoid. The CPU workspace depends on the OpenMP
+     * thread count, so it is checked at this machine's count and at 1, 8 and 64 threads.
      */
     @ParameterizedTest(name = "{0}")
     @MethodSource("dtypes")
@@ -209,6 +266,16 @@ class LinearCrossEntropyTest {
                 + " relat cpu workspace %.1f MB (%d threads, ratio 1/%.1f)%n", dtype, tokens, hidden, vocab,
                 libtorch / 1e6, cpu / 1e6, torch.get_num_threads(), (double) libtorch / cpu);
         assertTrue(cpu * 10 <= libtorch, "cpu workspace " + cpu + " vs " + libtorch);
+        int threads = torch.get_num_threads();
+        try {
+            for (int t : new int[] {1, 8, 64}) {
+                torch.set_num_threads(t);
+                long bytes = LinearCrossEntropy.workspaceBytes(tokens, hidden, vocab, dtype, false);
+                assertTrue(bytes * 10 <= libtorch, "cpu workspace at " + t + " threads: " + bytes);
+            }
+        } finally {
+            torch.set_num_threads(threads);
+        }
         Long cuda = cudaWorkspace(tokens, hidden, vocab, dtype);
         if (cuda != null) {
             System.out.printf("  relat cuda workspace %.1f MB (ratio 1/%.1f)%n", cuda / 1e6, (double) libtorch / cuda);

@@ -49,7 +49,9 @@ class QwenModelTest {
                 Arguments.of("qwen3", TinyCheckpoints.qwen3("float32")),
                 Arguments.of("qwen3-tied", TinyCheckpoints.qwen3Tied("float32")),
                 Arguments.of("qwen2-bias", TinyCheckpoints.qwen2("float32")),
-                Arguments.of("qwen2-bias-tied", TinyCheckpoints.qwen2Tied("float32")));
+                Arguments.of("qwen2-bias-tied", TinyCheckpoints.qwen2Tied("float32")),
+                Arguments.of("qwen3-hd64-relat-attention", TinyCheckpoints.qwen3Kernel("float32")),
+                Arguments.of("qwen2-hd64-relat-attention", TinyCheckpoints.qwen2Kernel("float32")));
     }
 
     private static long[] randomIds(Random r, int n, int vocab) {
@@ -153,7 +155,7 @@ class QwenModelTest {
 
     @Test
     void embeddingsInputEqualsTokenInputAndTraceIsRecorded() {
-        QwenConfig config = TinyCheckpoints.qwen3("float32");
+        QwenConfig config = TinyCheckpoints.qwen3Kernel("float32");
         long seed = TensorAssert.freshSeed();
         QwenModel model = QwenModel.load(TinyCheckpoints.get("fp32", config, seed, 1), new Device("cpu"),
                 ScalarType.Float);
@@ -197,8 +199,17 @@ class QwenModelTest {
     }
 
     @Test
-    void qwen2TraceHasNoQkNormEntries() {
+    void traceNeedsTheAttentionKernelsHeadDim() {
         QwenConfig config = TinyCheckpoints.qwen2("float32");
+        QwenModel model = QwenModel.load(TinyCheckpoints.get("fp32", config, 5, 1), new Device("cpu"), ScalarType.Float);
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> model.hidden(model.newCache(4), model.embed(new long[] {1, 2}), new ForwardTrace()));
+        assertTrue(e.getMessage().contains("head_dim"), e.getMessage());
+    }
+
+    @Test
+    void qwen2TraceHasNoQkNormEntries() {
+        QwenConfig config = TinyCheckpoints.qwen2Kernel("float32");
         QwenModel model = QwenModel.load(TinyCheckpoints.get("fp32", config, 5, 1), new Device("cpu"), ScalarType.Float);
         ForwardTrace trace = new ForwardTrace();
         model.hidden(model.newCache(4), model.embed(new long[] {1, 2, 3}), trace);

@@ -22,6 +22,9 @@ public final class ReferenceQwen {
     private final QwenConfig c;
     private final Map<String, Tensor> w;
     private final ScalarType dtype;
+    /** LoRA by base weight name: {A [r, in], B [out, r]}; y += scale (x A^T) B^T. */
+    private Map<String, Tensor[]> lora = Map.of();
+    private double loraScale;
 
     /** weights by Hugging Face name (any dtype / device; they are cast to dtype on the CPU device of the first). */
     public ReferenceQwen(QwenConfig config, Map<String, Tensor> weights, ScalarType dtype) {
@@ -30,6 +33,32 @@ public final class ReferenceQwen {
         Map<String, Tensor> cast = new java.util.LinkedHashMap<>();
         weights.forEach((k, v) -> cast.put(k, v.to(dtype)));
         this.w = cast;
+    }
+
+    /** Adds LoRA terms to the named projections (tensors may require grad: autograd flows into them). */
+    public ReferenceQwen withLora(Map<String, Tensor[]> adapters, double scale) {
+        this.lora = Map.copyOf(adapters);
+        this.loraScale = scale;
+        return this;
+    }
+
+    /** The embedding matrix E and the LM head U (E when tied), cast to dtype. */
+    public Tensor embeddingMatrix() {
+        return w(QwenNames.EMBED);
+    }
+
+    public Tensor lmHeadMatrix() {
+        return c.tieWordEmbeddings() ? w(QwenNames.EMBED) : w(QwenNames.LM_HEAD);
+    }
+
+    /** The final-norm hidden states [T, hidden] of a sequence given as input embeddings (autograd-friendly). */
+    public Tensor hiddenFromEmbeddings(Tensor embeds) {
+        return finalHidden(embeds);
+    }
+
+    /** fp32, as HF computes norms and softmax, or fp64 when the whole reference runs in fp64. */
+    private ScalarType accumulation() {
+        return dtype == ScalarType.Double ? ScalarType.Double : ScalarType.Float;
     }
 
     private Tensor w(String name) {
@@ -87,13 +116,13 @@ public final class ReferenceQwen {
             v = v.repeat_interleave(c.groupSize(), new org.bytedeco.pytorch.LongOptional(0), new org.bytedeco.pytorch.LongOptional());
             Tensor scores = torch.matmul(q, k.transpose(1, 2)).mul(new Scalar(1.0 / Math.sqrt(d)));
             scores = scores.masked_fill(mask, new Scalar(Double.NEGATIVE_INFINITY));
-            Tensor probs = scores.softmax(-1, new ScalarTypeOptional(ScalarType.Float)).to(dtype);
+            Tensor probs = scores.softmax(-1, new ScalarTypeOptional(accumulation())).to(dtype);
             Tensor attn = torch.matmul(probs, v).transpose(0, 1).reshape(t, (long) hq * d);
-            x = x.add(torch.linear(attn, w(QwenNames.layer(i, QwenNames.O))));
+            x = x.add(linear(attn, QwenNames.layer(i, QwenNames.O), null));
             Tensor h2 = rmsNorm(x, w(QwenNames.layer(i, QwenNames.POST_NORM)));
-            Tensor gate = torch.linear(h2, w(QwenNames.layer(i, QwenNames.GATE)));
-            Tensor up = torch.linear(h2, w(QwenNames.layer(i, QwenNames.UP)));
-            x = x.add(torch.linear(torch.silu(gate).mul(up), w(QwenNames.layer(i, QwenNames.DOWN))));
+            Tensor gate = linear(h2, QwenNames.layer(i, QwenNames.GATE), null);
+            Tensor up = linear(h2, QwenNames.layer(i, QwenNames.UP), null);
+            x = x.add(linear(torch.silu(gate).mul(up), QwenNames.layer(i, QwenNames.DOWN), null));
         }
         return rmsNorm(x, w(QwenNames.NORM));
     }
@@ -111,12 +140,16 @@ public final class ReferenceQwen {
     }
 
     private Tensor linear(Tensor x, String weight, String bias) {
-        return bias == null ? torch.linear(x, w(weight)) : torch.linear(x, w(weight), new TensorOptional(w(bias)));
+        Tensor y = bias == null ? torch.linear(x, w(weight)) : torch.linear(x, w(weight), new TensorOptional(w(bias)));
+        Tensor[] ab = lora.get(weight);
+        if (ab == null) return y;
+        Tensor delta = torch.matmul(torch.matmul(x.to(ab[0].scalar_type()), ab[0].t()), ab[1].t()).mul(new Scalar(loraScale));
+        return y.add(delta.to(y.scalar_type()));
     }
 
     /** Hugging Face's Qwen RMSNorm: fp32 variance, cast back, then times the weight. */
     private Tensor rmsNorm(Tensor x, Tensor weight) {
-        Tensor xf = x.to(ScalarType.Float);
+        Tensor xf = x.to(accumulation());
         Tensor variance = xf.pow(new Scalar(2)).mean(new long[] {-1}, true, new ScalarTypeOptional());
         Tensor normed = xf.mul(torch.rsqrt(variance.add(new Scalar(c.rmsNormEps()))));
         return weight.mul(normed.to(dtype));

@@ -81,7 +81,10 @@ public final class Engine implements AutoCloseable {
     /** Solves one question; the listener sees every phase (for NVTX ranges under --profile). */
     public Result solve(String question, Options options, PhaseListener listener) {
         if (options == null) throw new IllegalArgumentException("options must not be null");
-        Prompts prompts = Prompts.of(tokenizer, question, options);
+        return solve(Prompts.of(tokenizer, question, options), options, listener);
+    }
+
+    Result solve(Prompts prompts, Options options, PhaseListener listener) {
         lock.lock();
         try {
             return new Question(prompts, options, listener == null ? PhaseListener.NONE : listener).run();

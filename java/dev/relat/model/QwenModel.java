@@ -20,10 +20,14 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  *
  * <p>Every step is one method ({@link #rmsNorm}, {@link #qkNorm}, {@link #rope},
  * {@link #attention}, {@link #swiglu}, {@link #embed}, {@link #lmHead}) so each can move to a
- * relat kernel on its own. RMSNorm (and the QK-norm) already run relat's kernel; the others use
- * libtorch ops until their kernels land. A forward appends T positions to the cache; input is
- * token ids or input embeddings (the latent steps feed embeddings). Only the caller decides what
- * crosses to the host: nothing here reads a tensor value back.
+ * relat kernel on its own. RMSNorm and the QK-norm run relat's kernel; with head_dim 64 or 128
+ * (every real Qwen model) RoPE and attention run relat's kernels too (the attention kernel's
+ * log-sum-exp is what the engine's backward needs); other head dims, which only tiny test models
+ * have, fall back to libtorch for those two. SwiGLU, embedding and the GEMMs are libtorch. A
+ * forward appends T positions to the cache; input is token ids or input embeddings (the latent
+ * steps feed embeddings). An {@link Adapter} (the engine's LoRA) may add its correction to every
+ * projection. Only the caller decides what crosses to the host: nothing here reads a tensor value
+ * back.
  *
  * <p>Memory: the forward creates its temporaries in the caller's PointerScope (if any); the
  * generation loop wraps each step in one, so a long decode does not grow native memory.

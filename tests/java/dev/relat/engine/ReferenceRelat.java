@@ -63,17 +63,77 @@ final class ReferenceRelat {
         return byProjection.get(layer + ":" + p);
     }
 
-    /** The K latent embeddings after the prompt, each step recomputing the whole sequence. */
+    /** The K latent embeddings after the prompt (keys / values kept by torch.cat, autograd through them). */
     List<Tensor> latentThought(long[] prompt, int k, Options o) {
-        Tensor seq = torch.embedding(model.embeddingMatrix(), Tensor.create(prompt));
+        return latentThought(prompt, k, o, new ReferenceQwen.Cache(), false);
+    }
+
+    /** The latent thought; feedLast also runs e_K through the model (what the answer decodes after). */
+    List<Tensor> latentThought(long[] prompt, int k, Options o, ReferenceQwen.Cache cache, boolean feedLast) {
+        Tensor h = model.hiddenFromEmbeddings(torch.embedding(model.embeddingMatrix(), Tensor.create(prompt)), cache);
         List<Tensor> latents = new ArrayList<>();
         for (int j = 0; j < k; j++) {
-            Tensor h = model.hiddenFromEmbeddings(seq);
-            Tensor e = latent(h.narrow(0, h.size(0) - 1, 1), o);
+            Tensor e = latent(lastRow(h), o);
             latents.add(e);
-            seq = torch.cat(new TensorVector(seq, e), 0);
+            if (j < k - 1 || feedLast) h = model.hiddenFromEmbeddings(e, cache);
         }
+        lastHidden = h;
         return latents;
+    }
+
+    private Tensor lastHidden;
+
+    private static Tensor lastRow(Tensor t) {
+        return t.narrow(0, t.size(0) - 1, 1);
+    }
+
+    /** What a whole question gives: the greedy answer's ids and the losses (before each update, after the last). */
+    record Solved(long[] answer, List<Double> losses) {}
+
+    /**
+     * One whole ReLAT question as a libtorch user would write it: autograd through the loss,
+     * libtorch's own AdamW on the LoRA tensors, then the latent thought and greedy decoding
+     * without gradients, keys / values kept by torch.cat.
+     */
+    Solved solve(Prompts p, Options o, java.util.Set<Long> stops) {
+        org.bytedeco.pytorch.TensorVector params = new org.bytedeco.pytorch.TensorVector();
+        for (Tensor[] ab : byProjection.values()) {
+            params.push_back(ab[0]);
+            params.push_back(ab[1]);
+        }
+        org.bytedeco.pytorch.AdamWOptions options = new org.bytedeco.pytorch.AdamWOptions(o.learningRate());
+        options.betas().put(0, o.adamBeta1()).put(1, o.adamBeta2());
+        options.eps().put(o.adamEps());
+        options.weight_decay().put(o.weightDecay());
+        org.bytedeco.pytorch.AdamW optimizer = new org.bytedeco.pytorch.AdamW(params, options);
+        List<Double> losses = new ArrayList<>();
+        for (int step = 0; step <= o.updateSteps(); step++) {
+            try (org.bytedeco.javacpp.PointerScope scope = new org.bytedeco.javacpp.PointerScope()) {
+                optimizer.zero_grad();
+                Tensor loss = o.method() == Method.QUERY_LM ? queryLmLoss(p) : loss(p, o.latentSteps(), o);
+                losses.add(loss.item_double());
+                if (step < o.updateSteps()) {
+                    loss.backward();
+                    optimizer.step();
+                }
+            }
+        }
+        long[] answer = new long[o.maxNewTokens()];
+        int n = 0;
+        try (org.bytedeco.javacpp.PointerScope scope = new org.bytedeco.javacpp.PointerScope();
+                org.bytedeco.pytorch.NoGradGuard noGrad = new org.bytedeco.pytorch.NoGradGuard()) {
+            ReferenceQwen.Cache cache = new ReferenceQwen.Cache();
+            latentThought(p.prompt(), o.latentSteps(), o, cache, true);
+            Tensor h = lastHidden;
+            while (n < answer.length) {
+                long next = torch.matmul(lastRow(h), model.lmHeadMatrix().t()).argmax().item_long();
+                if (stops.contains(next)) break;
+                answer[n++] = next;
+                h = model.hiddenFromEmbeddings(torch.embedding(model.embeddingMatrix(),
+                        Tensor.create(new long[] {next})), cache);
+            }
+        }
+        return new Solved(java.util.Arrays.copyOf(answer, n), losses);
     }
 
     Tensor latent(Tensor h, Options o) {

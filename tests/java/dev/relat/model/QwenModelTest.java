@@ -106,16 +106,23 @@ class QwenModelTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("architectures")
     void greedyDecodingOf32TokensIsIdentical(String name, QwenConfig config) {
-        long seed = TensorAssert.freshSeed();
-        Path dir = TinyCheckpoints.get("fp32", config, seed, 1);
-        QwenModel model = QwenModel.load(dir, new Device("cpu"), ScalarType.Float);
-        ReferenceQwen reference = new ReferenceQwen(config, CheckpointWriter.randomWeights(config, seed), ScalarType.Float);
-        long[] prompt = randomIds(new Random(seed), 9, config.vocabSize());
-        long[] expected = reference.greedy(prompt, 32);
-        Generation.Result result = Generation.generate(model, model.newCache(64), prompt,
-                new Generation.Options(32, Sampling.GREEDY, Set.of()));
-        assertEquals(Generation.Stop.MAX_TOKENS, result.reason());
-        assertArrayEquals(expected, result.tokens(), name + " seed " + seed);
+        // a tiny random model sometimes repeats one token forever; that proves little, so draw
+        // checkpoints until the reference's answer has at least two distinct tokens
+        long[] expected = null;
+        for (int attempt = 0; attempt < 8; attempt++) {
+            long seed = TensorAssert.freshSeed();
+            Path dir = TinyCheckpoints.get("fp32", config, seed, 1);
+            QwenModel model = QwenModel.load(dir, new Device("cpu"), ScalarType.Float);
+            ReferenceQwen reference = new ReferenceQwen(config, CheckpointWriter.randomWeights(config, seed),
+                    ScalarType.Float);
+            long[] prompt = randomIds(new Random(seed), 9, config.vocabSize());
+            expected = reference.greedy(prompt, 32);
+            Generation.Result result = Generation.generate(model, model.newCache(64), prompt,
+                    new Generation.Options(32, Sampling.GREEDY, Set.of()));
+            assertEquals(Generation.Stop.MAX_TOKENS, result.reason());
+            assertArrayEquals(expected, result.tokens(), name + " seed " + seed);
+            if (java.util.Arrays.stream(expected).distinct().count() > 1) break;
+        }
         assertTrue(java.util.Arrays.stream(expected).distinct().count() > 1, "a constant answer proves little");
     }
 

@@ -87,14 +87,39 @@ public final class ReferenceQwen {
         return torch.linear(h, c.tieWordEmbeddings() ? w(QwenNames.EMBED) : w(QwenNames.LM_HEAD));
     }
 
+    /**
+     * The keys (after RoPE) and values [Hkv, S, D] of every layer for the positions seen so far, as
+     * a libtorch user would keep them (torch.cat per step); autograd flows through them.
+     */
+    public static final class Cache {
+        private final java.util.List<Tensor> keys = new java.util.ArrayList<>();
+        private final java.util.List<Tensor> values = new java.util.ArrayList<>();
+        private long length;
+
+        public long length() {
+            return length;
+        }
+    }
+
+    /** The final-norm hidden states [T, hidden] of new positions after those in cache (appended to it). */
+    public Tensor hiddenFromEmbeddings(Tensor embeds, Cache cache) {
+        return finalHidden(embeds, cache);
+    }
+
     /** The final-norm hidden states [T, hidden]. */
     private Tensor finalHidden(Tensor embeds) {
+        return finalHidden(embeds, null);
+    }
+
+    private Tensor finalHidden(Tensor embeds, Cache cache) {
         long t = embeds.size(0);
+        long start = cache == null ? 0 : cache.length;
         int hq = c.numAttentionHeads();
         int hkv = c.numKeyValueHeads();
         int d = c.headDim();
-        Tensor[] rope = rope(t);
-        Tensor mask = torch.ones(new long[] {t, t}, new TensorOptions(ScalarType.Bool)).triu(1);
+        Tensor[] rope = rope(start, t);
+        // query i (position start + i) sees keys 0 .. start + i
+        Tensor mask = torch.ones(new long[] {t, start + t}, new TensorOptions(ScalarType.Bool)).triu(start + 1);
         Tensor x = embeds.to(dtype);
         for (int i = 0; i < c.numHiddenLayers(); i++) {
             Tensor h = rmsNorm(x, w(QwenNames.layer(i, QwenNames.INPUT_NORM)));
@@ -112,6 +137,17 @@ public final class ReferenceQwen {
             q = applyRope(q.transpose(0, 1), rope);
             k = applyRope(k.transpose(0, 1), rope);
             v = v.transpose(0, 1);
+            if (cache != null) {
+                if (cache.keys.size() > i) {
+                    k = torch.cat(new TensorVector(cache.keys.get(i), k), 1);
+                    v = torch.cat(new TensorVector(cache.values.get(i), v), 1);
+                    cache.keys.set(i, k);
+                    cache.values.set(i, v);
+                } else {
+                    cache.keys.add(k);
+                    cache.values.add(v);
+                }
+            }
             k = k.repeat_interleave(c.groupSize(), new org.bytedeco.pytorch.LongOptional(0), new org.bytedeco.pytorch.LongOptional());
             v = v.repeat_interleave(c.groupSize(), new org.bytedeco.pytorch.LongOptional(0), new org.bytedeco.pytorch.LongOptional());
             Tensor scores = torch.matmul(q, k.transpose(1, 2)).mul(new Scalar(1.0 / Math.sqrt(d)));
@@ -124,6 +160,7 @@ public final class ReferenceQwen {
             Tensor up = linear(h2, QwenNames.layer(i, QwenNames.UP), null);
             x = x.add(linear(torch.silu(gate).mul(up), QwenNames.layer(i, QwenNames.DOWN), null));
         }
+        if (cache != null) cache.length += t;
         return rmsNorm(x, w(QwenNames.NORM));
     }
 
@@ -156,12 +193,13 @@ public final class ReferenceQwen {
     }
 
     /** cos, sin [T, D] as HF computes them: fp32 inv_freq and angles, cast to the model dtype. */
-    private Tensor[] rope(long t) {
+    private Tensor[] rope(long start, long t) {
         int d = c.headDim();
         Tensor exponents = torch.arange(new Scalar(0), new Scalar(d), new Scalar(2), new TensorOptions(ScalarType.Long))
                 .to(ScalarType.Float).div(new Scalar((double) d));
         Tensor invFreq = torch.pow(new Scalar(c.ropeTheta()), exponents).reciprocal();
-        Tensor positions = torch.arange(new Scalar(0), new Scalar(t), new TensorOptions(ScalarType.Long)).to(ScalarType.Float);
+        Tensor positions = torch.arange(new Scalar(start), new Scalar(start + t), new TensorOptions(ScalarType.Long))
+                .to(ScalarType.Float);
         Tensor freqs = positions.unsqueeze(1).mul(invFreq.unsqueeze(0));
         Tensor emb = torch.cat(new TensorVector(freqs, freqs), -1);
         return new Tensor[] {emb.cos().to(dtype), emb.sin().to(dtype)};

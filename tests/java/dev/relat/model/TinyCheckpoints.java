@@ -60,7 +60,8 @@ final class TinyCheckpoints {
 
     /** Writes (once) a random checkpoint for config and seed; shards > 1 writes an index. */
     static synchronized Path get(String name, QwenConfig config, long seed, int shards) {
-        String key = name + "-" + config.modelType() + "-" + config.torchDtype() + "-" + seed + "-" + shards;
+        String key = name + "-" + config.modelType() + "-" + config.hiddenSize() + "x" + config.headDim() + "x"
+                + config.numHiddenLayers() + "-" + config.torchDtype() + "-" + seed + "-" + shards;
         return WRITTEN.computeIfAbsent(key, k -> CheckpointWriter.writeRandom(ROOT.resolve(k), config, seed, shards));
     }
 

@@ -11,6 +11,8 @@ set(RELAT_CPU_SOURCES
   ${RELAT_SOURCE_ROOT}/native/src/decode_attention.cpp
   ${RELAT_SOURCE_ROOT}/native/src/linear_cross_entropy.cpp
   ${RELAT_SOURCE_ROOT}/native/src/latent_step.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/swiglu.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/embedding.cpp
   ${RELAT_SOURCE_ROOT}/native/src/rope.cpp
   ${RELAT_SOURCE_ROOT}/native/src/adamw.cpp
   ${RELAT_SOURCE_ROOT}/native/src/sample.cpp
@@ -24,6 +26,8 @@ set(RELAT_CUDA_SOURCES
   ${RELAT_SOURCE_ROOT}/kernels/decode_attention.cu
   ${RELAT_SOURCE_ROOT}/kernels/linear_cross_entropy.cu
   ${RELAT_SOURCE_ROOT}/kernels/latent_step.cu
+  ${RELAT_SOURCE_ROOT}/kernels/swiglu.cu
+  ${RELAT_SOURCE_ROOT}/kernels/embedding.cu
   ${RELAT_SOURCE_ROOT}/kernels/rope.cu
   ${RELAT_SOURCE_ROOT}/kernels/adamw.cu
   ${RELAT_SOURCE_ROOT}/kernels/sample.cu

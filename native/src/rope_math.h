@@ -39,9 +39,11 @@ RELAT_ROPE_HD void sincos_angle(float angle, float *sin_out, float *cos_out) {
   cp = fma(z, cp, -1.38888888888741095749e-03);
   cp = fma(z, cp, 4.16666666666666019037e-02);
   const double cos_r = fma(z * z, cp, fma(-0.5, z, 1.0));
-  // Quadrant k mod 4 (the clamp keeps the conversion defined for absurd angles and NaN).
-  const long long ki = (long long)fmin(fmax(k, -9.0e15), 9.0e15);
-  const int quadrant = int(ki & 3);
+  // Quadrant k mod 4 (the clamp keeps the conversion defined for absurd angles and NaN; a 32-bit
+  // conversion vectorises on AVX2, a 64-bit one does not).
+  const double kc = k >= -1.0e9 ? (k <= 1.0e9 ? k : 1.0e9) : -1.0e9;
+  const int ki = int(kc);
+  const int quadrant = ki & 3;
   const double s = (quadrant & 1) ? cos_r : sin_r;
   const double c = (quadrant & 1) ? sin_r : cos_r;
   *sin_out = float((quadrant & 2) ? -s : s);

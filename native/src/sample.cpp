@@ -2,16 +2,18 @@
 // Semantics (relat.h) are defined by sample_math.h: a total order on tokens by composite key,
 // integer masses floor(exp(s - max s) * 2^40), one Philox number per (seed, step, row). The two
 // libraries use different algorithms but compute the same function, bit for bit.
-// Per row, single-threaded (rows run in parallel):
-//  - greedy: one vectorised pass for the largest order key, one to find its first index;
+// Per row, single-threaded (rows run in parallel, each thread with its own workspace share):
+//  - greedy: one vectorised pass for the block maxima of the order key, then one block scanned;
 //  - top-k (k < vocab): one pass keeps a buffer of candidates above a running threshold (the k-th
-//    largest key seen so far; a 32-bit vector compare rejects almost every token), then nth_element
-//    and a sort of k candidates; top-p and the draw walk the sorted k candidates: no full sort;
-//  - no top-k: one vectorised pass computes every mass and the total; top-p and the draw each find
-//    the token where the cumulative mass (largest first) crosses a target with a 4096-bin mass
-//    histogram of the top key bits, then sort only the tokens of the crossing bin.
-// Floor: one read of the logits row (vocab * sizeof(T) bytes) plus, without top-k, 8 bytes per token
-// of masses written once and read twice; one exp per token (only k of them with top-k).
+//    largest value so far, refreshed whenever 2k are held; a vector compare skips 64 tokens at a
+//    time), then nth_element and a sort of k candidates; top-p and the draw walk the sorted k
+//    candidates: no full sort, and exp only for the k;
+//  - no top-k: one vectorised pass computes every mass, its histogram bin (top 11 key bits) and the
+//    total; one scatter pass builds the mass histogram; top-p and the draw each find the crossing
+//    bin, gather its tokens (AVX2 scan of the bins), narrow them 11 key bits at a time and sort the
+//    few left. The draw reuses the histogram, cut at the top-p boundary.
+// Floor: one read of the logits row (vocab * sizeof(T) bytes); without top-k also 10 bytes per token
+// written (mass, bin) and read back, and one exp per token.
 #include <omp.h>
 
 #if defined(__x86_64__)

@@ -44,6 +44,18 @@ SHAPES.update({f"sample_{m}": [(1, VOCAB), (64, VOCAB)] for m in SAMPLE_MODES})
 DTYPES_OF = {"linear_cross_entropy": ["bf16", "f32"], "latent_soft": ["bf16", "f32"],
              "rope_forward": ["f32", "bf16"], "adamw": ["f32"]}
 DTYPES_OF.update({f"sample_{m}": ["f32"] for m in SAMPLE_MODES})
+# RMSNorm backward and the residual forms on the rmsnorm shapes; QK-norm is rmsnorm at cols = 128
+# (T*H rows); SwiGLU at the Qwen3-0.6B / 8B intermediate widths; embedding (tokens, hidden) rows
+# of a 151,936-row table.
+NORM_SHAPES = [(65536, 1024), (32768, 2560), (16384, 5120)]
+SHAPES["rmsnorm"] = SHAPES["rmsnorm"] + [(65536 * 32, 128)]
+for _k in ["rmsnorm_backward", "rmsnorm_backward_dweight", "add_rmsnorm_forward", "add_rmsnorm_backward"]:
+    SHAPES[_k] = NORM_SHAPES
+SHAPES["swiglu_forward"] = SHAPES["swiglu_backward"] = [(16384, 3072), (4096, 12288)]
+SHAPES["embedding"] = [(16384, 1024), (16384, 4096)]
+for _k in ["rmsnorm_backward", "rmsnorm_backward_dweight", "add_rmsnorm_forward",
+           "add_rmsnorm_backward", "swiglu_forward", "swiglu_backward", "embedding"]:
+    DTYPES_OF[_k] = ["bf16", "f32"]
 QWEN_VOCAB = 151936
 
 
@@ -118,6 +130,63 @@ def latent_soft(rows, cols, dtype):
     return step
 
 
+def _rms_norm(x, w):
+    if hasattr(F, "rms_norm"):
+        return F.rms_norm(x, (x.shape[-1],), w, 1e-6)
+    xf = x.float()
+    return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + 1e-6)).to(x.dtype) * w
+
+
+def rmsnorm_backward(rows, cols, dtype, with_weight=False):
+    """Autograd's backward of rms_norm (dx only, or dx and dweight), from a recorded forward."""
+    x = torch.empty(rows, cols, dtype=dtype, device="cuda").uniform_(-3, 3).requires_grad_()
+    w = torch.empty(cols, dtype=dtype, device="cuda").uniform_(0.5, 1.5).requires_grad_(with_weight)
+    dy = torch.empty(rows, cols, dtype=dtype, device="cuda").uniform_(-1, 1)
+    y = _rms_norm(x, w)
+    inputs = (x, w) if with_weight else (x,)
+    return lambda: torch.autograd.grad(y, inputs, dy, retain_graph=True)
+
+
+def add_rmsnorm_forward(rows, cols, dtype):
+    x = torch.empty(rows, cols, dtype=dtype, device="cuda").uniform_(-3, 3)
+    r = torch.empty(rows, cols, dtype=dtype, device="cuda").uniform_(-3, 3)
+    w = torch.empty(cols, dtype=dtype, device="cuda").uniform_(0.5, 1.5)
+
+    def run():
+        s = x + r
+        return s, _rms_norm(s, w)
+    return run
+
+
+def add_rmsnorm_backward(rows, cols, dtype):
+    s = torch.empty(rows, cols, dtype=dtype, device="cuda").uniform_(-3, 3).requires_grad_()
+    w = torch.empty(cols, dtype=dtype, device="cuda").uniform_(0.5, 1.5)
+    dy = torch.empty(rows, cols, dtype=dtype, device="cuda").uniform_(-1, 1)
+    dn = torch.empty(rows, cols, dtype=dtype, device="cuda").uniform_(-1, 1)
+    y = _rms_norm(s, w)
+    return lambda: torch.autograd.grad(y, (s,), dy, retain_graph=True)[0] + dn
+
+
+def swiglu_forward(rows, cols, dtype):
+    gu = torch.empty(rows, 2 * cols, dtype=dtype, device="cuda").uniform_(-6, 6)
+    g, u = gu.chunk(2, -1)
+    return lambda: F.silu(g) * u
+
+
+def swiglu_backward(rows, cols, dtype):
+    gu = torch.empty(rows, 2 * cols, dtype=dtype, device="cuda").uniform_(-6, 6).requires_grad_()
+    dout = torch.empty(rows, cols, dtype=dtype, device="cuda").uniform_(-1, 1)
+    g, u = gu.chunk(2, -1)
+    out = F.silu(g) * u
+    return lambda: torch.autograd.grad(out, (gu,), dout, retain_graph=True)
+
+
+def embedding(tokens, hidden, dtype):
+    table = torch.empty(151936, hidden, dtype=dtype, device="cuda").uniform_(-2, 2)
+    ids = torch.randint(0, 151936, (tokens,), device="cuda")
+    return lambda: F.embedding(ids, table)
+
+
 def rotate_half(x):
     half = x.shape[-1] // 2
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
@@ -172,6 +241,15 @@ OPS = {"rmsnorm": rmsnorm, "attention_fwd": attention_fwd, "attention_bwd": atte
        "latent_soft": latent_soft, "rope_forward": rope_forward,
        "adamw": adamw}
 OPS.update({f"sample_{m}": sample(m) for m in SAMPLE_MODES})
+OPS.update({
+    "rmsnorm_backward": rmsnorm_backward,
+    "rmsnorm_backward_dweight": lambda r, c, d: rmsnorm_backward(r, c, d, with_weight=True),
+    "add_rmsnorm_forward": add_rmsnorm_forward,
+    "add_rmsnorm_backward": add_rmsnorm_backward,
+    "swiglu_forward": swiglu_forward,
+    "swiglu_backward": swiglu_backward,
+    "embedding": embedding,
+})
 
 
 def median_us(fn, warmup=10, iters=100):

@@ -544,6 +544,235 @@ void bench_latent_soft(FILE *csv, Rng &rng, relat_dtype d, int64_t batch, int64_
               (long long)batch, (long long)hidden, (long long)vocab, us);
 }
 
+// ---- RMSNorm backward and residual add + RMSNorm (kernels/rmsnorm.cu) --------------------------
+void check_norm_backward(Counter &c, Rng &rng, relat_dtype d, int64_t rows, int64_t cols,
+                         bool residual) {
+  const size_t n = size_t(rows * cols);
+  const Tensor x = random_tensor(rng, d, n, -3.f, 3.f), w = random_tensor(rng, d, size_t(cols), 0.5f, 1.5f),
+               g = random_tensor(rng, d, n, -1.f, 1.f), gn = random_tensor(rng, d, n, -1.f, 1.f);
+  Tensor y(d, n), rstd(RELAT_F32, size_t(rows)), dx(d, n), want(d, n), dw(RELAT_F32, size_t(cols)),
+      want_dw(RELAT_F32, size_t(cols));
+  relat_cpu_rmsnorm_forward(x.data(), w.data(), y.data(), static_cast<float *>(rstd.data()), rows,
+                            cols, 1e-6f, d, nullptr);
+  int64_t ws_dev = 0, ws_host = 0;
+  relat_cuda_rmsnorm_backward_workspace_size(rows, cols, &ws_dev);
+  relat_cpu_rmsnorm_backward_workspace_size(rows, cols, &ws_host);
+  Tensor work(RELAT_F32, size_t(ws_host / 4));
+  poison(dx);
+  poison(dw);
+  DeviceBuffer bx(x), bw(w), bg(g), bgn(gn), br(rstd), bdx(dx), bdw(dw), bwork(static_cast<size_t>(ws_dev));
+  const float *dr = static_cast<const float *>(br.get());
+  float *ddw = static_cast<float *>(bdw.get());
+  const relat_status s =
+      residual ? relat_cuda_add_rmsnorm_backward(bg.get(), bgn.get(), bx.get(), bw.get(), dr, bdx.get(),
+                                                 ddw, bwork.get(), ws_dev, rows, cols, d, nullptr)
+               : relat_cuda_rmsnorm_backward(bg.get(), bx.get(), bw.get(), dr, bdx.get(), ddw,
+                                             bwork.get(), ws_dev, rows, cols, d, nullptr);
+  const cudaError_t sync = cudaDeviceSynchronize();
+  const float *hr = static_cast<const float *>(rstd.data());
+  float *hdw = static_cast<float *>(want_dw.data());
+  if (residual)
+    relat_cpu_add_rmsnorm_backward(g.data(), gn.data(), x.data(), w.data(), hr, want.data(), hdw,
+                                   work.data(), ws_host, rows, cols, d, nullptr);
+  else
+    relat_cpu_rmsnorm_backward(g.data(), x.data(), w.data(), hr, want.data(), hdw, work.data(),
+                               ws_host, rows, cols, d, nullptr);
+  char what[112];
+  std::snprintf(what, sizeof what, "%s %s rows=%lld cols=%lld",
+                residual ? "add_rmsnorm_backward" : "rmsnorm_backward", dtype_name(d),
+                (long long)rows, (long long)cols);
+  if (!c.check(s == RELAT_OK && sync == cudaSuccess, "%s: status %d (%s), sync %s", what, s,
+               relat_cuda_last_error(), cudaGetErrorName(sync)))
+    return;
+  bdx.download(dx);
+  bdw.download(dw);
+  const Comparison cx = compare(dx, want, tolerance(d)),
+                   cw = compare(dw, want_dw, Tolerance{1e-5, 2e-6 * double(rows)});
+  c.check(cx.ok, "%s: dx %s", what, cx.describe().c_str());
+  c.check(cw.ok, "%s: dweight %s", what, cw.describe().c_str());
+}
+
+void check_add_rmsnorm(Counter &c, Rng &rng, relat_dtype d, int64_t rows, int64_t cols) {
+  const size_t n = size_t(rows * cols);
+  const Tensor x = random_tensor(rng, d, n, -3.f, 3.f), r = random_tensor(rng, d, n, -3.f, 3.f),
+               w = random_tensor(rng, d, size_t(cols), 0.5f, 1.5f);
+  Tensor s(d, n), y(d, n), rstd(RELAT_F32, size_t(rows)), ws(d, n), wy(d, n),
+      wr(RELAT_F32, size_t(rows));
+  poison(s);
+  poison(y);
+  poison(rstd);
+  DeviceBuffer bx(x), br(r), bw(w), bs(s), by(y), brs(rstd);
+  const relat_status st = relat_cuda_add_rmsnorm_forward(bx.get(), br.get(), bs.get(), bw.get(), by.get(),
+                                                         static_cast<float *>(brs.get()), rows, cols,
+                                                         1e-6f, d, nullptr);
+  const cudaError_t sync = cudaDeviceSynchronize();
+  relat_cpu_add_rmsnorm_forward(x.data(), r.data(), ws.data(), w.data(), wy.data(),
+                                static_cast<float *>(wr.data()), rows, cols, 1e-6f, d, nullptr);
+  char what[112];
+  std::snprintf(what, sizeof what, "add_rmsnorm_forward %s rows=%lld cols=%lld", dtype_name(d),
+                (long long)rows, (long long)cols);
+  if (!c.check(st == RELAT_OK && sync == cudaSuccess, "%s: status %d (%s), sync %s", what, st,
+               relat_cuda_last_error(), cudaGetErrorName(sync)))
+    return;
+  bs.download(s);
+  by.download(y);
+  brs.download(rstd);
+  const Comparison cs = compare(s, ws, tolerance(d)), cy = compare(y, wy, tolerance(d)),
+                   cr = compare(rstd, wr, tolerance(RELAT_F32));
+  c.check(cs.ok && cy.ok && cr.ok, "%s: s %s, y %s, rstd %s", what, cs.describe().c_str(),
+          cy.describe().c_str(), cr.describe().c_str());
+}
+
+// ---- SwiGLU (kernels/swiglu.cu): the fused [gate | up] layout, ld = 2*cols ----------------------
+void check_swiglu(Counter &c, Rng &rng, relat_dtype d, int64_t rows, int64_t cols) {
+  const size_t n = size_t(rows * cols), es = dtype_size(d);
+  const Tensor gu = random_tensor(rng, d, 2 * n, -6.f, 6.f), g = random_tensor(rng, d, n, -1.f, 1.f);
+  Tensor out(d, n), want(d, n), dgu(d, 2 * n), want_dgu(d, 2 * n);
+  poison(out);
+  poison(dgu);
+  DeviceBuffer bgu(gu), bg(g), bout(out), bdgu(dgu);
+  char *dgu_dev = static_cast<char *>(bgu.get());
+  char *ddgu = static_cast<char *>(bdgu.get());
+  const relat_status s1 = relat_cuda_swiglu_forward(dgu_dev, dgu_dev + cols * es, 2 * cols, bout.get(),
+                                                    rows, cols, d, nullptr);
+  const relat_status s2 = relat_cuda_swiglu_backward(bg.get(), dgu_dev, dgu_dev + cols * es, 2 * cols,
+                                                     ddgu, ddgu + cols * es, 2 * cols, rows, cols, d,
+                                                     nullptr);
+  const cudaError_t sync = cudaDeviceSynchronize();
+  const char *hgu = static_cast<const char *>(gu.data());
+  char *hdgu = static_cast<char *>(want_dgu.data());
+  relat_cpu_swiglu_forward(hgu, hgu + cols * es, 2 * cols, want.data(), rows, cols, d, nullptr);
+  relat_cpu_swiglu_backward(g.data(), hgu, hgu + cols * es, 2 * cols, hdgu, hdgu + cols * es,
+                            2 * cols, rows, cols, d, nullptr);
+  char what[96];
+  std::snprintf(what, sizeof what, "swiglu %s rows=%lld cols=%lld", dtype_name(d), (long long)rows,
+                (long long)cols);
+  if (!c.check(s1 == RELAT_OK && s2 == RELAT_OK && sync == cudaSuccess, "%s: status %d/%d (%s), sync %s",
+               what, s1, s2, relat_cuda_last_error(), cudaGetErrorName(sync)))
+    return;
+  bout.download(out);
+  bdgu.download(dgu);
+  const Comparison co = compare(out, want, tolerance(d)), cg = compare(dgu, want_dgu, tolerance(d));
+  c.check(co.ok, "%s: out %s", what, co.describe().c_str());
+  c.check(cg.ok, "%s: dgate|dup %s", what, cg.describe().c_str());
+}
+
+// ---- Embedding gather (kernels/embedding.cu), with bad ids -------------------------------------
+void check_embedding(Counter &c, Rng &rng, relat_dtype d, int64_t n, int64_t vocab, int64_t dim) {
+  const Tensor table = random_tensor(rng, d, size_t(vocab * dim), -2.f, 2.f);
+  std::vector<int64_t> ids(static_cast<size_t>(n));
+  for (int64_t &id : ids) id = rng.integer(0, vocab - 1);
+  const int64_t bad = n / 2;
+  ids[size_t(bad)] = vocab;  // out of range: zero row, flag = bad
+  Tensor out(d, size_t(n * dim)), want(d, size_t(n * dim));
+  poison(out);
+  DeviceBuffer btable(table), bout(out), bids(ids.size() * 8), bflag(8);
+  cuda_ok(cudaMemcpy(bids.get(), ids.data(), ids.size() * 8, cudaMemcpyHostToDevice), "ids");
+  const int64_t minus_one = -1;
+  cuda_ok(cudaMemcpy(bflag.get(), &minus_one, 8, cudaMemcpyHostToDevice), "flag");
+  const relat_status s = relat_cuda_embedding_forward(bids.get(), RELAT_I64, n, btable.get(), vocab,
+                                                      dim, bout.get(), static_cast<int64_t *>(bflag.get()),
+                                                      d, nullptr);
+  const cudaError_t sync = cudaDeviceSynchronize();
+  char what[112];
+  std::snprintf(what, sizeof what, "embedding %s n=%lld vocab=%lld dim=%lld", dtype_name(d),
+                (long long)n, (long long)vocab, (long long)dim);
+  if (!c.check(s == RELAT_OK && sync == cudaSuccess, "%s: status %d (%s), sync %s", what, s,
+               relat_cuda_last_error(), cudaGetErrorName(sync)))
+    return;
+  int64_t flag = 0;
+  cuda_ok(cudaMemcpy(&flag, bflag.get(), 8, cudaMemcpyDeviceToHost), "flag");
+  bout.download(out);
+  // The expected output: the CPU twin on the good ids, zeros for the bad row.
+  std::vector<int64_t> good = ids;
+  good[size_t(bad)] = 0;
+  relat_cpu_embedding_forward(good.data(), RELAT_I64, n, table.data(), vocab, dim, want.data(),
+                              nullptr, d, nullptr);
+  std::memset(static_cast<char *>(want.data()) + size_t(bad * dim) * dtype_size(d), 0,
+              size_t(dim) * dtype_size(d));
+  const bool same = std::memcmp(out.data(), want.data(), out.size_bytes()) == 0;
+  c.check(same && flag == bad, "%s: rows %s, flag %lld (want %lld)", what, same ? "equal" : "differ",
+          (long long)flag, (long long)bad);
+}
+
+template <class Launch> void bench_one(FILE *csv, const char *kernel, relat_dtype d, int64_t rows,
+                                       int64_t cols, double bytes, Launch launch) {
+  relat_status status = RELAT_OK;
+  const double us = median_us([&] {
+    const relat_status s = launch();
+    if (s != RELAT_OK) status = s;
+  });
+  if (status != RELAT_OK) {
+    std::fprintf(stderr, "%s bench failed: %s\n", kernel, relat_cuda_last_error());
+    std::exit(1);
+  }
+  std::fprintf(csv, "%s,%s,%lld,%lld,%.3f,%.0f\n", kernel, dtype_name(d), (long long)rows,
+               (long long)cols, us, bytes);
+  std::printf("%s %s %lldx%lld: %.1f us\n", kernel, dtype_name(d), (long long)rows, (long long)cols,
+              us);
+}
+
+void bench_norms(FILE *csv, Rng &rng, relat_dtype d, int64_t rows, int64_t cols) {
+  const size_t n = size_t(rows * cols), es = dtype_size(d);
+  DeviceBuffer x(timing_tensor(rng, d, n, -3.f, 3.f)), w(timing_tensor(rng, d, size_t(cols), 0.5f, 1.5f)),
+      g(timing_tensor(rng, d, n, -1.f, 1.f)), gn(timing_tensor(rng, d, n, -1.f, 1.f));
+  DeviceBuffer y(n * es), s(n * es), rstd(size_t(rows) * 4), dw(size_t(cols) * 4);
+  int64_t ws = 0;
+  relat_cuda_rmsnorm_backward_workspace_size(rows, cols, &ws);
+  DeviceBuffer work(static_cast<size_t>(ws));
+  float *r = static_cast<float *>(rstd.get());
+  relat_cuda_rmsnorm_forward(x.get(), w.get(), y.get(), r, rows, cols, 1e-6f, d, nullptr);
+  const double tensor = double(n) * es, weight = double(cols) * es, stat = double(rows) * 4;
+  // Floors: read dy, x, write dx (+ read ds_next); forward with residual: read x, r, write s, y.
+  bench_one(csv, "rmsnorm_backward", d, rows, cols, 3 * tensor + weight + stat, [&] {
+    return relat_cuda_rmsnorm_backward(g.get(), x.get(), w.get(), r, y.get(), nullptr, nullptr, 0,
+                                       rows, cols, d, nullptr);
+  });
+  bench_one(csv, "rmsnorm_backward_dweight", d, rows, cols, 3 * tensor + weight + stat + cols * 4.0, [&] {
+    return relat_cuda_rmsnorm_backward(g.get(), x.get(), w.get(), r, y.get(),
+                                       static_cast<float *>(dw.get()), work.get(), ws, rows, cols, d,
+                                       nullptr);
+  });
+  bench_one(csv, "add_rmsnorm_forward", d, rows, cols, 4 * tensor + weight + stat, [&] {
+    return relat_cuda_add_rmsnorm_forward(x.get(), g.get(), s.get(), w.get(), y.get(), r, rows, cols,
+                                          1e-6f, d, nullptr);
+  });
+  bench_one(csv, "add_rmsnorm_backward", d, rows, cols, 4 * tensor + weight + stat, [&] {
+    return relat_cuda_add_rmsnorm_backward(g.get(), gn.get(), x.get(), w.get(), r, s.get(), nullptr,
+                                           nullptr, 0, rows, cols, d, nullptr);
+  });
+}
+
+void bench_swiglu(FILE *csv, Rng &rng, relat_dtype d, int64_t rows, int64_t cols) {
+  const size_t n = size_t(rows * cols), es = dtype_size(d);
+  DeviceBuffer gu(timing_tensor(rng, d, 2 * n, -6.f, 6.f)), g(timing_tensor(rng, d, n, -1.f, 1.f));
+  DeviceBuffer out(n * es), dgu(2 * n * es);
+  char *p = static_cast<char *>(gu.get());
+  char *dp = static_cast<char *>(dgu.get());
+  const double tensor = double(n) * es;
+  bench_one(csv, "swiglu_forward", d, rows, cols, 3 * tensor, [&] {
+    return relat_cuda_swiglu_forward(p, p + cols * es, 2 * cols, out.get(), rows, cols, d, nullptr);
+  });
+  bench_one(csv, "swiglu_backward", d, rows, cols, 5 * tensor, [&] {
+    return relat_cuda_swiglu_backward(g.get(), p, p + cols * es, 2 * cols, dp, dp + cols * es,
+                                      2 * cols, rows, cols, d, nullptr);
+  });
+}
+
+void bench_embedding(FILE *csv, Rng &rng, relat_dtype d, int64_t n, int64_t dim) {
+  const int64_t vocab = 151936;
+  const size_t es = dtype_size(d);
+  DeviceBuffer table(timing_tensor(rng, d, size_t(vocab * dim), -2.f, 2.f)), out(size_t(n * dim) * es),
+      ids(size_t(n) * 8);
+  std::vector<int64_t> h(static_cast<size_t>(n));
+  for (int64_t &id : h) id = rng.integer(0, vocab - 1);
+  cuda_ok(cudaMemcpy(ids.get(), h.data(), h.size() * 8, cudaMemcpyHostToDevice), "ids");
+  bench_one(csv, "embedding", d, n, dim, 2.0 * double(n * dim) * es + n * 8.0, [&] {
+    return relat_cuda_embedding_forward(ids.get(), RELAT_I64, n, table.get(), vocab, dim, out.get(),
+                                        nullptr, d, nullptr);
+  });
+}
+
 struct Shape {
   int64_t rows, cols;
 };
@@ -856,6 +1085,23 @@ int main(int argc, char **argv) {
       }
     }
     if (!quick) check_linear_cross_entropy(c, rng, RELAT_BF16, 512, 4096, 151936, 0.1);
+    // RMSNorm backward, residual add + RMSNorm, SwiGLU: awkward shapes, QK-norm rows (T*H x 128),
+    // and a row whose fp32 dweight partials exceed shared memory (12288).
+    std::vector<Shape> norm = {{1, 1}, {1, 7}, {4, 33}, {5, 100}, {2, 129}, {7, 1000}, {2, 4097},
+                               {300, 128}, {2, 12288}};
+    if (!quick) norm.insert(norm.end(), {{1024, 4096}, {16384, 128}, {512, 12288}});
+    for (relat_dtype d : dtypes)
+      for (const Shape &s : norm) {
+        check_norm_backward(c, rng, d, s.rows, s.cols, false);
+        check_norm_backward(c, rng, d, s.rows, s.cols, true);
+        check_add_rmsnorm(c, rng, d, s.rows, s.cols);
+        check_swiglu(c, rng, d, s.rows, s.cols);
+      }
+    for (relat_dtype d : dtypes) {
+      check_embedding(c, rng, d, 1, 1, 1);
+      check_embedding(c, rng, d, 33, 97, 129);
+      check_embedding(c, rng, d, quick ? 64 : 4096, 5000, 1024);
+    }
     const int64_t rope_shapes[][4] = {{1, 1, 1, 2}, {3, 5, 1, 6}, {7, 4, 2, 66}, {5, 2, 0, 10},
                                       {1, 16, 8, 128}, {33, 32, 8, 128}, {9, 7, 3, 254}};
     for (relat_dtype d : dtypes)
@@ -904,6 +1150,16 @@ int main(int argc, char **argv) {
     // The reconstruction loss at Qwen3-8B size, and the latent step of one question.
     for (relat_dtype d : {RELAT_BF16, RELAT_F32}) bench_linear_cross_entropy(csv, rng, d, 512, 4096);
     for (relat_dtype d : {RELAT_BF16, RELAT_F32}) bench_latent_soft(csv, rng, d, 1, 4096);
+    // RMSNorm backward and residual forms on the rmsnorm shapes; QK-norm (rmsnorm at cols = 128);
+    // SwiGLU at the Qwen3-0.6B / 8B intermediate widths; embedding rows of a 151936-row table.
+    for (relat_dtype d : {RELAT_BF16, RELAT_F32}) {
+      for (const Shape &s : shapes) bench_norms(csv, rng, d, s.rows, s.cols);
+      bench_rmsnorm(csv, rng, d, 65536 * 32, 128);
+      bench_swiglu(csv, rng, d, 16384, 3072);
+      bench_swiglu(csv, rng, d, 4096, 12288);
+      bench_embedding(csv, rng, d, 16384, 1024);
+      bench_embedding(csv, rng, d, 16384, 4096);
+    }
     // RoPE at Qwen3-0.6B / -8B head counts (16 / 32 query heads, 8 KV heads, head_dim 128).
     for (relat_dtype d : {RELAT_F32, RELAT_BF16})
       for (int64_t tokens : {1, 512, 8192})

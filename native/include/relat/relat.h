@@ -39,6 +39,9 @@ typedef enum relat_status {
   RELAT_ERR_INTERNAL = 4
 } relat_status;
 
+/* Storage type of integer index tensors (token ids). */
+typedef enum relat_index_dtype { RELAT_I32 = 0, RELAT_I64 = 1 } relat_index_dtype;
+
 typedef void *relat_stream;
 
 /* Declares relat_cpu_<op> and relat_cuda_<op> with one parameter list. */
@@ -174,6 +177,62 @@ RELAT_OP(row_rescale_backward, (const void *x, const void *dy, void *dx, int64_t
                                 float target_norm, float min_norm, relat_dtype dtype,
                                 relat_stream stream))
 
+/* RMSNorm backward, from the rstd saved by the forward (always fp32):
+ *   dx[r, c] = rstd[r] * weight[c] * dy[r, c] - x[r, c] * rstd[r]^3 / cols * sum_k dy[r,k] weight[k] x[r,k]
+ *   dweight[c] = sum_r dy[r, c] * x[r, c] * rstd[r]          (fp32, [cols]; optional)
+ * dx may alias dy. dweight may be NULL: then no workspace is needed and both may be NULL/0.
+ * When dweight is requested, `workspace` must hold at least the bytes returned by
+ * rmsnorm_backward_workspace_size for the same rows and cols (its contents on entry do not
+ * matter); the reduction over rows is deterministic (per-block partials, then a fixed-order sum). */
+RELAT_OP(rmsnorm_backward_workspace_size, (int64_t rows, int64_t cols, int64_t *bytes))
+RELAT_OP(rmsnorm_backward, (const void *dy, const void *x, const void *weight, const float *rstd,
+                            void *dx, float *dweight, void *workspace, int64_t workspace_bytes,
+                            int64_t rows, int64_t cols, relat_dtype dtype, relat_stream stream))
+
+/* ---- Residual add + RMSNorm -----------------------------------------------------------------
+ * s = x + r (rounded to `dtype` and written out: the next residual), y = rmsnorm(s) as above.
+ * s may alias x or r; y may alias x or r but not s. rstd: [rows] fp32, may be NULL. */
+RELAT_OP(add_rmsnorm_forward, (const void *x, const void *r, void *s, const void *weight, void *y,
+                               float *rstd, int64_t rows, int64_t cols, float eps, relat_dtype dtype,
+                               relat_stream stream))
+/* Its backward: ds = rmsnorm_backward(dy; s, weight, rstd) + ds_next, where ds_next is the gradient
+ * reaching s through the residual stream; ds is the gradient of both x and r. ds may alias dy or
+ * ds_next. dweight / workspace as for rmsnorm_backward (same workspace size query). */
+RELAT_OP(add_rmsnorm_backward, (const void *dy, const void *ds_next, const void *s,
+                                const void *weight, const float *rstd, void *ds, float *dweight,
+                                void *workspace, int64_t workspace_bytes, int64_t rows, int64_t cols,
+                                relat_dtype dtype, relat_stream stream))
+
+/* ---- SwiGLU ----------------------------------------------------------------------------------
+ * out[r, c] = silu(gate[r, c]) * up[r, c], silu(g) = g / (1 + exp(-g)), for c < cols.
+ * gate and up are [rows, cols] views with the common leading dimension ld_in (elements): two
+ * separate [rows, cols] tensors have ld_in = cols; a fused projection output gu [rows, 2*cols]
+ * laid out [gate | up] per row is gate = gu, up = gu + cols, ld_in = 2*cols. out: [rows, cols],
+ * contiguous; it may alias gate when ld_in == cols. */
+RELAT_OP(swiglu_forward, (const void *gate, const void *up, int64_t ld_in, void *out, int64_t rows,
+                          int64_t cols, relat_dtype dtype, relat_stream stream))
+/* dgate = dout * up * silu'(gate), dup = dout * silu(gate); dgate / dup share ld_grad (fused: dgate =
+ * dgu, dup = dgu + cols, ld_grad = 2*cols). dout: [rows, cols] contiguous. The gradients may alias
+ * gate / up (same layout) and dout; every element is read before its own position is written. */
+RELAT_OP(swiglu_backward, (const void *dout, const void *gate, const void *up, int64_t ld_in,
+                           void *dgate, void *dup, int64_t ld_grad, int64_t rows, int64_t cols,
+                           relat_dtype dtype, relat_stream stream))
+
+/* ---- Embedding gather ------------------------------------------------------------------------
+ * out[i, :] = table[ids[i], :] for i < n; table: [vocab, dim] in `dtype`, out: [n, dim].
+ * ids (int32 or int64, `id_dtype`) live where the kernel runs (device memory for cuda).
+ * An id outside [0, vocab) is never read past:
+ *  - cpu: every id is checked before any row is read; the call fails with a message naming the
+ *    first bad id and its position, writes nothing to out, and lowers *bad_position as below;
+ *  - cuda: the check would need a device->host copy, so the kernel records it instead: the row of
+ *    a bad id is filled with zeros and the smallest bad position is stored into *bad_position
+ *    (atomic minimum, as unsigned), which the caller must set to -1 beforehand. The flag is sticky:
+ *    several launches may share it, and the caller checks it when it chooses (one copy to the host).
+ * On both, bad_position may be NULL (cuda: bad rows are then zero-filled silently). */
+RELAT_OP(embedding_forward, (const void *ids, relat_index_dtype id_dtype, int64_t n,
+                             const void *table, int64_t vocab, int64_t dim, void *out,
+                             int64_t *bad_position, relat_dtype dtype, relat_stream stream))
+
 /* ---- RoPE: rotary position embedding, Qwen / Hugging Face rotate-half convention -----------------
  * For token t, head h and pair i in [0, D/2), D = head_dim:
  *   angle = float(positions[t]) * inv_freq[i]      (one fp32 multiply, as HF's fp32 matmul does)
@@ -234,8 +293,9 @@ RELAT_OP(adamw_step, (void *const *params, const void *const *grads, float *cons
  * Randomness: one 64-bit Philox-4x32-10 number per (seed, step, row), counter-based, no state; the
  * same (seed, step) gives the same ids on both libraries. If the kept mass is 0 (all logits -inf or
  * an +inf logit) the result is the greedy one.
- * workspace: at least relat_<lib>_sample_workspace_bytes(rows, vocab) bytes (0 on cuda; may be
- * NULL then). vocab: 1 .. 2^23. */
+ * workspace: relat_<lib>_sample_workspace_bytes(rows, vocab) bytes (0 on cuda, where it may be
+ * NULL). The CPU twin runs with one row's share (the query with rows = 1) and uses one thread per
+ * share it is given; greedy needs none. vocab: 1 .. 2^23. */
 RELAT_OP(sample_workspace_bytes, (int64_t rows, int64_t vocab, int64_t *bytes))
 RELAT_OP(sample, (const void *logits, int64_t rows, int64_t vocab, int64_t ld, float temperature,
                   int64_t top_k, float top_p, uint64_t seed, uint64_t step, int64_t *out,

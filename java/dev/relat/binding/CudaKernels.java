@@ -108,6 +108,43 @@ public final class CudaKernels {
             long cols, float targetNorm, float minNorm, @Cast("relat_dtype") int dtype,
             @Cast("relat_stream") Pointer stream);
 
+    @Name("relat_cuda_rmsnorm_backward_workspace_size")
+    public static native int rmsnormBackwardWorkspaceSize(long rows, long cols,
+            @Cast("int64_t*") long[] bytes);
+
+    @Name("relat_cuda_rmsnorm_backward")
+    public static native int rmsnormBackward(@Const Pointer dy, @Const Pointer x, @Const Pointer weight,
+            @Cast("const float*") Pointer rstd, Pointer dx, @Cast("float*") Pointer dweight,
+            Pointer workspace, long workspaceBytes, long rows, long cols,
+            @Cast("relat_dtype") int dtype, @Cast("relat_stream") Pointer stream);
+
+    @Name("relat_cuda_add_rmsnorm_forward")
+    public static native int addRmsnormForward(@Const Pointer x, @Const Pointer r, Pointer s,
+            @Const Pointer weight, Pointer y, @Cast("float*") Pointer rstd, long rows, long cols,
+            float eps, @Cast("relat_dtype") int dtype, @Cast("relat_stream") Pointer stream);
+
+    @Name("relat_cuda_add_rmsnorm_backward")
+    public static native int addRmsnormBackward(@Const Pointer dy, @Const Pointer dsNext,
+            @Const Pointer s, @Const Pointer weight, @Cast("const float*") Pointer rstd, Pointer ds,
+            @Cast("float*") Pointer dweight, Pointer workspace, long workspaceBytes, long rows,
+            long cols, @Cast("relat_dtype") int dtype, @Cast("relat_stream") Pointer stream);
+
+    @Name("relat_cuda_swiglu_forward")
+    public static native int swigluForward(@Const Pointer gate, @Const Pointer up, long ldIn,
+            Pointer out, long rows, long cols, @Cast("relat_dtype") int dtype,
+            @Cast("relat_stream") Pointer stream);
+
+    @Name("relat_cuda_swiglu_backward")
+    public static native int swigluBackward(@Const Pointer dout, @Const Pointer gate,
+            @Const Pointer up, long ldIn, Pointer dgate, Pointer dup, long ldGrad, long rows,
+            long cols, @Cast("relat_dtype") int dtype, @Cast("relat_stream") Pointer stream);
+
+    @Name("relat_cuda_embedding_forward")
+    public static native int embeddingForward(@Const Pointer ids, @Cast("relat_index_dtype") int idDtype,
+            long n, @Const Pointer table, long vocab, long dim, Pointer out,
+            @Cast("int64_t*") Pointer badPosition, @Cast("relat_dtype") int dtype,
+            @Cast("relat_stream") Pointer stream);
+
     @Name("relat_cuda_rope_forward")
     public static native int ropeForward(@Const Pointer q, @Const Pointer k, Pointer qOut, Pointer kOut,
             @Cast("const int64_t*") Pointer positions, @Cast("const float*") Pointer invFreq, long tokens,

@@ -67,15 +67,31 @@ final class Checks {
         }
     }
 
-    /** Every tensor on the device of the first. */
+    /**
+     * Every tensor on the device of the first (null entries are skipped). Cheap on the hot path:
+     * is_cpu / is_cuda and, for CUDA, the device index; a device string (~10 us through JavaCPP)
+     * is only built for the message or for other device types.
+     */
     static void sameDevice(String op, String[] names, Tensor... ts) {
-        String first = ts[0].device().str().getString();
+        Tensor first = ts[0];
+        boolean cpu = first.is_cpu();
+        boolean cuda = !cpu && first.is_cuda();
+        int index = cuda ? first.device().index() : -1;
         for (int i = 1; i < ts.length; i++) {
-            if (ts[i] == null) continue;
-            String d = ts[i].device().str().getString();
-            if (!d.equals(first)) {
-                throw new IllegalArgumentException(op + ": tensor '" + names[i] + "' is on " + d
-                        + " but '" + names[0] + "' is on " + first);
+            Tensor t = ts[i];
+            if (t == null) continue;
+            boolean same;
+            if (cpu) {
+                same = t.is_cpu();
+            } else if (cuda) {
+                same = t.is_cuda() && t.device().index() == index;
+            } else {
+                same = t.device().str().getString().equals(first.device().str().getString());
+            }
+            if (!same) {
+                throw new IllegalArgumentException(op + ": tensor '" + names[i] + "' is on "
+                        + t.device().str().getString() + " but '" + names[0] + "' is on "
+                        + first.device().str().getString());
             }
         }
     }

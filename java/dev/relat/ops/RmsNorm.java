@@ -2,18 +2,24 @@ package dev.relat.ops;
 
 import dev.relat.binding.CpuKernels;
 import dev.relat.binding.CudaKernels;
+import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.cuda.CUDAGuard;
+import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 
 /**
- * RMSNorm over the last dimension: y = x / sqrt(mean(x^2) + eps) * weight, fp32 accumulation.
+ * RMSNorm over the last dimension: y = x / sqrt(mean(x^2) + eps) * weight, fp32 accumulation,
+ * and its backward from the fp32 rstd saved by the forward.
  * Kernels: native/src/rmsnorm.cpp (CPU), kernels/rmsnorm.cu (CUDA).
  */
 public final class RmsNorm {
     private static final String OP = "rmsnorm_forward";
+    private static final String BACKWARD = "rmsnorm_backward";
 
     private RmsNorm() {}
+
+    /** Gradients of the backward: dx in the dtype of x; dweight fp32 [cols], or null if not asked. */
+    public record Gradients(Tensor dx, Tensor dweight) {}
 
     /** Returns a new tensor y with the shape and dtype of x. */
     public static Tensor forward(Tensor x, Tensor weight, double eps) {
@@ -28,36 +34,135 @@ public final class RmsNorm {
      * reciprocal RMS of every row into rstd (numel = rows). Only device pointers are passed.
      */
     public static void forward(Tensor x, Tensor weight, double eps, Tensor y, Tensor rstd) {
-        DType dtype = Checks.floating(OP, "x", x);
+        Checks.defined(OP, "x", x);
         Checks.minRank(OP, "x", x, 1);
-        long cols = x.size(-1);
-        if (cols == 0) throw new IllegalArgumentException(OP + ": tensor 'x' has an empty last dimension");
-        long rows = x.numel() / cols;
-        Checks.dtype(OP, "weight", weight, dtype);
-        Checks.shape(OP, "weight", weight, cols);
-        Checks.dtype(OP, "y", y, dtype);
-        Checks.shape(OP, "y", y, Checks.shape(x));
-        if (rstd != null) {
-            Checks.dtype(OP, "rstd", rstd, DType.F32);
-            if (rstd.numel() != rows) {
-                throw new IllegalArgumentException(OP + ": tensor 'rstd' has " + rstd.numel()
-                        + " elements; expected one per row (" + rows + ")");
-            }
-        }
-        Checks.sameDevice(OP, new String[] {"x", "weight", "y", "rstd"}, x, weight, y, rstd);
-        if (!(eps >= 0)) throw new IllegalArgumentException(OP + ": eps must be >= 0, got " + eps);
+        normForward(OP, x, weight, eps, y, rstd, x.size(-1));
+    }
 
-        if (x.is_cuda()) {
-            Backend.requireCuda(OP);
-            try (CUDAGuard guard = new CUDAGuard(x.device())) {
-                Backend.check(CudaKernels.rmsnormForward(x.data_ptr(), weight.data_ptr(), y.data_ptr(),
-                        rstd == null ? null : rstd.data_ptr(), rows, cols, (float) eps, dtype.tag,
-                        Backend.stream(x)), true);
-            }
+    /** dx for y = rmsnorm(x) given dy and the rstd saved by {@link #forward}; weight gets no gradient. */
+    public static Tensor backward(Tensor dy, Tensor x, Tensor weight, Tensor rstd) {
+        Checks.defined(BACKWARD, "x", x);
+        Tensor dx = torch.empty_like(x);
+        backward(dy, x, weight, rstd, dx, null, null);
+        return dx;
+    }
+
+    /** dx and dweight (fp32, reduced over rows); the workspace is allocated here. */
+    public static Gradients backwardWithWeight(Tensor dy, Tensor x, Tensor weight, Tensor rstd) {
+        Checks.defined(BACKWARD, "x", x);
+        Checks.minRank(BACKWARD, "x", x, 1);
+        Tensor dx = torch.empty_like(x);
+        Tensor dweight = torch.empty(new long[] {x.size(-1)}, new TensorOptions(x.device())
+                .dtype(new org.bytedeco.pytorch.ScalarTypeOptional(torch.ScalarType.Float)),
+                new org.bytedeco.pytorch.MemoryFormatOptional());
+        backward(dy, x, weight, rstd, dx, dweight, null);
+        return new Gradients(dx, dweight);
+    }
+
+    /**
+     * Writes dx (shape and dtype of x; may be dy itself) and, when dweight is not null, the fp32
+     * weight gradient [cols]. The dweight reduction needs a workspace of
+     * {@link #backwardWorkspaceBytes} bytes on the same device: pass one to reuse it across calls,
+     * or null to have one allocated.
+     */
+    public static void backward(Tensor dy, Tensor x, Tensor weight, Tensor rstd, Tensor dx,
+            Tensor dweight, Tensor workspace) {
+        Checks.defined(BACKWARD, "x", x);
+        Checks.minRank(BACKWARD, "x", x, 1);
+        normBackward(BACKWARD, dy, null, x, weight, rstd, dx, dweight, workspace, x.size(-1));
+    }
+
+    /** Workspace bytes for a backward with dweight over [rows, cols], on the CPU or on CUDA. */
+    public static long backwardWorkspaceBytes(long rows, long cols, boolean cuda) {
+        return Kernels.rmsnormWorkspaceBytes(rows, cols, cuda);
+    }
+
+    // ---- shared with QkNorm and AddRmsNorm ---------------------------------------------------
+
+    /** RMSNorm over groups of {@code cols} elements of a contiguous x (x.size(-1) % cols == 0). */
+    static void normForward(String op, Tensor x, Tensor weight, double eps, Tensor y, Tensor rstd,
+            long cols) {
+        DType dtype = Checks.floating(op, "x", x);
+        long rows = Kernels.rows(op, "x", x, cols);
+        Checks.dtype(op, "weight", weight, dtype);
+        Checks.shape(op, "weight", weight, cols);
+        Checks.dtype(op, "y", y, dtype);
+        Checks.shape(op, "y", y, Checks.shape(x));
+        checkRstd(op, rstd, rows);
+        Checks.sameDevice(op, new String[] {"x", "weight", "y", "rstd"}, x, weight, y, rstd);
+        if (!(eps >= 0)) throw new IllegalArgumentException(op + ": eps must be >= 0, got " + eps);
+        Pointer rstdPtr = rstd == null ? null : rstd.data_ptr();
+        Pointer stream = Backend.stream(x);
+        Kernels.launch(op, x,
+                () -> CpuKernels.rmsnormForward(x.data_ptr(), weight.data_ptr(), y.data_ptr(), rstdPtr,
+                        rows, cols, (float) eps, dtype.tag, null),
+                () -> CudaKernels.rmsnormForward(x.data_ptr(), weight.data_ptr(), y.data_ptr(), rstdPtr,
+                        rows, cols, (float) eps, dtype.tag, stream));
+    }
+
+    /**
+     * The backward over groups of {@code cols} elements; with dsNext != null the residual form
+     * (x is then s, dx is ds).
+     */
+    static void normBackward(String op, Tensor dy, Tensor dsNext, Tensor x, Tensor weight,
+            Tensor rstd, Tensor dx, Tensor dweight, Tensor workspace, long cols) {
+        boolean residual = dsNext != null;
+        String xName = residual ? "s" : "x";
+        String dxName = residual ? "ds" : "dx";
+        DType dtype = Checks.floating(op, xName, x);
+        long rows = Kernels.rows(op, xName, x, cols);
+        long[] shape = Checks.shape(x);
+        Checks.dtype(op, "dy", dy, dtype);
+        Checks.shape(op, "dy", dy, shape);
+        if (residual) {
+            Checks.dtype(op, "ds_next", dsNext, dtype);
+            Checks.shape(op, "ds_next", dsNext, shape);
+        }
+        Checks.dtype(op, "weight", weight, dtype);
+        Checks.shape(op, "weight", weight, cols);
+        Checks.defined(op, "rstd", rstd);
+        checkRstd(op, rstd, rows);
+        Checks.dtype(op, dxName, dx, dtype);
+        Checks.shape(op, dxName, dx, shape);
+        if (dweight != null) {
+            Checks.dtype(op, "dweight", dweight, DType.F32);
+            Checks.shape(op, "dweight", dweight, cols);
+        }
+        Checks.sameDevice(op, new String[] {xName, "dy", "ds_next", "weight", "rstd", dxName, "dweight"},
+                x, dy, dsNext, weight, rstd, dx, dweight);
+        long needed = 0;
+        if (dweight != null) {
+            needed = Kernels.rmsnormWorkspaceBytes(rows, cols, x.is_cuda());
+            if (workspace == null) workspace = Kernels.workspace(x, needed);
+            Kernels.checkWorkspace(op, workspace, x, needed);
+        }
+        Pointer dw = dweight == null ? null : dweight.data_ptr();
+        Pointer ws = dweight == null ? null : workspace.data_ptr();
+        long wsBytes = dweight == null ? 0 : workspace.nbytes();
+        Pointer stream = Backend.stream(x);
+        if (residual) {
+            Kernels.launch(op, x,
+                    () -> CpuKernels.addRmsnormBackward(dy.data_ptr(), dsNext.data_ptr(), x.data_ptr(),
+                            weight.data_ptr(), rstd.data_ptr(), dx.data_ptr(), dw, ws, wsBytes, rows, cols,
+                            dtype.tag, null),
+                    () -> CudaKernels.addRmsnormBackward(dy.data_ptr(), dsNext.data_ptr(), x.data_ptr(),
+                            weight.data_ptr(), rstd.data_ptr(), dx.data_ptr(), dw, ws, wsBytes, rows, cols,
+                            dtype.tag, stream));
         } else {
-            Backend.check(CpuKernels.rmsnormForward(x.data_ptr(), weight.data_ptr(), y.data_ptr(),
-                    rstd == null ? null : rstd.data_ptr(), rows, cols, (float) eps, dtype.tag, null),
-                    false);
+            Kernels.launch(op, x,
+                    () -> CpuKernels.rmsnormBackward(dy.data_ptr(), x.data_ptr(), weight.data_ptr(),
+                            rstd.data_ptr(), dx.data_ptr(), dw, ws, wsBytes, rows, cols, dtype.tag, null),
+                    () -> CudaKernels.rmsnormBackward(dy.data_ptr(), x.data_ptr(), weight.data_ptr(),
+                            rstd.data_ptr(), dx.data_ptr(), dw, ws, wsBytes, rows, cols, dtype.tag, stream));
+        }
+    }
+
+    static void checkRstd(String op, Tensor rstd, long rows) {
+        if (rstd == null) return;
+        Checks.dtype(op, "rstd", rstd, DType.F32);
+        if (rstd.numel() != rows) {
+            throw new IllegalArgumentException(op + ": tensor 'rstd' has " + rstd.numel()
+                    + " elements; expected one per row (" + rows + ")");
         }
     }
 }

@@ -4,6 +4,8 @@ import dev.relat.ops.DType;
 import dev.relat.ops.RmsNorm;
 import java.util.concurrent.TimeUnit;
 import org.bytedeco.pytorch.DoubleOptional;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.TensorOptions;
@@ -20,7 +22,12 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
-/** RMSNorm forward on the CPU: relat's kernel against libtorch's fused rms_norm, same tensors. */
+/**
+ * RMSNorm on the CPU, relat against libtorch on the same tensors. Forward: libtorch's rms_norm.
+ * Backward (dx from the saved rstd): libtorch has no fused rms_norm backward on the CPU, so the
+ * baseline is the composition autograd would run, written out without the graph overhead, in fp32
+ * like the kernel: g = dy * w; dx = rstd * g - x * rstd^3 * sum(g * x) / cols.
+ */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
@@ -40,6 +47,10 @@ public class RmsNormBench {
     private Tensor x;
     private Tensor weight;
     private Tensor y;
+    private Tensor dy;
+    private Tensor dx;
+    private Tensor rstd;
+    private Tensor rstdColumn;
     private long[] normalizedShape;
     private TensorOptional weightOptional;
     private DoubleOptional eps;
@@ -49,7 +60,12 @@ public class RmsNormBench {
         TensorOptions f32 = new TensorOptions(torch.ScalarType.Float);
         x = torch.randn(new long[] {tokens, hidden}, f32).to(dtype.scalarType());
         weight = torch.randn(new long[] {hidden}, f32).to(dtype.scalarType());
+        dy = torch.randn(new long[] {tokens, hidden}, f32).to(dtype.scalarType());
         y = torch.empty_like(x);
+        dx = torch.empty_like(x);
+        rstd = torch.empty(new long[] {tokens}, f32, new org.bytedeco.pytorch.MemoryFormatOptional());
+        RmsNorm.forward(x, weight, 1e-6, y, rstd);
+        rstdColumn = rstd.view(tokens, 1);
         normalizedShape = new long[] {hidden};
         weightOptional = new TensorOptional(weight);
         eps = new DoubleOptional(1e-6);
@@ -64,5 +80,20 @@ public class RmsNormBench {
     @Benchmark
     public Tensor libtorch() {
         return torch.rms_norm(x, normalizedShape, weightOptional, eps);
+    }
+
+    @Benchmark
+    public Tensor relatBackward() {
+        RmsNorm.backward(dy, x, weight, rstd, dx, null, null);
+        return dx;
+    }
+
+    @Benchmark
+    public Tensor libtorchBackward() {
+        Tensor xf = x.to(torch.ScalarType.Float);
+        Tensor g = dy.to(torch.ScalarType.Float).mul(weight.to(torch.ScalarType.Float));
+        Tensor dot = g.mul(xf).sum(new long[] {-1}, true, new ScalarTypeOptional());
+        Tensor k = dot.mul(rstdColumn.pow(new Scalar(3))).div(new Scalar(hidden));
+        return g.mul(rstdColumn).sub(xf.mul(k)).to(dtype.scalarType());
     }
 }

@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.relat.binding.CpuKernels;
+import dev.relat.testing.Autograd;
 import java.util.stream.Stream;
 import org.bytedeco.pytorch.DoubleOptional;
 import org.bytedeco.pytorch.Tensor;
@@ -20,7 +21,10 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.api.Test;
 
-/** RMSNorm against libtorch's rms_norm, computed in fp32 from the same (rounded) inputs. */
+/**
+ * RMSNorm against libtorch's rms_norm, computed in fp32 from the same (rounded) inputs; the
+ * backward against libtorch autograd through rms_norm.
+ */
 class RmsNormTest {
     static Stream<Arguments> cases() {
         long[][] shapes = {{1, 1}, {1, 7}, {3, 33}, {5, 1000}, {2, 3, 129}, {64, 1024}, {17, 4099}};
@@ -52,6 +56,76 @@ class RmsNormTest {
         Tensor expectedRstd = torch.rsqrt(xf.pow(new org.bytedeco.pytorch.Scalar(2)).mean(new long[] {-1}, false,
                 new org.bytedeco.pytorch.ScalarTypeOptional()).add(new org.bytedeco.pytorch.Scalar(eps))).reshape(rows);
         assertClose(rstd, expectedRstd, 1e-5, what + " rstd");
+    }
+
+    static Stream<Arguments> backwardCases() {
+        // cols = 1 is left out: there dx = w dy rstd eps / (x^2 + eps) is pure cancellation.
+        long[][] shapes = {{1, 7}, {1, 4096}, {3, 33}, {5, 1000}, {2, 3, 129}, {64, 1024}, {17, 4099}, {300, 40}};
+        return Stream.of(DType.values()).flatMap(d -> Stream.of(shapes).map(s -> Arguments.of(d, s)));
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("backwardCases")
+    void backwardMatchesAutograd(DType dtype, long[] shape) {
+        long seed = freshSeed();
+        long cols = shape[shape.length - 1];
+        long rows = 1;
+        for (int i = 0; i < shape.length - 1; i++) rows *= shape[i];
+        Tensor x = randn(seed, dtype, shape);
+        Tensor w = randn(seed + 1, dtype, cols).add(new org.bytedeco.pytorch.Scalar(1.0));
+        Tensor dy = randn(seed + 2, dtype, shape);
+        double eps = 1e-6;
+        Tensor rstd = poisoned(DType.F32, rows);
+        RmsNorm.forward(x, w, eps, poisoned(dtype, shape), rstd);
+
+        Tensor dx = poisoned(dtype, shape);
+        Tensor dweight = poisoned(DType.F32, cols);
+        RmsNorm.backward(dy, x, w, rstd, dx, dweight, null);
+
+        Tensor xf = Autograd.leaf(x);
+        Tensor wf = Autograd.leaf(w);
+        Autograd.backward(torch.rms_norm(xf, new long[] {cols}, new TensorOptional(wf), new DoubleOptional(eps)), dy);
+        String what = "rmsnorm backward " + dtype + " seed " + seed;
+        assertClose(dx, xf.grad(), bound(dtype), what + " dx");
+        assertClose(dweight, wf.grad(), bound(dtype), what + " dweight");
+
+        Tensor dxOnly = poisoned(dtype, shape);
+        RmsNorm.backward(dy, x, w, rstd, dxOnly, null, null);
+        assertClose(dxOnly, dx, 0, what + ": dx without dweight equals dx with it");
+    }
+
+    @Test
+    void backwardWorkspaceIsReusableAndDxMayAliasDy() {
+        long seed = freshSeed();
+        Tensor x = randn(seed, DType.F32, 40, 257);
+        Tensor w = randn(seed + 1, DType.F32, 257);
+        Tensor dy = randn(seed + 2, DType.F32, 40, 257);
+        Tensor rstd = poisoned(DType.F32, 40);
+        RmsNorm.forward(x, w, 1e-6, poisoned(DType.F32, 40, 257), rstd);
+        RmsNorm.Gradients expected = RmsNorm.backwardWithWeight(dy, x, w, rstd);
+
+        long bytes = RmsNorm.backwardWorkspaceBytes(40, 257, false);
+        assertTrue(bytes >= 257 * 4, "workspace holds at least one fp32 partial row: " + bytes);
+        Tensor workspace = torch.full(new long[] {bytes}, new org.bytedeco.pytorch.Scalar(0x7f),
+                new org.bytedeco.pytorch.TensorOptions(torch.ScalarType.Byte));  // garbage on entry
+        Tensor dweight = poisoned(DType.F32, 257);
+        Tensor inPlace = dy.clone();
+        RmsNorm.backward(inPlace, x, w, rstd, inPlace, dweight, workspace);
+        assertClose(inPlace, expected.dx(), 0, "in-place dx seed " + seed);
+        assertClose(dweight, expected.dweight(), 0, "dweight with a caller workspace seed " + seed);
+
+        var e = assertThrows(IllegalArgumentException.class, () -> RmsNorm.backward(dy, x, w, rstd,
+                poisoned(DType.F32, 40, 257), poisoned(DType.F32, 257), workspace.narrow(0, 0, bytes - 1)));
+        assertTrue(e.getMessage().contains("'workspace' has " + (bytes - 1) + " bytes"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> RmsNorm.backward(dy, x, w, poisoned(DType.F32, 39)));
+        assertTrue(e.getMessage().contains("'rstd' has 39 elements"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> RmsNorm.backward(randn(1, DType.F32, 40, 256), x, w, rstd));
+        assertTrue(e.getMessage().contains("'dy' has shape [40, 256]"), e.getMessage());
+        int status = CpuKernels.rmsnormBackward(dy.data_ptr(), x.data_ptr(), w.data_ptr(), rstd.data_ptr(),
+                inPlace.data_ptr(), dweight.data_ptr(), workspace.data_ptr(), bytes - 4, 40, 257, 0, null);
+        var ne = assertThrows(NativeKernelException.class, () -> Backend.check(status, false));
+        assertTrue(ne.getMessage().startsWith("rmsnorm_backward: workspace has " + (bytes - 4) + " bytes"),
+                ne.getMessage());
     }
 
     @Test

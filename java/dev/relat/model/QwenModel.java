@@ -23,7 +23,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * relat kernel on its own. RMSNorm and the QK-norm run relat's kernel; with head_dim 64 or 128
  * (every real Qwen model) RoPE and attention run relat's kernels too (the attention kernel's
  * log-sum-exp is what the engine's backward needs); other head dims, which only tiny test models
- * have, fall back to libtorch for those two. SwiGLU, embedding and the GEMMs are libtorch. A
+ * have, fall back to libtorch for those two. SwiGLU is relat's kernel; embedding and the GEMMs are libtorch. A
  * forward appends T positions to the cache; input is token ids or input embeddings (the latent
  * steps feed embeddings). An {@link Adapter} (the engine's LoRA) may add its correction to every
  * projection. Only the caller decides what crosses to the host: nothing here reads a tensor value
@@ -330,7 +330,7 @@ public final class QwenModel {
 
     /** SwiGLU on the fused [gate | up] projection [T, 2 I]: silu(gate) * up, [T, I]. */
     Tensor swiglu(Tensor gateUp, long inter) {
-        return torch.silu(gateUp.narrow(1, 0, inter)).mul(gateUp.narrow(1, inter, inter));
+        return dev.relat.ops.SwiGlu.forwardFused(gateUp);
     }
 
     private Tensor rstdBuffer(long rows) {

@@ -58,7 +58,7 @@ class EngineTest {
     static final double SOFT_GRAD_BOUND = 5e-4;
     /**
      * bf16 bound on LoRA gradients vs fp64 (bf16 activations, fp32 LoRA and accumulation): measured
-     * 4.0e-2, 6.4e-2 and 1.0e-1 on three seeds; a gradient also passes when it is no further from
+     * 4.0e-2 to 1.3e-1 over the seeds run (the bf16 reference: up to 2.1e-1); it also passes when no further from
      * fp64 than 1.5 times the textbook bf16 autograd reference.
      */
     static final double BF16_GRAD_BOUND = 1.5e-1;

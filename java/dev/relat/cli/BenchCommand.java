@@ -42,6 +42,10 @@ final class BenchCommand implements Callable<Integer> {
                     + " target/test-classpath.txt, found next to the running relat)")
     String classpath;
 
+    @Option(names = "--jvm-opt", paramLabel = "OPT",
+            description = "an option for the child JVM that runs JMH (repeatable), e.g. --jvm-opt=-Xmx8g")
+    List<String> jvmOpts = new ArrayList<>();
+
     @Option(names = "--from-json", paramLabel = "FILE",
             description = "do not run JMH: write the Markdown table of an existing JMH results JSON")
     Path fromJson;
@@ -69,6 +73,7 @@ final class BenchCommand implements Callable<Integer> {
         } else {
             List<String> cmd = new ArrayList<>();
             cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+            cmd.addAll(jvmOpts);
             cmd.add("-cp");
             cmd.add(classpath != null ? classpath : defaultClasspath());
             cmd.add("org.openjdk.jmh.Main");

@@ -93,11 +93,16 @@ class BenchCommandTest {
         assertTrue(r.err().contains("sets -rf itself"), r.err());
     }
 
-    /** A real JMH run in a child JVM on this test JVM's classpath: one short iteration of RmsNormBench. */
+    /**
+     * A real JMH run in a child JVM on this test JVM's classpath: one short iteration of
+     * RmsNormBench. It checks the plumbing, not speed, so it ignores JMH's lock (another JMH run on
+     * a shared machine must not fail this test).
+     */
     @Test
     void runsJmhInAChildJvm() throws IOException {
         Path out = tmp.resolve("jmh");
         CliTestSupport.Run r = CliTestSupport.run(null, null, "bench", "--classpath", System.getProperty("java.class.path"),
+                "--jvm-opt=-Djmh.ignoreLock=true",
                 "--out", out.toString(), "RmsNormBench", "-p", "hidden=1024", "-p", "tokens=1", "-p", "dtype=F32",
                 "-f", "0", "-wi", "0", "-i", "1", "-r", "100ms");
         assertEquals(0, r.exit(), r.out() + r.err());

@@ -8,10 +8,12 @@ import org.bytedeco.pytorch.Tensor;
 /**
  * The activations of one forward chunk, recorded when a trace is passed to
  * {@link QwenModel#hidden}: what a hand-composed backward needs (engine issue #7). The tensors
- * survive any PointerScope the forward ran in; they are freed when the trace is unreachable.
+ * survive any PointerScope the forward ran in; {@link #close} frees them (else the garbage
+ * collector does once the trace is unreachable, which a long run should not rely on).
  */
-public final class ForwardTrace {
+public final class ForwardTrace implements AutoCloseable {
     private final List<LayerActivations> layers = new ArrayList<>();
+    private final List<Tensor> kept = new ArrayList<>();
     private int start = -1;
     private int length;
     private Tensor finalInput;
@@ -55,7 +57,7 @@ public final class ForwardTrace {
 
     void add(LayerActivations a) {
         keepAll(a.input(), a.inputRstd(), a.inputNormed(), a.qRaw(), a.kRaw(), a.qRstd(), a.kRstd(), a.q(), a.k(),
-                a.v(), a.attention(), a.mid(), a.midRstd(), a.midNormed(), a.gateUp(), a.activated());
+                a.v(), a.attention(), a.attentionLse(), a.mid(), a.midRstd(), a.midNormed(), a.gateUp(), a.activated());
         layers.add(a);
     }
 
@@ -66,7 +68,18 @@ public final class ForwardTrace {
         finalNormed = normed;
     }
 
-    private static void keepAll(Tensor... ts) {
-        for (Tensor t : ts) Tensors.keep(t);
+    private void keepAll(Tensor... ts) {
+        for (Tensor t : ts) {
+            if (t != null) kept.add(Tensors.keep(t));
+        }
+    }
+
+    /** Releases the recorded tensors; the trace must not be used afterwards. */
+    @Override
+    public void close() {
+        for (Tensor t : kept) t.releaseReference();
+        kept.clear();
+        layers.clear();
+        finalInput = finalRstd = finalNormed = null;
     }
 }

@@ -31,20 +31,33 @@ public final class Generation {
 
     /** Prefills prompt into cache (appending to what it holds) and decodes. */
     public static Result generate(QwenModel model, KvCache cache, long[] prompt, Options options) {
+        return generate(model, cache, prompt, options, null);
+    }
+
+    /** Prefills prompt into cache and decodes, with an adapter on the projections (null: none). */
+    public static Result generate(QwenModel model, KvCache cache, long[] prompt, Options options, Adapter adapter) {
         if (prompt.length == 0) throw new IllegalArgumentException("empty prompt");
+        if (options.maxNewTokens() == 0) return new Result(new long[0], Stop.MAX_TOKENS);
+        try (PointerScope scope = new PointerScope()) {
+            return decode(model, cache, model.lastLogits(cache, prompt, adapter), options, adapter);
+        }
+    }
+
+    /**
+     * Decodes after what the cache holds, starting from the logits [1, vocab] of its last position
+     * (e.g. after a latent thought fed as embeddings).
+     */
+    public static Result decode(QwenModel model, KvCache cache, Tensor firstLogits, Options options, Adapter adapter) {
         Sampler sampler = new Sampler(options.sampling());
         List<Long> out = new ArrayList<>();
         if (options.maxNewTokens() == 0) return new Result(new long[0], Stop.MAX_TOKENS);
-        long next;
-        try (PointerScope scope = new PointerScope()) {
-            next = sampler.next(model.lastLogits(cache, prompt));
-        }
+        long next = sampler.next(firstLogits);
         while (true) {
             if (options.stopTokens().contains(next)) return new Result(toArray(out), Stop.STOP_TOKEN);
             out.add(next);
             if (out.size() >= options.maxNewTokens()) return new Result(toArray(out), Stop.MAX_TOKENS);
             try (PointerScope scope = new PointerScope()) {
-                Tensor logits = model.lastLogits(cache, new long[] {next});
+                Tensor logits = model.lastLogits(cache, new long[] {next}, adapter);
                 next = sampler.next(logits);
             }
         }

@@ -10,7 +10,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * are stored after RoPE. {@link #truncate} rewinds (the ReLAT loop regenerates its latent steps
  * from the end of the prompt).
  */
-public final class KvCache {
+public final class KvCache implements AutoCloseable {
     private final Tensor[] keys;
     private final Tensor[] values;
     private final int capacity;
@@ -86,5 +86,16 @@ public final class KvCache {
 
     void advance(int tokens) {
         length += tokens;
+    }
+
+    /** Frees the buffers now (else the garbage collector frees them); the cache is unusable after. */
+    @Override
+    public void close() {
+        for (int i = 0; i < keys.length; i++) {
+            if (keys[i] != null) keys[i].releaseReference();
+            if (values[i] != null) values[i].releaseReference();
+            keys[i] = values[i] = null;
+        }
+        length = 0;
     }
 }

@@ -17,6 +17,7 @@ import org.bytedeco.pytorch.Tensor;
  * @param k k after RoPE [T, Hkv, D] (also in the KV cache)
  * @param v v [T, Hkv, D] (also in the KV cache)
  * @param attention attention output before o_proj [T, Hq * D]
+ * @param attentionLse fp32 log-sum-exp of the attention scores [T, Hq] (relat's attention kernel)
  * @param mid the residual stream after attention [T, d]
  * @param midRstd fp32 1/rms of each row of mid [T]
  * @param midNormed RMSNorm(mid) * weight [T, d]
@@ -35,6 +36,7 @@ public record LayerActivations(
         Tensor k,
         Tensor v,
         Tensor attention,
+        Tensor attentionLse,
         Tensor mid,
         Tensor midRstd,
         Tensor midNormed,

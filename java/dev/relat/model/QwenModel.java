@@ -1,5 +1,6 @@
 package dev.relat.model;
 
+import dev.relat.ops.Attention;
 import dev.relat.ops.RmsNorm;
 import java.nio.file.Path;
 import org.bytedeco.javacpp.PointerScope;
@@ -19,10 +20,14 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  *
  * <p>Every step is one method ({@link #rmsNorm}, {@link #qkNorm}, {@link #rope},
  * {@link #attention}, {@link #swiglu}, {@link #embed}, {@link #lmHead}) so each can move to a
- * relat kernel on its own. RMSNorm (and the QK-norm) already run relat's kernel; the others use
- * libtorch ops until their kernels land. A forward appends T positions to the cache; input is
- * token ids or input embeddings (the latent steps feed embeddings). Only the caller decides what
- * crosses to the host: nothing here reads a tensor value back.
+ * relat kernel on its own. RMSNorm and the QK-norm run relat's kernel; with head_dim 64 or 128
+ * (every real Qwen model) RoPE and attention run relat's kernels too (the attention kernel's
+ * log-sum-exp is what the engine's backward needs); other head dims, which only tiny test models
+ * have, fall back to libtorch for those two. SwiGLU, embedding and the GEMMs are libtorch. A
+ * forward appends T positions to the cache; input is token ids or input embeddings (the latent
+ * steps feed embeddings). An {@link Adapter} (the engine's LoRA) may add its correction to every
+ * projection. Only the caller decides what crosses to the host: nothing here reads a tensor value
+ * back.
  *
  * <p>Memory: the forward creates its temporaries in the caller's PointerScope (if any); the
  * generation loop wraps each step in one, so a long decode does not grow native memory.
@@ -33,6 +38,7 @@ public final class QwenModel {
     private final Device device;
     private final ScalarType dtype;
     private final Tensor invFreq;
+    private final boolean relatAttention;
 
     public QwenModel(QwenWeights weights) {
         this.config = weights.config();
@@ -42,6 +48,7 @@ public final class QwenModel {
         try (PointerScope scope = new PointerScope()) {
             this.invFreq = Tensors.keep(inverseFrequencies(config, device));
         }
+        this.relatAttention = config.headDim() == 64 || config.headDim() == 128;
     }
 
     /** Opens a checkout directory and loads its weights onto the device in the given dtype. */
@@ -101,16 +108,28 @@ public final class QwenModel {
 
     /** Logits of the last position only, [1, vocab]: what prefill and decode steps need. */
     public Tensor lastLogits(KvCache cache, long[] ids) {
-        Tensor h = hidden(cache, embed(ids(ids)), null);
+        return lastLogits(cache, ids, null);
+    }
+
+    /** Logits of the last position only, with an adapter (null: none). */
+    public Tensor lastLogits(KvCache cache, long[] ids, Adapter adapter) {
+        Tensor h = hidden(cache, embed(ids(ids)), null, adapter);
         return lmHead(h.narrow(0, h.size(0) - 1, 1));
+    }
+
+    /** {@link #hidden(KvCache, Tensor, ForwardTrace, Adapter)} without an adapter. */
+    public Tensor hidden(KvCache cache, Tensor inputEmbeds, ForwardTrace trace) {
+        return hidden(cache, inputEmbeds, trace, null);
     }
 
     /**
      * Runs the decoder over T new positions given as input embeddings [T, hidden] (model dtype,
      * model device), appends them to the cache, and returns the final hidden states h [T, hidden]
-     * (after the final RMSNorm). When trace is not null it records the activations.
+     * (after the final RMSNorm). When trace is not null it records the activations (and then the
+     * head dimension must be one relat's attention kernel takes: 64 or 128). The adapter, when not
+     * null, adds its correction to every projection it targets.
      */
-    public Tensor hidden(KvCache cache, Tensor inputEmbeds, ForwardTrace trace) {
+    public Tensor hidden(KvCache cache, Tensor inputEmbeds, ForwardTrace trace, Adapter adapter) {
         if (inputEmbeds.dim() != 2 || inputEmbeds.size(1) != config.hiddenSize()) {
             throw new IllegalArgumentException("input embeddings must be [T, " + config.hiddenSize() + "], got "
                     + java.util.Arrays.toString(Tensors.shape(inputEmbeds)));
@@ -125,10 +144,15 @@ public final class QwenModel {
         }
         int t = (int) inputEmbeds.size(0);
         if (t < 1) throw new IllegalArgumentException("input embeddings hold no positions");
+        if (trace != null && !relatAttention) {
+            throw new IllegalArgumentException("recording a trace (for the backward) needs head_dim 64 or 128 "
+                    + "(relat's attention kernel); this model has head_dim " + config.headDim());
+        }
         cache.requireRoom(t);
         int start = cache.length();
         if (trace != null) trace.begin(start, t);
-        Rope rope = ropeTables(start, t);
+        Rope rope = relatAttention ? null : ropeTables(start, t);
+        Tensor positions = relatAttention ? positions(start, t) : null;
         int hq = config.numAttentionHeads();
         int hkv = config.numKeyValueHeads();
         int hd = config.headDim();
@@ -141,6 +165,11 @@ public final class QwenModel {
             Tensor inputRstd = trace == null ? null : rstdBuffer(t);
             Tensor xn = rmsNorm(x, w.inputNorm(), inputRstd);
             Tensor qkv = projectQkv(xn, w);
+            if (adapter != null) {
+                adapt(adapter, i, Projection.Q, xn, qkv.narrow(1, 0, nq));
+                adapt(adapter, i, Projection.K, xn, qkv.narrow(1, nq, nkv));
+                adapt(adapter, i, Projection.V, xn, qkv.narrow(1, nq + nkv, nkv));
+            }
             Tensor q = qkv.narrow(1, 0, nq).view(t, hq, hd);
             Tensor k = qkv.narrow(1, nq, nkv).view(t, hkv, hd);
             Tensor v = qkv.narrow(1, nq + nkv, nkv).view(t, hkv, hd);
@@ -156,19 +185,40 @@ public final class QwenModel {
                 q = qkNorm(q, w.qNorm(), qRstd);
                 k = qkNorm(k, w.kNorm(), kRstd);
             }
-            q = rope(q, rope);
-            k = rope(k, rope);
-            cache.write(i, start, k, v);
-            Tensor attention = attention(q, cache.keys(i, start + t), cache.values(i, start + t), start);
-            Tensor mid = x.add(torch.linear(attention, w.o()));
+            Tensor attention;
+            Tensor lse = null;
+            if (relatAttention) {
+                Tensor[] rotated = dev.relat.ops.Rope.forward(q.contiguous(), k.contiguous(), positions, invFreq);
+                q = rotated[0];
+                k = rotated[1];
+                cache.write(i, start, k, v);
+                Attention.Output o = Attention.forward(q, cache.keys(i, start + t), cache.values(i, start + t),
+                        Attention.defaultScale(hd));
+                attention = o.out().view(t, nq);
+                lse = o.lse();
+            } else {
+                q = rope(q, rope);
+                k = rope(k, rope);
+                cache.write(i, start, k, v);
+                attention = attention(q, cache.keys(i, start + t), cache.values(i, start + t), start);
+            }
+            Tensor attnOut = torch.linear(attention, w.o());
+            if (adapter != null) adapt(adapter, i, Projection.O, attention, attnOut);
+            Tensor mid = x.add(attnOut);
             Tensor midRstd = trace == null ? null : rstdBuffer(t);
             Tensor midNormed = rmsNorm(mid, w.postNorm(), midRstd);
             Tensor gateUp = torch.linear(midNormed, w.gateUp());
+            if (adapter != null) {
+                adapt(adapter, i, Projection.GATE, midNormed, gateUp.narrow(1, 0, inter));
+                adapt(adapter, i, Projection.UP, midNormed, gateUp.narrow(1, inter, inter));
+            }
             Tensor activated = swiglu(gateUp, inter);
-            Tensor out = mid.add(torch.linear(activated, w.down()));
+            Tensor down = torch.linear(activated, w.down());
+            if (adapter != null) adapt(adapter, i, Projection.DOWN, activated, down);
+            Tensor out = mid.add(down);
             if (trace != null) {
-                trace.add(new LayerActivations(x, inputRstd, xn, qRaw, kRaw, qRstd, kRstd, q, k, v, attention, mid,
-                        midRstd, midNormed, gateUp, activated));
+                trace.add(new LayerActivations(x, inputRstd, xn, qRaw, kRaw, qRstd, kRstd, q, k, v, attention, lse,
+                        mid, midRstd, midNormed, gateUp, activated));
             }
             x = out;
         }
@@ -177,6 +227,25 @@ public final class QwenModel {
         if (trace != null) trace.finish(x, finalRstd, h);
         cache.advance(t);
         return h;
+    }
+
+    private static void adapt(Adapter adapter, int layer, Projection p, Tensor x, Tensor y) {
+        if (adapter.targets(layer, p)) adapter.addTo(layer, p, x, y);
+    }
+
+    /** int64 positions start .. start + t - 1 on the model device. */
+    public Tensor positions(int start, int t) {
+        return torch.arange(new Scalar(start), new Scalar(start + t), Tensors.options(ScalarType.Long, device));
+    }
+
+    /** fp32 RoPE inverse frequencies [head_dim / 2] (as Hugging Face computes them). */
+    public Tensor invFreq() {
+        return invFreq;
+    }
+
+    /** Whether attention runs relat's kernel (head_dim 64 or 128); else libtorch's. */
+    public boolean relatAttention() {
+        return relatAttention;
     }
 
     // ---- the pieces, one method each (each a future relat kernel) ----

@@ -22,6 +22,9 @@ public final class ReferenceQwen {
     private final QwenConfig c;
     private final Map<String, Tensor> w;
     private final ScalarType dtype;
+    /** LoRA by base weight name: {A [r, in], B [out, r]}; y += scale (x A^T) B^T. */
+    private Map<String, Tensor[]> lora = Map.of();
+    private double loraScale;
 
     /** weights by Hugging Face name (any dtype / device; they are cast to dtype on the CPU device of the first). */
     public ReferenceQwen(QwenConfig config, Map<String, Tensor> weights, ScalarType dtype) {
@@ -30,6 +33,32 @@ public final class ReferenceQwen {
         Map<String, Tensor> cast = new java.util.LinkedHashMap<>();
         weights.forEach((k, v) -> cast.put(k, v.to(dtype)));
         this.w = cast;
+    }
+
+    /** Adds LoRA terms to the named projections (tensors may require grad: autograd flows into them). */
+    public ReferenceQwen withLora(Map<String, Tensor[]> adapters, double scale) {
+        this.lora = Map.copyOf(adapters);
+        this.loraScale = scale;
+        return this;
+    }
+
+    /** The embedding matrix E and the LM head U (E when tied), cast to dtype. */
+    public Tensor embeddingMatrix() {
+        return w(QwenNames.EMBED);
+    }
+
+    public Tensor lmHeadMatrix() {
+        return c.tieWordEmbeddings() ? w(QwenNames.EMBED) : w(QwenNames.LM_HEAD);
+    }
+
+    /** The final-norm hidden states [T, hidden] of a sequence given as input embeddings (autograd-friendly). */
+    public Tensor hiddenFromEmbeddings(Tensor embeds) {
+        return finalHidden(embeds);
+    }
+
+    /** fp32, as HF computes norms and softmax, or fp64 when the whole reference runs in fp64. */
+    private ScalarType accumulation() {
+        return dtype == ScalarType.Double ? ScalarType.Double : ScalarType.Float;
     }
 
     private Tensor w(String name) {
@@ -58,14 +87,39 @@ public final class ReferenceQwen {
         return torch.linear(h, c.tieWordEmbeddings() ? w(QwenNames.EMBED) : w(QwenNames.LM_HEAD));
     }
 
+    /**
+     * The keys (after RoPE) and values [Hkv, S, D] of every layer for the positions seen so far, as
+     * a libtorch user would keep them (torch.cat per step); autograd flows through them.
+     */
+    public static final class Cache {
+        private final java.util.List<Tensor> keys = new java.util.ArrayList<>();
+        private final java.util.List<Tensor> values = new java.util.ArrayList<>();
+        private long length;
+
+        public long length() {
+            return length;
+        }
+    }
+
+    /** The final-norm hidden states [T, hidden] of new positions after those in cache (appended to it). */
+    public Tensor hiddenFromEmbeddings(Tensor embeds, Cache cache) {
+        return finalHidden(embeds, cache);
+    }
+
     /** The final-norm hidden states [T, hidden]. */
     private Tensor finalHidden(Tensor embeds) {
+        return finalHidden(embeds, null);
+    }
+
+    private Tensor finalHidden(Tensor embeds, Cache cache) {
         long t = embeds.size(0);
+        long start = cache == null ? 0 : cache.length;
         int hq = c.numAttentionHeads();
         int hkv = c.numKeyValueHeads();
         int d = c.headDim();
-        Tensor[] rope = rope(t);
-        Tensor mask = torch.ones(new long[] {t, t}, new TensorOptions(ScalarType.Bool)).triu(1);
+        Tensor[] rope = rope(start, t);
+        // query i (position start + i) sees keys 0 .. start + i
+        Tensor mask = torch.ones(new long[] {t, start + t}, new TensorOptions(ScalarType.Bool)).triu(start + 1);
         Tensor x = embeds.to(dtype);
         for (int i = 0; i < c.numHiddenLayers(); i++) {
             Tensor h = rmsNorm(x, w(QwenNames.layer(i, QwenNames.INPUT_NORM)));
@@ -83,18 +137,30 @@ public final class ReferenceQwen {
             q = applyRope(q.transpose(0, 1), rope);
             k = applyRope(k.transpose(0, 1), rope);
             v = v.transpose(0, 1);
+            if (cache != null) {
+                if (cache.keys.size() > i) {
+                    k = torch.cat(new TensorVector(cache.keys.get(i), k), 1);
+                    v = torch.cat(new TensorVector(cache.values.get(i), v), 1);
+                    cache.keys.set(i, k);
+                    cache.values.set(i, v);
+                } else {
+                    cache.keys.add(k);
+                    cache.values.add(v);
+                }
+            }
             k = k.repeat_interleave(c.groupSize(), new org.bytedeco.pytorch.LongOptional(0), new org.bytedeco.pytorch.LongOptional());
             v = v.repeat_interleave(c.groupSize(), new org.bytedeco.pytorch.LongOptional(0), new org.bytedeco.pytorch.LongOptional());
             Tensor scores = torch.matmul(q, k.transpose(1, 2)).mul(new Scalar(1.0 / Math.sqrt(d)));
             scores = scores.masked_fill(mask, new Scalar(Double.NEGATIVE_INFINITY));
-            Tensor probs = scores.softmax(-1, new ScalarTypeOptional(ScalarType.Float)).to(dtype);
+            Tensor probs = scores.softmax(-1, new ScalarTypeOptional(accumulation())).to(dtype);
             Tensor attn = torch.matmul(probs, v).transpose(0, 1).reshape(t, (long) hq * d);
-            x = x.add(torch.linear(attn, w(QwenNames.layer(i, QwenNames.O))));
+            x = x.add(linear(attn, QwenNames.layer(i, QwenNames.O), null));
             Tensor h2 = rmsNorm(x, w(QwenNames.layer(i, QwenNames.POST_NORM)));
-            Tensor gate = torch.linear(h2, w(QwenNames.layer(i, QwenNames.GATE)));
-            Tensor up = torch.linear(h2, w(QwenNames.layer(i, QwenNames.UP)));
-            x = x.add(torch.linear(torch.silu(gate).mul(up), w(QwenNames.layer(i, QwenNames.DOWN))));
+            Tensor gate = linear(h2, QwenNames.layer(i, QwenNames.GATE), null);
+            Tensor up = linear(h2, QwenNames.layer(i, QwenNames.UP), null);
+            x = x.add(linear(torch.silu(gate).mul(up), QwenNames.layer(i, QwenNames.DOWN), null));
         }
+        if (cache != null) cache.length += t;
         return rmsNorm(x, w(QwenNames.NORM));
     }
 
@@ -111,24 +177,29 @@ public final class ReferenceQwen {
     }
 
     private Tensor linear(Tensor x, String weight, String bias) {
-        return bias == null ? torch.linear(x, w(weight)) : torch.linear(x, w(weight), new TensorOptional(w(bias)));
+        Tensor y = bias == null ? torch.linear(x, w(weight)) : torch.linear(x, w(weight), new TensorOptional(w(bias)));
+        Tensor[] ab = lora.get(weight);
+        if (ab == null) return y;
+        Tensor delta = torch.matmul(torch.matmul(x.to(ab[0].scalar_type()), ab[0].t()), ab[1].t()).mul(new Scalar(loraScale));
+        return y.add(delta.to(y.scalar_type()));
     }
 
     /** Hugging Face's Qwen RMSNorm: fp32 variance, cast back, then times the weight. */
     private Tensor rmsNorm(Tensor x, Tensor weight) {
-        Tensor xf = x.to(ScalarType.Float);
+        Tensor xf = x.to(accumulation());
         Tensor variance = xf.pow(new Scalar(2)).mean(new long[] {-1}, true, new ScalarTypeOptional());
         Tensor normed = xf.mul(torch.rsqrt(variance.add(new Scalar(c.rmsNormEps()))));
         return weight.mul(normed.to(dtype));
     }
 
     /** cos, sin [T, D] as HF computes them: fp32 inv_freq and angles, cast to the model dtype. */
-    private Tensor[] rope(long t) {
+    private Tensor[] rope(long start, long t) {
         int d = c.headDim();
         Tensor exponents = torch.arange(new Scalar(0), new Scalar(d), new Scalar(2), new TensorOptions(ScalarType.Long))
                 .to(ScalarType.Float).div(new Scalar((double) d));
         Tensor invFreq = torch.pow(new Scalar(c.ropeTheta()), exponents).reciprocal();
-        Tensor positions = torch.arange(new Scalar(0), new Scalar(t), new TensorOptions(ScalarType.Long)).to(ScalarType.Float);
+        Tensor positions = torch.arange(new Scalar(start), new Scalar(start + t), new TensorOptions(ScalarType.Long))
+                .to(ScalarType.Float);
         Tensor freqs = positions.unsqueeze(1).mul(invFreq.unsqueeze(0));
         Tensor emb = torch.cat(new TensorVector(freqs, freqs), -1);
         return new Tensor[] {emb.cos().to(dtype), emb.sin().to(dtype)};

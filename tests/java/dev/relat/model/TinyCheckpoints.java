@@ -48,9 +48,20 @@ final class TinyCheckpoints {
         return CheckpointWriter.config("qwen2", 48, 72, 2, 8, 1, 6, 450, true, dtype);
     }
 
+    /** qwen3 with head_dim 64 (relat's attention kernel and the trace path): 4 query / 1 kv head (GQA 4). */
+    static QwenConfig qwen3Kernel(String dtype) {
+        return CheckpointWriter.config("qwen3", 72, 100, 3, 4, 1, 64, 517, false, dtype);
+    }
+
+    /** qwen2 with biases, tied, head_dim 64 (hidden 128 over 2 heads), 2 query / 2 kv heads. */
+    static QwenConfig qwen2Kernel(String dtype) {
+        return CheckpointWriter.config("qwen2", 128, 120, 2, 2, 2, 64, 300, true, dtype);
+    }
+
     /** Writes (once) a random checkpoint for config and seed; shards > 1 writes an index. */
     static synchronized Path get(String name, QwenConfig config, long seed, int shards) {
-        String key = name + "-" + config.modelType() + "-" + config.torchDtype() + "-" + seed + "-" + shards;
+        String key = name + "-" + config.modelType() + "-" + config.hiddenSize() + "x" + config.headDim() + "x"
+                + config.numHiddenLayers() + "-" + config.torchDtype() + "-" + seed + "-" + shards;
         return WRITTEN.computeIfAbsent(key, k -> CheckpointWriter.writeRandom(ROOT.resolve(k), config, seed, shards));
     }
 

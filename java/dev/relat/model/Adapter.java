@@ -1,0 +1,15 @@
+package dev.relat.model;
+
+/**
+ * A low-rank (or any) correction added to the output of a layer's projections during the
+ * forward, without touching the base weights: y += delta(x). The ReLAT engine's LoRA implements
+ * it; the model only calls it. x is the projection's input [T, in] and y its base output [T, out]
+ * (possibly a view into a fused projection: add in place).
+ */
+public interface Adapter {
+    /** Whether this projection of this layer has a correction (the forward skips the call if not). */
+    boolean targets(int layer, Projection projection);
+
+    /** y += delta(x), in place. */
+    void addTo(int layer, Projection projection, org.bytedeco.pytorch.Tensor x, org.bytedeco.pytorch.Tensor y);
+}

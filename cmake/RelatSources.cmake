@@ -16,6 +16,7 @@ set(RELAT_CPU_SOURCES
   ${RELAT_SOURCE_ROOT}/native/src/rope.cpp
   ${RELAT_SOURCE_ROOT}/native/src/adamw.cpp
   ${RELAT_SOURCE_ROOT}/native/src/sample.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/profile.cpp
 )
 
 # CUDA kernels.
@@ -31,6 +32,12 @@ set(RELAT_CUDA_SOURCES
   ${RELAT_SOURCE_ROOT}/kernels/rope.cu
   ${RELAT_SOURCE_ROOT}/kernels/adamw.cu
   ${RELAT_SOURCE_ROOT}/kernels/sample.cu
+)
+
+# Host-only code of librelat_cuda that the CUDA-on-CPU emulation cannot compile (NVTX3 and the CUDA
+# profiler API: the profiling markers of relat.h). Built into librelat_cuda only.
+set(RELAT_CUDA_HOST_SOURCES
+  ${RELAT_SOURCE_ROOT}/kernels/profile.cu
 )
 
 # CPU twins written with vector extensions (native/src/cpu_simd.h), whose `c += a * b` should be one

@@ -301,6 +301,23 @@ RELAT_OP(sample, (const void *logits, int64_t rows, int64_t vocab, int64_t ld, f
                   int64_t top_k, float top_p, uint64_t seed, uint64_t step, int64_t *out,
                   void *workspace, int64_t workspace_bytes, relat_dtype dtype, relat_stream stream))
 
+/* ---- Profiling markers (plain functions, not ops: no tensors, no stream) ------------------------
+ * For Nsight Systems / Nsight Compute started from the Java entry point (`relat solve --profile`).
+ * librelat_cuda: range_push / range_pop are NVTX3 nvtxRangePushA / nvtxRangePop (header-only NVTX of
+ * the CUDA toolkit: a no-op unless a tool such as nsys injects itself), start / stop are
+ * cudaProfilerStart / cudaProfilerStop (the capture range of `nsys --capture-range=cudaProfilerApi`
+ * and of `ncu --profile-from-start off`). librelat_cpu: all four are no-ops returning RELAT_OK.
+ * name: a NUL-terminated string, not NULL (RELAT_ERR_INVALID_ARGUMENT); NVTX copies it.
+ * start / stop return RELAT_ERR_DEVICE when the CUDA runtime fails (no driver, no device). */
+RELAT_API relat_status relat_cpu_profile_range_push(const char *name);
+RELAT_API relat_status relat_cpu_profile_range_pop(void);
+RELAT_API relat_status relat_cpu_profile_start(void);
+RELAT_API relat_status relat_cpu_profile_stop(void);
+RELAT_API relat_status relat_cuda_profile_range_push(const char *name);
+RELAT_API relat_status relat_cuda_profile_range_pop(void);
+RELAT_API relat_status relat_cuda_profile_start(void);
+RELAT_API relat_status relat_cuda_profile_stop(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -172,4 +172,15 @@ public final class CpuKernels {
             long topK, float topP, @Cast("uint64_t") long seed, @Cast("uint64_t") long step,
             @Cast("int64_t*") Pointer out, Pointer workspace, long workspaceBytes, @Cast("relat_dtype") int dtype,
             @Cast("relat_stream") Pointer stream);
+
+    // ---- profiling markers (relat.h; not ops): NVTX ranges and the CUDA profiler API on cuda, no-ops on cpu ----
+
+    /** name must not be null; JavaCPP passes it as a temporary UTF-8 copy, which NVTX copies again. */
+    @Name("relat_cpu_profile_range_push") public static native int profileRangePush(@Cast("const char*") String name);
+
+    @Name("relat_cpu_profile_range_pop") public static native int profileRangePop();
+
+    @Name("relat_cpu_profile_start") public static native int profileStart();
+
+    @Name("relat_cpu_profile_stop") public static native int profileStop();
 }

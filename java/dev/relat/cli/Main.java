@@ -1,65 +1,94 @@
 package dev.relat.cli;
 
-import dev.relat.ops.Backend;
-import dev.relat.ops.RmsNorm;
-import java.util.Arrays;
-import org.bytedeco.pytorch.Device;
-import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorOptions;
-import org.bytedeco.pytorch.global.torch;
+import dev.relat.engine.AnswerContext;
+import dev.relat.engine.LatentMode;
+import dev.relat.engine.Method;
+import dev.relat.engine.Options;
+import java.io.PrintWriter;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.IVersionProvider;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 
-/** The relat command line. */
-public final class Main {
-    private Main() {}
+/**
+ * The relat command line: {@code relat solve | profile | eval | bench | selftest}. Exit codes: 0
+ * success, 1 a failure while running, 2 a bad command line or option value (one line on stderr).
+ */
+@Command(name = "relat", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "ReLAT test-time training for Qwen models: think in latent vectors, train a throw-away LoRA"
+                + " on reconstructing the question from them, then answer.",
+        subcommands = {SolveCommand.class, ProfileCommand.class, EvalCommand.class, BenchCommand.class,
+            SelftestCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+    final Context context;
+
+    @Spec
+    CommandSpec spec;
+
+    Main(Context context) {
+        this.context = context;
+    }
+
+    @Override
+    public void run() {
+        throw new ParameterException(spec.commandLine(), "missing command (solve, profile, eval, bench or selftest)");
+    }
 
     public static void main(String[] args) {
-        String command = args.length == 0 ? "help" : args[0];
-        switch (command) {
-            case "selftest" -> System.exit(selftest(Arrays.copyOfRange(args, 1, args.length)));
-            case "help", "--help", "-h" -> usage();
-            default -> {
-                System.err.println("relat: unknown command '" + command + "'");
-                usage();
-                System.exit(2);
+        System.exit(run(args, Context.system()));
+    }
+
+    /** Runs the command line against a context; returns the exit code. */
+    static int run(String[] args, Context context) {
+        return commandLine(context).execute(args);
+    }
+
+    static CommandLine commandLine(Context context) {
+        CommandLine cl = new CommandLine(new Main(context));
+        cl.setOut(new PrintWriter(context.out(), true));
+        cl.setErr(new PrintWriter(context.err(), true));
+        cl.registerConverter(Method.class, Method::parse);
+        cl.registerConverter(LatentMode.class, LatentMode::parse);
+        cl.registerConverter(AnswerContext.class, AnswerContext::parse);
+        cl.registerConverter(Options.Target.class, Options.Target::parse);
+        cl.setParameterExceptionHandler((ex, args) -> {
+            CommandLine c = ex.getCommandLine();
+            context.err().println("relat: " + ex.getMessage());
+            context.err().println("try '" + c.getCommandSpec().qualifiedName() + " --help'");
+            return 2;
+        });
+        cl.setExecutionExceptionHandler((ex, c, parsed) -> {
+            if (ex instanceof UsageError) {
+                context.err().println("relat: " + ex.getMessage());
+                return 2;
             }
+            context.err().println("relat: error: " + describe(ex));
+            if (context.env().containsKey("RELAT_DEBUG")) ex.printStackTrace(context.err());
+            else context.err().println("(set RELAT_DEBUG=1 for the stack trace)");
+            return 1;
+        });
+        // bench hands everything it does not know to JMH
+        cl.getSubcommands().get("bench").setUnmatchedOptionsArePositionalParams(true);
+        return cl;
+    }
+
+    private static String describe(Throwable ex) {
+        String m = ex.getMessage();
+        return m == null || m.isBlank() ? ex.toString() : m;
+    }
+
+    /** The relat version (from the jar manifest; "development" from class folders). */
+    static String version() {
+        String v = Main.class.getPackage().getImplementationVersion();
+        return v != null ? v : "development";
+    }
+
+    static final class Version implements IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[] {"relat " + version(), "Java " + System.getProperty("java.version")};
         }
-    }
-
-    private static void usage() {
-        System.out.println("""
-                usage: relat <command>
-                  selftest   run the native RMSNorm kernel on a random tensor on every available
-                             device, compare it with libtorch, and print which kernel library ran""");
-    }
-
-    /** Runs RMSNorm through relat and through libtorch on random data; 0 when they agree. */
-    static int selftest(String[] args) {
-        int failures = 0;
-        failures += selftestOn(new Device("cpu"));
-        if (Backend.cudaAvailable()) {
-            failures += selftestOn(new Device("cuda:0"));
-        } else {
-            System.out.println("cuda: not available (no GPU seen by libtorch or librelat_cuda not built)");
-        }
-        System.out.println(failures == 0 ? "selftest passed" : "selftest FAILED");
-        return failures == 0 ? 0 : 1;
-    }
-
-    private static int selftestOn(Device device) {
-        long rows = 64, cols = 1000;
-        TensorOptions options = new TensorOptions(device);
-        Tensor x = torch.randn(new long[] {rows, cols}, options);
-        Tensor w = torch.randn(new long[] {cols}, options);
-        long start = System.nanoTime();
-        Tensor y = RmsNorm.forward(x, w, 1e-6);
-        long micros = (System.nanoTime() - start) / 1000;
-        Tensor ref = torch.rms_norm(x, new long[] {cols}, new org.bytedeco.pytorch.TensorOptional(w),
-                new org.bytedeco.pytorch.DoubleOptional(1e-6));
-        double err = torch.max(torch.abs(y.sub(ref))).item_double() / torch.max(torch.abs(ref)).item_double();
-        boolean ok = err < 1e-5;
-        System.out.printf("%s: %s, rmsnorm [%d x %d] fp32 in %d us, max rel error vs libtorch %.2e %s%n",
-                device.str().getString(), Backend.describe(device.is_cuda()), rows, cols, micros, err,
-                ok ? "ok" : "TOO LARGE");
-        return ok ? 0 : 1;
     }
 }

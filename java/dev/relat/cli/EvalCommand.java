@@ -1,0 +1,154 @@
+package dev.relat.cli;
+
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonObject;
+import dev.relat.engine.Method;
+import dev.relat.engine.Options;
+import dev.relat.engine.PhaseListener;
+import dev.relat.engine.Result;
+import dev.relat.eval.Dataset;
+import dev.relat.eval.Evaluator;
+import dev.relat.eval.MethodSummary;
+import dev.relat.eval.Solver;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/** {@code relat eval}: every method on every question of a JSON-lines benchmark; resumable. */
+@Command(name = "eval", mixinStandardHelpOptions = true, versionProvider = Main.Version.class, sortOptions = false,
+        defaultValueProvider = EngineOptions.Defaults.class,
+        description = {"Runs each method on each question of a JSON-lines file and writes into --out: results.jsonl"
+                + " (one line per question x method, with the full result record), summary.md (accuracy per method),"
+                + " accuracy.png and loss.png (mean test-time-training loss per update step).",
+            "Resumable: rerun with the same --out and finished lines are kept, not redone. Malformed input lines are"
+                + " reported by line number and skipped. The engine options apply to every method; --method is"
+                + " ignored (see --methods)."})
+final class EvalCommand implements Callable<Integer> {
+    @ParentCommand
+    Main parent;
+
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    ModelOptions model;
+
+    @Option(names = "--data", required = true, paramLabel = "FILE", description = "the benchmark, JSON lines")
+    Path data;
+
+    @Option(names = "--methods", split = ",", paramLabel = "M", defaultValue = "single,latent,relat",
+            description = "comma-separated methods from single, latent, relat, query-lm (default: ${DEFAULT-VALUE})")
+    List<Method> methods;
+
+    @Option(names = "--preset", paramLabel = "NAME", defaultValue = "gsm8k",
+            description = "field names and answer kind: gsm8k (question/answer, numbers, '#### x' answers),"
+                    + " aime or math (problem/answer, numbers), mc, gpqa or medqa (question/answer/options, letters)"
+                    + " (default: ${DEFAULT-VALUE})")
+    String preset;
+
+    @Option(names = "--question-field", paramLabel = "F", description = "JSON field of the question (overrides the preset)")
+    String questionField;
+
+    @Option(names = "--answer-field", paramLabel = "F", description = "JSON field of the reference answer (overrides the preset)")
+    String answerField;
+
+    @Option(names = "--limit", paramLabel = "N", defaultValue = "0",
+            description = "only the first N valid questions; 0 = all (default: ${DEFAULT-VALUE})")
+    int limit;
+
+    @Option(names = "--out", paramLabel = "DIR", description = "output folder (default: relat-eval-<data file name>)")
+    Path out;
+
+    @Mixin
+    EngineOptions engine;
+
+    @Override
+    public Integer call() throws Exception {
+        Context ctx = parent.context;
+        if (limit < 0) throw new UsageError("--limit must be >= 0, got " + limit);
+        if (!Files.isRegularFile(data)) throw new UsageError("--data " + data + ": no such file");
+        Dataset.Format format;
+        try {
+            format = Dataset.Format.preset(preset).withFields(questionField, answerField);
+        } catch (IllegalArgumentException e) {
+            throw new UsageError("--preset: " + e.getMessage());
+        }
+        List<String> methodNames = new ArrayList<>(new LinkedHashSet<>(methods.stream().map(Method::cliName).toList()));
+        Options base = Commands.options(engine);
+        boolean demo = model.demo();
+        if (demo && !spec.commandLine().getParseResult().hasMatchedOption("--max-new-tokens")) {
+            base = base.toBuilder().maxNewTokens(DemoModel.DEFAULT_MAX_NEW_TOKENS).build();
+        }
+        Device device = model.torchDevice();
+        ScalarType dtype = model.scalarType();
+        String name = data.getFileName().toString();
+        Path outDir = out != null ? out : Path.of("relat-eval-" + name.replaceFirst("\\.jsonl?$", ""));
+
+        Dataset dataset = Dataset.read(data, format);
+        if (dataset.questions().isEmpty()) {
+            for (Dataset.Problem p : dataset.problems()) ctx.err().println("relat eval: skipping " + name + " " + p);
+            throw new UsageError("--data " + data + ": no usable question (fields '" + format.questionField() + "' and '"
+                    + format.answerField() + "'; see --preset, --question-field, --answer-field)");
+        }
+        if (demo) ctx.err().println("relat: note: " + DemoModel.NOTICE);
+        Path dir = demo ? DemoModel.ensure(ctx.cacheRoot()) : model.checkout();
+        writeRunInfo(ctx, outDir, dir, demo, device, dtype, base);
+
+        final Options options = base;
+        try (SolveEngine solver = ctx.engines().open(dir, device, dtype)) {
+            Solver adapter = (question, method) -> {
+                Result r = solver.solve(question.text(), options.toBuilder().method(Method.parse(method)).build(),
+                        PhaseListener.NONE);
+                return new Solver.Outcome(r.answer(), r.losses(), ResultJson.of(r));
+            };
+            List<MethodSummary> summaries = new Evaluator(adapter, ctx.err()).run(dataset, name, methodNames, outDir, limit);
+            ctx.out().printf("%-10s %8s %6s %9s%n", "method", "correct", "total", "accuracy");
+            for (MethodSummary s : summaries) {
+                ctx.out().printf(Locale.ROOT, "%-10s %8d %6d %8.1f%%%n", s.method(), s.correct(), s.total(),
+                        100 * s.accuracy());
+            }
+            ctx.out().println("wrote " + outDir.resolve("results.jsonl") + ", summary.md, accuracy.png, loss.png");
+            if (demo) ctx.out().println("NOTE: demo model with random weights: these accuracies are noise.");
+        }
+        return 0;
+    }
+
+    /** run.json: the model and options of this run; a rerun with other settings is warned about. */
+    private static void writeRunInfo(Context ctx, Path outDir, Path model, boolean demo, Device device, ScalarType dtype,
+            Options options) throws IOException {
+        JsonObject info = new JsonObject();
+        info.addProperty("model", model.toAbsolutePath().toString());
+        info.addProperty("demo", demo);
+        info.addProperty("device", device.str().getString());
+        info.addProperty("dtype", ModelOptions.name(dtype));
+        JsonObject o = ResultJson.of(options);
+        o.remove("method");
+        info.add("options", o);
+        String text = new GsonBuilder().setPrettyPrinting().create().toJson(info) + "\n";
+        Path file = outDir.resolve("run.json");
+        Files.createDirectories(outDir);
+        if (Files.exists(file)) {
+            String before = Files.readString(file, StandardCharsets.UTF_8);
+            if (!before.equals(text)) {
+                ctx.err().println("relat eval: warning: " + file + " records other settings than this run's;"
+                        + " results already in " + outDir + " are kept as they are (use another --out to start afresh)");
+                Files.writeString(outDir.resolve("run.previous.json"), before, StandardCharsets.UTF_8);
+            }
+        }
+        Files.writeString(file, text, StandardCharsets.UTF_8);
+    }
+}

@@ -1,0 +1,195 @@
+package dev.relat.cli;
+
+import com.google.gson.JsonObject;
+import dev.relat.engine.Options;
+import dev.relat.engine.Phase;
+import dev.relat.engine.PhaseListener;
+import dev.relat.engine.Result;
+import dev.relat.model.QwenConfig;
+import dev.relat.profile.Nvtx;
+import dev.relat.profile.PhaseProfiler;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/** {@code relat solve}: one question, one method; prints the answer, the losses, token counts, phase times. */
+@Command(name = "solve", mixinStandardHelpOptions = true, versionProvider = Main.Version.class, sortOptions = false,
+        defaultValueProvider = EngineOptions.Defaults.class,
+        description = {"Answers one question with one method (default relat) and prints the answer, the test-time-training"
+                + " loss per update step, token counts and phase timings.",
+            "Without --model it runs the embedded demo model, whose weights are random: its answers are noise, it shows"
+                + " the mechanics only."})
+class SolveCommand implements Callable<Integer> {
+    @ParentCommand
+    Main parent;
+
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    ModelOptions model;
+
+    @Mixin
+    EngineOptions engine;
+
+    @Option(names = "--json", description = "print one JSON object instead of text")
+    boolean json;
+
+    @Option(names = "--profile", description = "NVTX ranges per phase and cudaProfilerStart/Stop around the question"
+            + " (for nsys / ncu); prints the phase breakdown table")
+    boolean profile;
+
+    @Parameters(paramLabel = "QUESTION", arity = "1..*", description = "the question (several words are joined by spaces)")
+    List<String> question;
+
+    /** relat profile: always on. */
+    boolean profiling() {
+        return profile;
+    }
+
+    @Override
+    public Integer call() {
+        Context ctx = parent.context;
+        Options options = Commands.options(engine);
+        boolean demo = model.demo();
+        if (demo && !spec.commandLine().getParseResult().hasMatchedOption("--max-new-tokens")) {
+            options = options.toBuilder().maxNewTokens(DemoModel.DEFAULT_MAX_NEW_TOKENS).build();
+        }
+        Device device = model.torchDevice();
+        ScalarType dtype = model.scalarType();
+        String text = String.join(" ", question);
+        if (text.isBlank()) throw new UsageError("the question is empty");
+
+        if (demo) ctx.err().println("relat: note: " + DemoModel.NOTICE);
+        Path dir = demo ? DemoModel.ensure(ctx.cacheRoot()) : model.checkout();
+        long t0 = System.nanoTime();
+        try (SolveEngine solver = ctx.engines().open(dir, device, dtype)) {
+            long loadNanos = System.nanoTime() - t0;
+            PhaseProfiler profiler = profiling() ? new PhaseProfiler() : null;
+            PhaseListener listener = profiler != null ? profiler : PhaseListener.NONE;
+            long s0 = System.nanoTime();
+            Result result = solver.solve(text, options, listener);
+            long wallNanos = System.nanoTime() - s0;
+            Run run = new Run(dir, demo, device.str().getString(), ModelOptions.name(dtype), solver.config(), text,
+                    options, result, loadNanos, wallNanos, profiler);
+            if (json) ctx.out().println(json(run));
+            else print(ctx.out(), run);
+        }
+        return 0;
+    }
+
+    /** Everything one solve printed. */
+    record Run(Path model, boolean demo, String device, String dtype, QwenConfig config, String question,
+            Options options, Result result, long loadNanos, long wallNanos, PhaseProfiler profiler) {}
+
+    static JsonObject json(Run run) {
+        JsonObject o = new JsonObject();
+        o.addProperty("model", run.model().toString());
+        o.addProperty("demo", run.demo());
+        if (run.demo()) o.addProperty("notice", DemoModel.NOTICE);
+        o.addProperty("device", run.device());
+        o.addProperty("dtype", run.dtype());
+        o.addProperty("question", run.question());
+        o.add("options", ResultJson.of(run.options()));
+        o.add("result", ResultJson.of(run.result()));
+        o.addProperty("loadNanos", run.loadNanos());
+        o.addProperty("wallNanos", run.wallNanos());
+        if (run.profiler() != null) {
+            JsonObject p = new JsonObject();
+            for (Phase phase : Phase.values()) {
+                JsonObject s = new JsonObject();
+                s.addProperty("calls", run.profiler().calls(phase));
+                s.addProperty("nanos", run.profiler().nanos(phase));
+                p.add(ResultJson.key(phase), s);
+            }
+            p.addProperty("questionNanos", run.profiler().questionNanos());
+            p.addProperty("nvtx", Nvtx.active());
+            o.add("profile", p);
+        }
+        return o;
+    }
+
+    static void print(PrintStream out, Run run) {
+        Options o = run.options();
+        Result r = run.result();
+        QwenConfig c = run.config();
+        if (run.demo()) out.println("NOTE: " + DemoModel.NOTICE + "\n");
+        out.printf("model     %s%s%n", run.demo() ? "embedded demo (random weights) " : "", run.model());
+        if (c != null) {
+            out.printf("          %s, %d layers, hidden %d, %d/%d heads, vocab %d, %.1f M parameters%n", c.modelType(),
+                    c.numHiddenLayers(), c.hiddenSize(), c.numAttentionHeads(), c.numKeyValueHeads(), c.vocabSize(),
+                    c.parameterCount() / 1e6);
+        }
+        out.printf("          on %s in %s, loaded in %.1f s%n", run.device(), run.dtype(), run.loadNanos() / 1e9);
+        out.printf("method    %s%s%n", o.method().cliName(), describe(o));
+        out.printf("question  %s%n", run.question());
+        out.println("answer");
+        for (String line : r.answer().split("\n", -1)) out.println("  " + line);
+        out.printf("tokens    prompt %d, latent %d, answer %d%n", r.promptTokens(), r.latentTokens(), r.answerTokens());
+        List<Double> losses = r.losses();
+        if (losses.isEmpty()) {
+            out.println("loss      none (" + o.method().cliName() + " does not train at test time)");
+        } else {
+            out.println("loss      " + (o.method().cliName().equals("query-lm") ? "next-token loss on the question"
+                    : "reconstruction loss") + " before each update, then after the last:");
+            for (int i = 0; i < losses.size(); i++) {
+                boolean last = i == losses.size() - 1 && losses.size() > 1;
+                out.printf("  step %-3d %.6f%s%n", i, losses.get(i), last ? "   (after the last update)" : "");
+            }
+        }
+        if (run.profiler() != null) {
+            out.println("profile   phase breakdown (wall time; NVTX " + (Nvtx.active()
+                    ? "ranges and cudaProfilerStart/Stop sent to librelat_cuda)" : "calls are no-ops: CUDA not loaded)"));
+            for (String line : run.profiler().table().split("\n")) out.println("  " + line);
+        } else {
+            out.println("phases    wall time per phase, summed over the question:");
+            long sum = 0;
+            for (Phase p : Phase.values()) {
+                long n = r.phaseNanos().getOrDefault(p, 0L);
+                sum += n;
+                out.printf("  %-24s %10.1f ms%n", p.label(), n / 1e6);
+            }
+            out.printf("  %-24s %10.1f ms (solve wall time %.1f ms)%n", "sum", sum / 1e6, run.wallNanos() / 1e6);
+        }
+        out.printf("memory    peak on the device: %s%n", bytes(r.peakDeviceBytes()));
+        if (run.demo()) out.println("\nNOTE: random weights: the answer above is noise.");
+    }
+
+    static String describe(Options o) {
+        StringBuilder sb = new StringBuilder();
+        if (o.method().thinksInLatents()) {
+            sb.append(String.format(Locale.ROOT, ": K=%d latent steps (%s, tau %s)", o.latentSteps(),
+                    o.latentMode().name().toLowerCase(Locale.ROOT), o.temperatureLatent()));
+        }
+        if (o.method().trains()) {
+            sb.append(String.format(Locale.ROOT, ", N=%d updates, lr %s, LoRA rank %d alpha %s on %s", o.updateSteps(),
+                    o.learningRate(), o.loraRank(), o.loraAlpha(), o.loraTargets().stream().sorted()
+                            .map(t -> t.name().toLowerCase(Locale.ROOT)).collect(Collectors.joining(","))));
+        }
+        sb.append(o.method().thinksInLatents() ? ", " : ": ");
+        sb.append(o.temperature() == 0 ? "greedy" : String.format(Locale.ROOT, "temperature %s top-p %s top-k %d seed %d",
+                o.temperature(), o.topP(), o.topK(), o.seed()));
+        sb.append(", at most ").append(o.maxNewTokens()).append(" answer tokens");
+        sb.append(o.thinking() ? ", thinking on" : ", thinking off");
+        return sb.toString();
+    }
+
+    static String bytes(long b) {
+        if (b <= 0) return b == 0 ? "0 (not measured on this device)" : "unknown";
+        if (b < 1L << 20) return String.format("%.1f KiB", b / 1024.0);
+        if (b < 1L << 30) return String.format("%.1f MiB", b / (double) (1L << 20));
+        return String.format("%.2f GiB", b / (double) (1L << 30));
+    }
+}

@@ -1,0 +1,29 @@
+package dev.relat.cli;
+
+import dev.relat.engine.Options;
+import dev.relat.engine.PhaseListener;
+import dev.relat.engine.Result;
+import dev.relat.model.QwenConfig;
+import java.nio.file.Path;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * What the command line needs from the ReLAT engine: one question at a time. The production
+ * implementation wraps {@code dev.relat.engine.Engine}; tests pass their own.
+ */
+public interface SolveEngine extends AutoCloseable {
+    Result solve(String question, Options options, PhaseListener listener);
+
+    /** The loaded model's config (for the header of solve's output). */
+    QwenConfig config();
+
+    @Override
+    void close();
+
+    /** Opens a checkout on a device in a dtype. */
+    @FunctionalInterface
+    interface Factory {
+        SolveEngine open(Path checkout, Device device, ScalarType dtype);
+    }
+}

@@ -9,15 +9,22 @@
 // The per-block partials (m, l, acc) are merged by soft_merge_kernel. Tied embeddings (E == U) read
 // the same rows twice within a tile: the second read is an L1/L2 hit.
 // Soft backward, fused, also one pass: per tile z = U_v . h / tau and g = E_v . de (one warp per
-// row), dz = exp(z - lse) (g - s) with s = e32 . de, then dh += dz U_v (columns per thread, the U
-// rows again from cache); partials summed by soft_sum_kernel.
+// row), p = exp(z - lse), then dh += p (g - s) U_v and ubar += p U_v (columns per thread, the U rows
+// again from cache), with s = e32 . de from the forward, and per batch row G += p g, P += p (fp64).
+// soft_sum_kernel sums the block partials and corrects to the self-consistent centre:
+// dh = (sum p (g - s) U_v + (s - G / P) ubar) / (P tau). Without it, the fp32 mismatch between s and
+// sum p g (and P - 1) times ubar is as large as the gradient itself on a flat softmax (see the CPU
+// twin).
 // Floors (batch B, hidden d, vocab V, storage S bytes): forward and backward each read U and E
-// once, 2 V d S bytes (~V d S when tied), FLOPs 4 B V d (forward) and 6 B V d (backward): for the
+// once, 2 V d S bytes (~V d S when tied), FLOPs 4 B V d (forward) and 8 B V d (backward): for the
 // B <= 8 of the latent step both are bandwidth-bound (e.g. V = 151,936, d = 4096, bf16: 2.5 GB per
-// direction, ~0.55 ms at 4.8 TB/s on H200).
-// Batch rows are processed in groups of up to kMaxGroup (and group x d <= 10,240 so the fp32
-// accumulators fit in 40 KiB of shared memory); each group sweeps U and E again.
-// Extra memory: blocks x B x (d + 2) fp32 partials (<= 320 blocks), never O(B V).
+// direction, ~0.55 ms at 4.8 TB/s on H200); the backward's ubar adds 2 B V d FLOPs, not bytes.
+// Batch rows are processed in groups of up to kMaxGroup (and group x d <= 10,240 fp32 accumulators,
+// 40 KiB of shared memory; the backward has two accumulators per row, dh and ubar, so its group
+// holds half the rows, at least one: up to 80 KiB for d up to 10,240); each group sweeps U and E
+// again.
+// Extra memory: blocks x B x (d + 2) fp32 partials (backward B x (2 d + 4)), <= 320 blocks, never
+// O(B V).
 //
 // Row rescale: one block per row, a block reduction for ||x|| (and x . dy), then the scaled row.
 // Bytes: read x (and dy) once, write y once; bandwidth-bound.
@@ -46,20 +53,25 @@ struct Plan {
   int groups = 0;      // ceil(batch / group)
   int blocks = 0;      // blocks along the vocabulary (for the workspace: the maximum)
   int64_t rows = 0;    // vocabulary rows per block (multiple of kTile)
-  int64_t part = 0;    // floats per block partial: group x (hidden + 2)
+  int64_t part = 0;    // floats per block partial: group x (hidden + 2), backward group x (2 hidden + 4)
   int64_t total = 0;   // workspace bytes
+  size_t smem = 0;     // dynamic shared memory per block
 };
 
-Plan make_plan(int64_t batch, int64_t hidden, int64_t vocab, int blocks_wanted) {
+// accumulators: fp32 [hidden] rows kept per batch row in shared memory (forward acc; backward dh
+// and ubar).
+Plan make_plan(int64_t batch, int64_t hidden, int64_t vocab, int blocks_wanted, int accumulators) {
   Plan p;
-  p.group = int(std::min<int64_t>({batch, kMaxGroup, std::max<int64_t>(1, kMaxSmemAcc / hidden)}));
+  p.group = int(std::min<int64_t>(
+      {batch, kMaxGroup, std::max<int64_t>(1, kMaxSmemAcc / (accumulators * hidden))}));
   p.groups = int(ceil_div(batch, p.group));
   const int64_t tiles = ceil_div(vocab, kTile);
   const int64_t b = std::min<int64_t>({int64_t(blocks_wanted), kMaxBlocks, tiles});
   p.rows = ceil_div(tiles, b) * kTile;
   p.blocks = int(ceil_div(vocab, p.rows));
-  p.part = int64_t(p.group) * (hidden + 2);
+  p.part = int64_t(p.group) * accumulators * (hidden + 2);
   p.total = batch > 0 ? int64_t(p.groups) * kMaxBlocks * p.part * 4 + kAlign : 0;
+  p.smem = size_t(p.group) * size_t(accumulators) * size_t(hidden) * sizeof(float);
   return p;
 }
 
@@ -116,33 +128,41 @@ RELAT_UNROLL
   for (int b = 0; b < kMaxGroup; ++b) out[b] = warp_sum(out[b]);
 }
 
-// acc[b][k] = scale[b] * acc[b][k] + sum_j coef[j][b] w[j][k] over the tile, columns per thread.
-template <class T, bool Vec>
+// acc_a[b][k] = scale[b] * acc_a[b][k] + sum_j coef_a[j][b] w[j][k] over the tile for each of the
+// NA accumulators (one read of every w element serves them all), columns per thread.
+template <class T, bool Vec, int NA>
 __device__ __forceinline__ void accumulate_rows(const T *__restrict__ w, int nj,
-                                                const float *coef, const float *scale, int group,
-                                                int64_t hidden, float *acc) {
+                                                const float *const (&coef)[NA], const float *scale,
+                                                int group, int64_t hidden, float *const (&acc)[NA]) {
   using C = Chunk<T, Vec>;
   for (int64_t k = int64_t(threadIdx.x) * C::N; k < hidden; k += int64_t(blockDim.x) * C::N) {
-    float a[kMaxGroup][C::N];
+    float a[NA][kMaxGroup][C::N];
 RELAT_UNROLL
-    for (int b = 0; b < kMaxGroup; ++b)
+    for (int n = 0; n < NA; ++n)
 RELAT_UNROLL
-      for (int i = 0; i < C::N; ++i) a[b][i] = b < group ? acc[b * hidden + k + i] * scale[b] : 0.f;
+      for (int b = 0; b < kMaxGroup; ++b)
+RELAT_UNROLL
+        for (int i = 0; i < C::N; ++i)
+          a[n][b][i] = b < group ? acc[n][b * hidden + k + i] * scale[b] : 0.f;
     for (int j = 0; j < nj; ++j) {
       C wc;
       wc.load(w + int64_t(j) * hidden + k);
 RELAT_UNROLL
-      for (int b = 0; b < kMaxGroup; ++b) {
-        const float c = b < group ? coef[j * kMaxGroup + b] : 0.f;
+      for (int n = 0; n < NA; ++n)
 RELAT_UNROLL
-        for (int i = 0; i < C::N; ++i) a[b][i] = fmaf(c, wc.v[i], a[b][i]);
-      }
+        for (int b = 0; b < kMaxGroup; ++b) {
+          const float c = b < group ? coef[n][j * kMaxGroup + b] : 0.f;
+RELAT_UNROLL
+          for (int i = 0; i < C::N; ++i) a[n][b][i] = fmaf(c, wc.v[i], a[n][b][i]);
+        }
     }
 RELAT_UNROLL
-    for (int b = 0; b < kMaxGroup; ++b)
-      if (b < group)
+    for (int n = 0; n < NA; ++n)
 RELAT_UNROLL
-        for (int i = 0; i < C::N; ++i) acc[b * hidden + k + i] = a[b][i];
+      for (int b = 0; b < kMaxGroup; ++b)
+        if (b < group)
+RELAT_UNROLL
+          for (int i = 0; i < C::N; ++i) acc[n][b * hidden + k + i] = a[n][b][i];
   }
 }
 
@@ -196,7 +216,7 @@ RELAT_UNROLL
       alpha_s[b] = alpha;
     }
     __syncthreads();
-    accumulate_rows<T, Vec>(emb + v0 * hidden, nj, z, alpha_s, gb, hidden, acc);
+    accumulate_rows<T, Vec, 1>(emb + v0 * hidden, nj, {z}, alpha_s, gb, hidden, {acc});
     __syncthreads();
   }
   float *part = parts + (int64_t(blockIdx.y) * gridDim.x + blockIdx.x) * part_floats;
@@ -239,15 +259,18 @@ __global__ void __launch_bounds__(kThreads) soft_merge_kernel(const float *__res
 
 // ---- soft backward ----------------------------------------------------------------------------
 
+// Partial layout per (group, block): dh[group][hidden], ubar[group][hidden], G[group], P[group]
+// (G and P as fp64, two floats each).
 template <class T, bool Vec>
 __global__ void __launch_bounds__(kThreads, 1) soft_backward_kernel(
     const T *__restrict__ h, const T *__restrict__ u, const T *__restrict__ emb,
     const float *__restrict__ lse, const float *__restrict__ e32, const T *__restrict__ de,
     int64_t batch, int64_t hidden, int64_t vocab, float inv_tau, int group,
     int64_t rows_per_block, int64_t part_floats, float *__restrict__ parts) {
-  extern __shared__ float acc[];  // [group][hidden]
+  extern __shared__ float acc[];  // dh [group][hidden], then ubar [group][hidden]
   __shared__ float z[kTile * kMaxGroup], g[kTile * kMaxGroup];
   __shared__ float s_s[kMaxGroup], lse_s[kMaxGroup], one_s[kMaxGroup], scratch[32];
+  __shared__ double G_s[kMaxGroup], P_s[kMaxGroup];
   const int warp = int(threadIdx.x) >> 5, lane = int(threadIdx.x) & 31;
   const int64_t b0 = int64_t(blockIdx.y) * group;
   const int gb = int(std::min<int64_t>(group, batch - b0));
@@ -255,7 +278,8 @@ __global__ void __launch_bounds__(kThreads, 1) soft_backward_kernel(
   const T *deg = de + b0 * hidden;
   const int64_t vb = int64_t(blockIdx.x) * rows_per_block;
   const int64_t ve = std::min(vocab, vb + rows_per_block);
-  // s[b] = sum_v p g = e32[b] . de[b] (the forward's fp32 output).
+  float *dh = acc, *ubar = acc + int64_t(group) * hidden;
+  // s[b] = e32[b] . de[b] (the forward's fp32 output): the centre the sweep subtracts.
   for (int b = 0; b < gb; ++b) {
     float v = 0.f;
     for (int64_t k = threadIdx.x; k < hidden; k += blockDim.x)
@@ -263,10 +287,11 @@ __global__ void __launch_bounds__(kThreads, 1) soft_backward_kernel(
     v = block_sum(v, scratch);
     if (threadIdx.x == 0) s_s[b] = v;
   }
-  for (int64_t k = threadIdx.x; k < int64_t(gb) * hidden; k += blockDim.x) acc[k] = 0.f;
+  for (int64_t k = threadIdx.x; k < int64_t(gb) * hidden; k += blockDim.x) dh[k] = ubar[k] = 0.f;
   if (threadIdx.x < kMaxGroup) {
     lse_s[threadIdx.x] = int(threadIdx.x) < gb ? lse[b0 + threadIdx.x] : 0.f;
     one_s[threadIdx.x] = 1.f;
+    G_s[threadIdx.x] = P_s[threadIdx.x] = 0.0;
   }
   __syncthreads();
   for (int64_t v0 = vb; v0 < ve; v0 += kTile) {
@@ -283,32 +308,79 @@ RELAT_UNROLL
         }
     }
     __syncthreads();
-    for (int q = int(threadIdx.x); q < nj * kMaxGroup; q += int(blockDim.x)) {
-      const int b = q % kMaxGroup;
-      z[q] = b < gb ? expf(z[q] - lse_s[b]) * (g[q] - s_s[b]) : 0.f;
+    if (int(threadIdx.x) < gb) {  // one thread per batch row: p, the sweep's coefficients, G and P
+      const int b = int(threadIdx.x);
+      float gsum = 0.f, psum = 0.f;  // per tile in fp32, across tiles in fp64
+      for (int j = 0; j < nj; ++j) {
+        const int q = j * kMaxGroup + b;
+        const float p = expf(z[q] - lse_s[b]);
+        gsum = fmaf(p, g[q], gsum);
+        psum += p;
+        z[q] = p * (g[q] - s_s[b]);
+        g[q] = p;
+      }
+      G_s[b] += gsum;
+      P_s[b] += psum;
     }
     __syncthreads();
-    accumulate_rows<T, Vec>(u + v0 * hidden, nj, z, one_s, gb, hidden, acc);
+    accumulate_rows<T, Vec, 2>(u + v0 * hidden, nj, {z, g}, one_s, gb, hidden, {dh, ubar});
     __syncthreads();
   }
   float *part = parts + (int64_t(blockIdx.y) * gridDim.x + blockIdx.x) * part_floats;
-  for (int64_t k = threadIdx.x; k < int64_t(gb) * hidden; k += blockDim.x)
-    part[2 * group + k] = acc[k];
+  for (int64_t k = threadIdx.x; k < int64_t(gb) * hidden; k += blockDim.x) {
+    part[k] = dh[k];
+    part[int64_t(group) * hidden + k] = ubar[k];
+  }
+  if (int(threadIdx.x) < gb) {
+    double *sums = reinterpret_cast<double *>(part + 2 * int64_t(group) * hidden);
+    sums[threadIdx.x] = G_s[threadIdx.x];
+    sums[group + threadIdx.x] = P_s[threadIdx.x];
+  }
 }
 
+// 1 / x in fp64 from the fp32 reciprocal and two Newton steps: a plain fp64 division calls a slow
+// path that needs a stack frame.
+__device__ __forceinline__ double reciprocal(double x) {
+  double r = double(__frcp_rn(float(x)));
+  r = fma(r, fma(-x, r, 1.0), r);
+  return fma(r, fma(-x, r, 1.0), r);
+}
+
+// dh[b][k] = (sum dh + (s - G / P) sum ubar) / (P tau) over the blocks. Grid: (column blocks, batch
+// rows). s is recomputed from e32 . de exactly as the sweep did (same block_sum order).
 template <class T>
 __global__ void __launch_bounds__(kThreads) soft_sum_kernel(const float *__restrict__ parts,
                                                             int blocks, int group,
                                                             int64_t part_floats, int64_t hidden,
-                                                            float inv_tau, T *__restrict__ dh) {
+                                                            float inv_tau,
+                                                            const float *__restrict__ e32,
+                                                            const T *__restrict__ de,
+                                                            T *__restrict__ dh) {
+  __shared__ float scratch[32];
   const int64_t b = blockIdx.y;
-  const int64_t gi = b / group, bi = b % group;
+  const int gi = int(blockIdx.y) / group, bi = int(blockIdx.y) % group;
+  const float *gp = parts + gi * int64_t(blocks) * part_floats;
+  float sv = 0.f;
+  for (int64_t k = threadIdx.x; k < hidden; k += blockDim.x)
+    sv = fmaf(e32[b * hidden + k], to_f32(de[b * hidden + k]), sv);
+  sv = block_sum(sv, scratch);
+  double G = 0.0, P = 0.0;
+  for (int c = 0; c < blocks; ++c) {
+    const double *sums = reinterpret_cast<const double *>(gp + c * part_floats + 2 * int64_t(group) * hidden);
+    G += sums[bi];
+    P += sums[group + bi];
+  }
+  const double inv_p = reciprocal(P);
+  const float shift = float(double(sv) - G * inv_p), scale = float(double(inv_tau) * inv_p);
   const int64_t k = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (k >= hidden) return;
-  const float *gp = parts + gi * int64_t(blocks) * part_floats + 2 * group + bi * hidden + k;
-  float v = 0.f;
-  for (int c = 0; c < blocks; ++c) v += gp[c * part_floats];
-  dh[b * hidden + k] = from_f32<T>(v * inv_tau);
+  float d = 0.f, ub = 0.f;
+  for (int c = 0; c < blocks; ++c) {
+    const float *p = gp + c * part_floats + bi * hidden + k;
+    d += p[0];
+    ub += p[int64_t(group) * hidden];
+  }
+  dh[b * hidden + k] = from_f32<T>((d + shift * ub) * scale);
 }
 
 bool aligned16(const void *p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
@@ -384,9 +456,8 @@ extern "C" relat_status relat_cuda_latent_soft_workspace(int64_t batch, int64_t 
                                                       backward_bytes);
       !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
-  const int64_t bytes = make_plan(batch, hidden, vocab, kMaxBlocks).total;
-  *forward_bytes = bytes;
-  *backward_bytes = bytes;
+  *forward_bytes = make_plan(batch, hidden, vocab, kMaxBlocks, 1).total;
+  *backward_bytes = make_plan(batch, hidden, vocab, kMaxBlocks, 2).total;
   return RELAT_OK;
 }
 
@@ -402,21 +473,21 @@ extern "C" relat_status relat_cuda_latent_soft_forward(const void *h, const void
       !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
   if (auto m = relat::validate::workspace(op, workspace, workspace_bytes,
-                                          make_plan(batch, hidden, vocab, kMaxBlocks).total);
+                                          make_plan(batch, hidden, vocab, kMaxBlocks, 1).total);
       !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
   if (hidden > kMaxSmemAcc)
     return fail(RELAT_ERR_UNSUPPORTED, "%s: hidden %lld exceeds %lld", op, (long long)hidden,
                 (long long)kMaxSmemAcc);
   if (batch == 0) return RELAT_OK;
-  const Plan p = make_plan(batch, hidden, vocab, blocks_for_device());
+  const Plan p = make_plan(batch, hidden, vocab, blocks_for_device(), 1);
   float *parts = reinterpret_cast<float *>(aligned(workspace));
   return dispatch_dtype(dtype, op, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T *hs = static_cast<const T *>(h), *us = static_cast<const T *>(u),
             *es = static_cast<const T *>(emb);
     const dim3 grid(unsigned(p.blocks), unsigned(p.groups));
-    const size_t smem = size_t(p.group) * size_t(hidden) * sizeof(float);
+    const size_t smem = p.smem;
     if (vector_ok<T>(hidden, {h, u, emb})) {
       RELAT_LAUNCH(grid, kThreads, smem, stream, soft_forward_kernel<T, true>)(
           hs, us, es, batch, hidden, vocab, inv_tau, p.group, p.rows, p.part, parts);
@@ -444,31 +515,32 @@ extern "C" relat_status relat_cuda_latent_soft_backward(const void *h, const voi
       !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
   if (auto m = relat::validate::workspace(op, workspace, workspace_bytes,
-                                          make_plan(batch, hidden, vocab, kMaxBlocks).total);
+                                          make_plan(batch, hidden, vocab, kMaxBlocks, 2).total);
       !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
   if (hidden > kMaxSmemAcc)
     return fail(RELAT_ERR_UNSUPPORTED, "%s: hidden %lld exceeds %lld", op, (long long)hidden,
                 (long long)kMaxSmemAcc);
   if (batch == 0) return RELAT_OK;
-  const Plan p = make_plan(batch, hidden, vocab, blocks_for_device());
+  const Plan p = make_plan(batch, hidden, vocab, blocks_for_device(), 2);
   float *parts = reinterpret_cast<float *>(aligned(workspace));
   return dispatch_dtype(dtype, op, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T *hs = static_cast<const T *>(h), *us = static_cast<const T *>(u),
             *es = static_cast<const T *>(emb), *ds = static_cast<const T *>(de);
     const dim3 grid(unsigned(p.blocks), unsigned(p.groups));
-    const size_t smem = size_t(p.group) * size_t(hidden) * sizeof(float);
-    if (vector_ok<T>(hidden, {h, u, emb, de})) {
-      RELAT_LAUNCH(grid, kThreads, smem, stream, soft_backward_kernel<T, true>)(
-          hs, us, es, lse, e32, ds, batch, hidden, vocab, inv_tau, p.group, p.rows, p.part, parts);
-    } else {
-      RELAT_LAUNCH(grid, kThreads, smem, stream, soft_backward_kernel<T, false>)(
-          hs, us, es, lse, e32, ds, batch, hidden, vocab, inv_tau, p.group, p.rows, p.part, parts);
-    }
+    const bool vec = vector_ok<T>(hidden, {h, u, emb, de});
+    auto kernel = vec ? soft_backward_kernel<T, true> : soft_backward_kernel<T, false>;
+    // d > 5,120: one row's dh and ubar take more than the default 48 KiB of shared memory
+    if (p.smem > 48 * 1024 &&
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(p.smem)) !=
+            cudaSuccess)
+      return check_launch(op);
+    RELAT_LAUNCH(grid, kThreads, p.smem, stream, kernel)(
+        hs, us, es, lse, e32, ds, batch, hidden, vocab, inv_tau, p.group, p.rows, p.part, parts);
     const dim3 mgrid(unsigned(ceil_div(hidden, kThreads)), unsigned(batch));
     RELAT_LAUNCH(mgrid, kThreads, 0, stream, soft_sum_kernel<T>)(
-        parts, p.blocks, p.group, p.part, hidden, inv_tau, static_cast<T *>(dh));
+        parts, p.blocks, p.group, p.part, hidden, inv_tau, e32, ds, static_cast<T *>(dh));
     return check_launch(op);
   });
 }

@@ -6,13 +6,18 @@
 // sum l and fp32 accumulator acc[d], rescaled when m grows), so the [batch, vocab] probabilities
 // are never stored. The vocabulary is split across threads; each thread keeps its own (m, l, acc)
 // and the partials are merged at the end.
-// Soft backward, fused, also ONE pass over U and E: with s = e32 . de (saved by the forward),
-// each vocabulary row v contributes dh += p_v (E_v . de - s) U_v, p_v = exp(z_v - lse) recomputed
-// from the saved lse. No [batch, vocab] tensor is stored in either direction.
+// Soft backward, fused, also ONE pass over U and E: dh = sum_v p_v (g_v - sum_w p_w g_w) U_v / tau
+// with g_v = E_v . de and p_v = exp(z_v - lse) recomputed from the saved lse. The centre s = e32 . de
+// comes from the forward, but in fp32 the recomputed p does not sum g to exactly s (nor p to 1), and
+// on a flat softmax that mismatch times sum_v p U_v is as large as the gradient itself. So the sweep
+// also accumulates ubar = sum p U_v, G = sum p g and P = sum p (G, P in fp64) and the end corrects
+// with the self-consistent centre: dh = (sum p (g - s) U_v + (s - G / P) ubar) / (P tau).
+// No [batch, vocab] tensor is stored in either direction.
 // Floors (batch B, hidden d, vocab V, storage size S bytes): forward reads U and E once,
 // 2 V d S bytes (V d S when tied: the E row is the U row just read, served from cache), FLOPs
-// 4 B V d; backward the same bytes, FLOPs 6 B V d. For B = 1 both are bandwidth-bound.
-// Extra memory: per thread B (d + 2) fp32 partials plus a tile of z; O(threads B d), never O(V).
+// 4 B V d; backward the same bytes, FLOPs 8 B V d. For B = 1 both are bandwidth-bound.
+// Extra memory: per thread B (d + 2) fp32 partials (backward: B (2 d + 4)) plus tiles of z and g;
+// O(threads B d), never O(V).
 //
 // Row rescale: y = x * target / max(||x||, min_norm) and its backward, one row per task, x read
 // twice (norm, then scale; the second read hits cache). Bytes 2 rows cols S (+ cols S for dy).
@@ -63,9 +68,11 @@ SoftLayout soft_layout(int64_t batch, int64_t hidden, int threads, bool backward
   L.h32 = take(batch * L.hidden_ld * 4);
   L.de32 = backward ? take(batch * L.hidden_ld * 4) : off;
   L.s = backward ? take(batch * 4) : off;
-  // Per thread: m[B], l[B], acc[B][ld] (forward) or dh[B][ld] (backward), z and g tiles [kTile][B].
-  L.per_thread = round_up(2 * batch * 4, kAlign) + round_up(batch * L.hidden_ld * 4, kAlign) +
-                 2 * round_up(kTile * batch * 4, kAlign);
+  // Per thread: m[B], l[B] (forward) or G[B], P[B] in fp64 (backward), acc[B][ld] (forward) or
+  // dh[B][ld] (backward), z and g tiles [kTile][B], and for the backward ubar[B][ld].
+  L.per_thread = round_up(2 * batch * 8, kAlign) + round_up(batch * L.hidden_ld * 4, kAlign) +
+                 2 * round_up(kTile * batch * 4, kAlign) +
+                 (backward ? round_up(batch * L.hidden_ld * 4, kAlign) : 0);
   L.thread_base = take(threads * L.per_thread);
   L.total = batch > 0 ? off + kAlign : 0;
   return L;
@@ -191,24 +198,36 @@ RELAT_VECTOR_CLONES void soft_forward_range(const T *u, const T *emb, const floa
   }
 }
 
-// One thread's share of the soft backward: dh[b] += sum_v p (g - s) U_v over [v_begin, v_end).
+// One thread's share of the soft backward over [v_begin, v_end): dh[b] += sum_v p (g - s) U_v,
+// ubar[b] += sum_v p U_v, G[b] += sum_v p g, P[b] += sum_v p.
 template <class T>
 RELAT_VECTOR_CLONES void soft_backward_range(const T *u, const T *emb, const float *h32,
                                              const float *de32, const float *lse, const float *s,
                                              int64_t ld, int64_t batch, int64_t hidden,
                                              float inv_tau, int64_t v_begin, int64_t v_end,
-                                             float *dh, float *z, float *g) {
-  for (int64_t k = 0; k < batch * ld; ++k) dh[k] = 0.f;
+                                             float *dh, float *ubar, double *G, double *P, float *z,
+                                             float *g) {
+  for (int64_t k = 0; k < batch * ld; ++k) dh[k] = ubar[k] = 0.f;
+  for (int64_t b = 0; b < batch; ++b) G[b] = P[b] = 0.0;
   for (int64_t v0 = v_begin; v0 < v_end; v0 += kTile) {
     const int64_t nj = std::min(kTile, v_end - v0);
     dots(u + v0 * hidden, nj, h32, ld, batch, hidden, inv_tau, z);
     dots(emb + v0 * hidden, nj, de32, ld, batch, hidden, 1.f, g);
-    for (int64_t j = 0; j < nj; ++j)
-      for (int64_t b = 0; b < batch; ++b) {
-        const float p = exp_f32(z[j * batch + b] - lse[b]);
-        z[j * batch + b] = p * (g[j * batch + b] - s[b]);
+    for (int64_t b = 0; b < batch; ++b) {
+      float gsum = 0.f, psum = 0.f;  // per tile in fp32, across tiles in fp64
+      for (int64_t j = 0; j < nj; ++j) {
+        const int64_t q = j * batch + b;
+        const float p = exp_f32(z[q] - lse[b]);
+        gsum += p * g[q];
+        psum += p;
+        z[q] = p * (g[q] - s[b]);
+        g[q] = p;
       }
+      G[b] += gsum;
+      P[b] += psum;
+    }
     axpys(u + v0 * hidden, nj, z, batch, hidden, dh, ld);
+    axpys(u + v0 * hidden, nj, g, batch, hidden, ubar, ld);  // the U tile is still in cache
   }
 }
 
@@ -244,8 +263,8 @@ relat_status soft_forward(const T *h, const T *u, const T *emb, T *e, float *lse
     char *base = ws + L.thread_base + t * L.per_thread;
     m = reinterpret_cast<float *>(base);
     l = m + batch;
-    acc = reinterpret_cast<float *>(base + round_up(2 * batch * 4, kAlign));
-    z = reinterpret_cast<float *>(base + round_up(2 * batch * 4, kAlign) +
+    acc = reinterpret_cast<float *>(base + round_up(2 * batch * 8, kAlign));
+    z = reinterpret_cast<float *>(base + round_up(2 * batch * 8, kAlign) +
                                   round_up(batch * ld * 4, kAlign));
   };
 #pragma omp parallel for num_threads(sp.threads) schedule(static, 1)
@@ -306,29 +325,50 @@ relat_status soft_backward(const T *h, const T *u, const T *emb, const float *ls
     s[b] = float(acc);
   }
   const Split sp = split_vocab(vocab, threads);
-  auto part = [&](int t, float *&d, float *&z, float *&g) {
+  struct Part {
+    double *G, *P;
+    float *dh, *z, *g, *ubar;
+  };
+  auto part = [&](int t) {
     char *base = ws + L.thread_base + t * L.per_thread;
-    d = reinterpret_cast<float *>(base + round_up(2 * batch * 4, kAlign));
-    z = reinterpret_cast<float *>(base + round_up(2 * batch * 4, kAlign) +
-                                  round_up(batch * ld * 4, kAlign));
-    g = z + round_up(kTile * batch * 4, kAlign) / 4;
+    Part q;
+    q.G = reinterpret_cast<double *>(base);
+    q.P = q.G + batch;
+    base += round_up(2 * batch * 8, kAlign);
+    q.dh = reinterpret_cast<float *>(base);
+    base += round_up(batch * ld * 4, kAlign);
+    q.z = reinterpret_cast<float *>(base);
+    base += round_up(kTile * batch * 4, kAlign);
+    q.g = reinterpret_cast<float *>(base);
+    base += round_up(kTile * batch * 4, kAlign);
+    q.ubar = reinterpret_cast<float *>(base);
+    return q;
   };
 #pragma omp parallel for num_threads(sp.threads) schedule(static, 1)
   for (int t = 0; t < sp.threads; ++t) {
-    float *d, *z, *g;
-    part(t, d, z, g);
+    const Part q = part(t);
     const int64_t v0 = t * sp.chunk, v1 = std::min(vocab, v0 + sp.chunk);
-    soft_backward_range(u, emb, h32, de32, lse, s, ld, batch, hidden, inv_tau, v0, v1, d, z, g);
+    soft_backward_range(u, emb, h32, de32, lse, s, ld, batch, hidden, inv_tau, v0, v1, q.dh, q.ubar,
+                        q.G, q.P, q.z, q.g);
   }
-  float *d0, *z0, *g0;
-  part(0, d0, z0, g0);
+  const Part q0 = part(0);
   for (int t = 1; t < sp.threads; ++t) {
-    float *d, *z, *g;
-    part(t, d, z, g);
-    for (int64_t k = 0; k < batch * ld; ++k) d0[k] += d[k];
+    const Part q = part(t);
+    for (int64_t k = 0; k < batch * ld; ++k) {
+      q0.dh[k] += q.dh[k];
+      q0.ubar[k] += q.ubar[k];
+    }
+    for (int64_t b = 0; b < batch; ++b) {
+      q0.G[b] += q.G[b];
+      q0.P[b] += q.P[b];
+    }
   }
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t k = 0; k < hidden; ++k) dh[b * hidden + k] = from_f32<T>(d0[b * ld + k] * inv_tau);
+  for (int64_t b = 0; b < batch; ++b) {
+    const float shift = float(double(s[b]) - q0.G[b] / q0.P[b]);
+    const float scale = float(double(inv_tau) / q0.P[b]);
+    const float *d = q0.dh + b * ld, *ub = q0.ubar + b * ld;
+    for (int64_t k = 0; k < hidden; ++k) dh[b * hidden + k] = from_f32<T>((d[k] + shift * ub[k]) * scale);
+  }
   return RELAT_OK;
 }
 

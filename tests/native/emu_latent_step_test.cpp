@@ -2,7 +2,8 @@
 // the CPU through the CUDA emulation, against the CPU twins of native/src/latent_step.cpp, on fresh
 // random data with NaN-poisoned outputs: every dtype, batch 1 and past the kernels' group of 8,
 // hidden sizes off the 16-byte vectors (scalar path) and on them, vocabularies off the 64-row tile,
-// tied embeddings, rows below the rescale's norm clamp, in-place rescale, and the shared checks.
+// tied embeddings, a width whose backward needs the opt-in shared memory, rows below the rescale's
+// norm clamp, in-place rescale, and the shared checks.
 #include <chrono>
 
 #include "test_util.h"
@@ -186,6 +187,7 @@ int main() {
       {3, 64, 200},   // 16-byte vectors, vocabulary off the 64-row tile
       {9, 40, 150},   // batch past the group of 8: two groups
       {2, 1030, 70},  // wide rows
+      {1, 6144, 70},  // backward's dh + ubar past the default 48 KiB of shared memory
   };
   for (relat_dtype d : {RELAT_F32, RELAT_BF16, RELAT_F16})
     for (const Shape &s : shapes) {

@@ -49,13 +49,19 @@ class EngineTest {
     static final double FP32_GRAD_BOUND = 1e-4;
     static final double FP32_REFERENCE_FACTOR = 1.5;
     /**
-     * The soft mode misses 1e-4 on some seeds (measured up to 1.0e-4 on layer 0 q_proj, where the
-     * fp32 reference was at 1.2e-5): the fused soft-step backward takes s = e . de from the
-     * forward's fp32 e and recomputes p from the saved log-sum-exp, so sum_v p (E_v de - s) is not
-     * exactly zero in fp32 and leaves a bias along sum_v p U_v. Fix (open): accumulate sum p g U,
-     * sum p U, sum p g and sum p in the same sweep, so the cancellation uses one consistent p.
+     * The soft mode on these random models is ill-conditioned for fp32 arithmetic as such: the
+     * latent is a p-weighted mean of 151,936 random embedding rows, much shorter than any row, and
+     * the next layer's RMSNorm scales its rounding back up, step after step. The textbook fp32
+     * autograd reference lands 2e-5 to 2.3e-3 from fp64 there (measured over qwen3/qwen2, tau 0.7
+     * and 0.05). The engine measured 1.6e-5 to 6.3e-4, below the fp32 reference in three of six
+     * runs. (The soft-step kernel's own bias on a flat softmax, which once added to this, is fixed
+     * and tested in LatentStepTest.) So: within SOFT_GRAD_BOUND, or within FP32_REFERENCE_FACTOR
+     * times the fp32 reference's own distance from fp64. A wrong backward term gives errors of
+     * order 1.
      */
-    static final double SOFT_GRAD_BOUND = 5e-4;
+    static final double SOFT_GRAD_BOUND = 1e-3;
+    /** A latent temperature at which the random model's LM-head logits spread like a trained model's. */
+    static final double SHARP_TAU = 0.05;
     /**
      * bf16 bound on LoRA gradients vs fp64 (bf16 activations, fp32 LoRA and accumulation), soft
      * mode on a random model: measured 4.0e-2 to 2.8e-1 over the seeds run (the textbook bf16
@@ -101,19 +107,20 @@ class EngineTest {
     static Stream<Arguments> gradientCases() {
         List<Arguments> cases = new ArrayList<>();
         for (String arch : List.of("qwen3", "qwen2")) {
-            for (LatentMode mode : LatentMode.values()) cases.add(Arguments.of(arch, Method.RELAT, mode));
-            cases.add(Arguments.of(arch, Method.QUERY_LM, LatentMode.SOFT));
+            for (LatentMode mode : LatentMode.values()) cases.add(Arguments.of(arch, Method.RELAT, mode, 0.7));
+            cases.add(Arguments.of(arch, Method.RELAT, LatentMode.SOFT, SHARP_TAU));
+            cases.add(Arguments.of(arch, Method.QUERY_LM, LatentMode.SOFT, 0.7));
         }
         return cases.stream();
     }
 
-    @ParameterizedTest(name = "{0} {1} {2}")
+    @ParameterizedTest(name = "{0} {1} {2} tau {3}")
     @MethodSource("gradientCases")
-    void loraGradientsMatchAutograd(String arch, Method method, LatentMode mode) {
+    void loraGradientsMatchAutograd(String arch, Method method, LatentMode mode, double tau) {
         Engine engine = engine(arch);
         QwenConfig config = engine.model().config();
         long seed = TensorAssert.freshSeed();
-        Options o = small().method(method).latentMode(mode).seed(seed).temperatureLatent(0.7).build();
+        Options o = small().method(method).latentMode(mode).seed(seed).temperatureLatent(tau).build();
         try (PointerScope scope = new PointerScope();
                 Lora lora = new Lora(config, EnumSet.allOf(Projection.class), 4, 8, seed, new Device("cpu"))) {
             // B = 0 would make every A gradient zero: give B random values so both are exercised
@@ -158,8 +165,8 @@ class EngineTest {
                     worstFp32Reference = Math.max(worstFp32Reference, Math.max(ra, rb));
                 }
             }
-            System.out.printf("engine grads %s %s %s vs fp64 autograd: worst LoRA relative error %.2e "
-                    + "(the fp32 autograd reference: %.2e), loss %.6f (seed %d)%n", arch, method, mode, worst,
+            System.out.printf("engine grads %s %s %s tau %s vs fp64 autograd: worst LoRA relative error %.2e "
+                    + "(the fp32 autograd reference: %.2e), loss %.6f (seed %d)%n", arch, method, mode, tau, worst,
                     worstFp32Reference, loss, seed);
         }
     }

@@ -7,11 +7,13 @@ import dev.relat.model.LayerWeights;
 import dev.relat.model.Projection;
 import dev.relat.model.QwenConfig;
 import dev.relat.model.QwenModel;
+import dev.relat.model.Scopes;
 import dev.relat.ops.Attention;
 import dev.relat.ops.QkNorm;
 import dev.relat.ops.RmsNorm;
 import dev.relat.ops.Rope;
 import dev.relat.ops.SwiGlu;
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
@@ -68,6 +70,20 @@ final class Backward implements AutoCloseable {
      * lora (may be null) and returns dL/d(the chunk's input embeddings) [T, d].
      */
     Tensor chunk(ForwardTrace trace, Tensor dHidden, KvCache cache, Lora lora) {
+        Tensor positions = model.positions(trace.start(), trace.length());
+        Tensor dx = RmsNorm.backward(dHidden, trace.finalInput(), model.weights().norm(), trace.finalRstd());
+        PointerScope outer = PointerScope.getInnerScope();
+        for (int i = c.numHiddenLayers() - 1; i >= 0; i--) {
+            try (PointerScope layerScope = new PointerScope()) {
+                dx = layer(i, trace, dx, cache, lora, positions);
+                Scopes.escape(dx, outer);
+            }
+        }
+        return dx;
+    }
+
+    /** One decoder layer's backward: dL/d(layer output) -> dL/d(layer input), in the caller's scope. */
+    private Tensor layer(int i, ForwardTrace trace, Tensor dx, KvCache cache, Lora lora, Tensor positions) {
         int t = trace.length();
         int start = trace.start();
         int hq = c.numAttentionHeads();
@@ -76,42 +92,37 @@ final class Backward implements AutoCloseable {
         long nq = (long) hq * hd;
         long nkv = (long) hkv * hd;
         long inter = c.intermediateSize();
-        Tensor positions = model.positions(start, t);
-        Tensor dx = RmsNorm.backward(dHidden, trace.finalInput(), model.weights().norm(), trace.finalRstd());
-        for (int i = c.numHiddenLayers() - 1; i >= 0; i--) {
-            LayerActivations a = trace.layers().get(i);
-            LayerWeights w = model.weights().layers().get(i);
-            // out = mid + down(activated)
-            Tensor dActivated = torch.matmul(dx, w.down());
-            lora(lora, i, Projection.DOWN, a.activated(), dx, dActivated);
-            Tensor dGateUp = SwiGlu.backwardFused(dActivated, a.gateUp());
-            Tensor dMidNormed = torch.matmul(dGateUp, w.gateUp());
-            lora(lora, i, Projection.GATE, a.midNormed(), dGateUp.narrow(1, 0, inter), dMidNormed);
-            lora(lora, i, Projection.UP, a.midNormed(), dGateUp.narrow(1, inter, inter), dMidNormed);
-            Tensor dMid = dx.add(RmsNorm.backward(dMidNormed, a.mid(), w.postNorm(), a.midRstd()));
-            // mid = input + o(attention)
-            Tensor dAttention = torch.matmul(dMid, w.o());
-            lora(lora, i, Projection.O, a.attention(), dMid, dAttention);
-            Tensor dq = torch.empty_like(a.q());
-            int seen = start + t;
-            Attention.backward(dAttention.view(t, hq, hd), a.q(), cache.keys(i, seen), cache.values(i, seen),
-                    a.attention().view(t, hq, hd), a.attentionLse(), scale, dq, dKeys[i].narrow(0, 0, seen),
-                    dValues[i].narrow(0, 0, seen), true, null);
-            Tensor dk = dKeys[i].narrow(0, start, t).clone();
-            Tensor dv = dValues[i].narrow(0, start, t);
-            Rope.backwardInPlace(dq, dk, positions, model.invFreq());
-            if (c.qkNorm()) {
-                dq = QkNorm.backward(dq, a.qRaw().contiguous(), w.qNorm(), a.qRstd());
-                dk = QkNorm.backward(dk, a.kRaw().contiguous(), w.kNorm(), a.kRstd());
-            }
-            Tensor dQkv = torch.cat(new TensorVector(dq.reshape(t, nq), dk.reshape(t, nkv), dv.reshape(t, nkv)), 1);
-            Tensor dNormed = torch.matmul(dQkv, w.qkv());
-            lora(lora, i, Projection.Q, a.inputNormed(), dQkv.narrow(1, 0, nq), dNormed);
-            lora(lora, i, Projection.K, a.inputNormed(), dQkv.narrow(1, nq, nkv), dNormed);
-            lora(lora, i, Projection.V, a.inputNormed(), dQkv.narrow(1, nq + nkv, nkv), dNormed);
-            dx = dMid.add(RmsNorm.backward(dNormed, a.input(), w.inputNorm(), a.inputRstd()));
+        LayerActivations a = trace.layers().get(i);
+        LayerWeights w = model.weights().layers().get(i);
+        // out = mid + down(activated)
+        Tensor dActivated = torch.matmul(dx, w.down());
+        lora(lora, i, Projection.DOWN, a.activated(), dx, dActivated);
+        Tensor dGateUp = SwiGlu.backwardFused(dActivated, a.gateUp());
+        Tensor dMidNormed = torch.matmul(dGateUp, w.gateUp());
+        lora(lora, i, Projection.GATE, a.midNormed(), dGateUp.narrow(1, 0, inter), dMidNormed);
+        lora(lora, i, Projection.UP, a.midNormed(), dGateUp.narrow(1, inter, inter), dMidNormed);
+        Tensor dMid = dx.add(RmsNorm.backward(dMidNormed, a.mid(), w.postNorm(), a.midRstd()));
+        // mid = input + o(attention)
+        Tensor dAttention = torch.matmul(dMid, w.o());
+        lora(lora, i, Projection.O, a.attention(), dMid, dAttention);
+        Tensor dq = torch.empty_like(a.q());
+        int seen = start + t;
+        Attention.backward(dAttention.view(t, hq, hd), a.q(), cache.keys(i, seen), cache.values(i, seen),
+                a.attention().view(t, hq, hd), a.attentionLse(), scale, dq, dKeys[i].narrow(0, 0, seen),
+                dValues[i].narrow(0, 0, seen), true, null);
+        Tensor dk = dKeys[i].narrow(0, start, t).clone();
+        Tensor dv = dValues[i].narrow(0, start, t);
+        Rope.backwardInPlace(dq, dk, positions, model.invFreq());
+        if (c.qkNorm()) {
+            dq = QkNorm.backward(dq, a.qRaw().contiguous(), w.qNorm(), a.qRstd());
+            dk = QkNorm.backward(dk, a.kRaw().contiguous(), w.kNorm(), a.kRstd());
         }
-        return dx;
+        Tensor dQkv = torch.cat(new TensorVector(dq.reshape(t, nq), dk.reshape(t, nkv), dv.reshape(t, nkv)), 1);
+        Tensor dNormed = torch.matmul(dQkv, w.qkv());
+        lora(lora, i, Projection.Q, a.inputNormed(), dQkv.narrow(1, 0, nq), dNormed);
+        lora(lora, i, Projection.K, a.inputNormed(), dQkv.narrow(1, nq, nkv), dNormed);
+        lora(lora, i, Projection.V, a.inputNormed(), dQkv.narrow(1, nq + nkv, nkv), dNormed);
+        return dMid.add(RmsNorm.backward(dNormed, a.input(), w.inputNorm(), a.inputRstd()));
     }
 
     private static void lora(Lora lora, int layer, Projection p, Tensor x, Tensor dy, Tensor dx) {

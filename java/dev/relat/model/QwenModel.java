@@ -29,8 +29,10 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * projection. Only the caller decides what crosses to the host: nothing here reads a tensor value
  * back.
  *
- * <p>Memory: the forward creates its temporaries in the caller's PointerScope (if any); the
- * generation loop wraps each step in one, so a long decode does not grow native memory.
+ * <p>Memory: each decoder layer runs in its own PointerScope, so its temporaries are freed when the
+ * layer ends; what lives on (the hidden states handed to the next layer, the returned h) goes to the
+ * caller's PointerScope (if any), and what a trace records stays until the trace is closed. The
+ * generation loop wraps each step in a scope, so a long decode does not grow native memory.
  */
 public final class QwenModel {
     private final QwenConfig config;
@@ -160,67 +162,70 @@ public final class QwenModel {
         long nkv = (long) hkv * hd;
         long inter = config.intermediateSize();
         Tensor x = inputEmbeds.contiguous();
+        PointerScope outer = PointerScope.getInnerScope();
         for (int i = 0; i < config.numHiddenLayers(); i++) {
-            LayerWeights w = weights.layers().get(i);
-            Tensor inputRstd = trace == null ? null : rstdBuffer(t);
-            Tensor xn = rmsNorm(x, w.inputNorm(), inputRstd);
-            Tensor qkv = projectQkv(xn, w);
-            if (adapter != null) {
-                adapt(adapter, i, Projection.Q, xn, qkv.narrow(1, 0, nq));
-                adapt(adapter, i, Projection.K, xn, qkv.narrow(1, nq, nkv));
-                adapt(adapter, i, Projection.V, xn, qkv.narrow(1, nq + nkv, nkv));
+            try (PointerScope layerScope = new PointerScope()) {
+                LayerWeights w = weights.layers().get(i);
+                Tensor inputRstd = trace == null ? null : rstdBuffer(t);
+                Tensor xn = rmsNorm(x, w.inputNorm(), inputRstd);
+                Tensor qkv = projectQkv(xn, w);
+                if (adapter != null) {
+                    adapt(adapter, i, Projection.Q, xn, qkv.narrow(1, 0, nq));
+                    adapt(adapter, i, Projection.K, xn, qkv.narrow(1, nq, nkv));
+                    adapt(adapter, i, Projection.V, xn, qkv.narrow(1, nq + nkv, nkv));
+                }
+                Tensor q = qkv.narrow(1, 0, nq).view(t, hq, hd);
+                Tensor k = qkv.narrow(1, nq, nkv).view(t, hkv, hd);
+                Tensor v = qkv.narrow(1, nq + nkv, nkv).view(t, hkv, hd);
+                Tensor qRaw = null;
+                Tensor kRaw = null;
+                Tensor qRstd = null;
+                Tensor kRstd = null;
+                if (config.qkNorm()) {
+                    qRaw = q;
+                    kRaw = k;
+                    qRstd = trace == null ? null : rstdBuffer((long) t * hq);
+                    kRstd = trace == null ? null : rstdBuffer((long) t * hkv);
+                    q = qkNorm(q, w.qNorm(), qRstd);
+                    k = qkNorm(k, w.kNorm(), kRstd);
+                }
+                Tensor attention;
+                Tensor lse = null;
+                if (relatAttention) {
+                    Tensor[] rotated = dev.relat.ops.Rope.forward(q.contiguous(), k.contiguous(), positions, invFreq);
+                    q = rotated[0];
+                    k = rotated[1];
+                    cache.write(i, start, k, v);
+                    Attention.Output o = Attention.forward(q, cache.keys(i, start + t), cache.values(i, start + t),
+                            Attention.defaultScale(hd));
+                    attention = o.out().view(t, nq);
+                    lse = o.lse();
+                } else {
+                    q = rope(q, rope);
+                    k = rope(k, rope);
+                    cache.write(i, start, k, v);
+                    attention = attention(q, cache.keys(i, start + t), cache.values(i, start + t), start);
+                }
+                Tensor attnOut = torch.linear(attention, w.o());
+                if (adapter != null) adapt(adapter, i, Projection.O, attention, attnOut);
+                Tensor mid = x.add(attnOut);
+                Tensor midRstd = trace == null ? null : rstdBuffer(t);
+                Tensor midNormed = rmsNorm(mid, w.postNorm(), midRstd);
+                Tensor gateUp = torch.linear(midNormed, w.gateUp());
+                if (adapter != null) {
+                    adapt(adapter, i, Projection.GATE, midNormed, gateUp.narrow(1, 0, inter));
+                    adapt(adapter, i, Projection.UP, midNormed, gateUp.narrow(1, inter, inter));
+                }
+                Tensor activated = swiglu(gateUp, inter);
+                Tensor down = torch.linear(activated, w.down());
+                if (adapter != null) adapt(adapter, i, Projection.DOWN, activated, down);
+                Tensor out = mid.add(down);
+                if (trace != null) {
+                    trace.add(new LayerActivations(x, inputRstd, xn, qRaw, kRaw, qRstd, kRstd, q, k, v, attention, lse,
+                            mid, midRstd, midNormed, gateUp, activated));
+                }
+                x = Scopes.escape(out, outer);
             }
-            Tensor q = qkv.narrow(1, 0, nq).view(t, hq, hd);
-            Tensor k = qkv.narrow(1, nq, nkv).view(t, hkv, hd);
-            Tensor v = qkv.narrow(1, nq + nkv, nkv).view(t, hkv, hd);
-            Tensor qRaw = null;
-            Tensor kRaw = null;
-            Tensor qRstd = null;
-            Tensor kRstd = null;
-            if (config.qkNorm()) {
-                qRaw = q;
-                kRaw = k;
-                qRstd = trace == null ? null : rstdBuffer((long) t * hq);
-                kRstd = trace == null ? null : rstdBuffer((long) t * hkv);
-                q = qkNorm(q, w.qNorm(), qRstd);
-                k = qkNorm(k, w.kNorm(), kRstd);
-            }
-            Tensor attention;
-            Tensor lse = null;
-            if (relatAttention) {
-                Tensor[] rotated = dev.relat.ops.Rope.forward(q.contiguous(), k.contiguous(), positions, invFreq);
-                q = rotated[0];
-                k = rotated[1];
-                cache.write(i, start, k, v);
-                Attention.Output o = Attention.forward(q, cache.keys(i, start + t), cache.values(i, start + t),
-                        Attention.defaultScale(hd));
-                attention = o.out().view(t, nq);
-                lse = o.lse();
-            } else {
-                q = rope(q, rope);
-                k = rope(k, rope);
-                cache.write(i, start, k, v);
-                attention = attention(q, cache.keys(i, start + t), cache.values(i, start + t), start);
-            }
-            Tensor attnOut = torch.linear(attention, w.o());
-            if (adapter != null) adapt(adapter, i, Projection.O, attention, attnOut);
-            Tensor mid = x.add(attnOut);
-            Tensor midRstd = trace == null ? null : rstdBuffer(t);
-            Tensor midNormed = rmsNorm(mid, w.postNorm(), midRstd);
-            Tensor gateUp = torch.linear(midNormed, w.gateUp());
-            if (adapter != null) {
-                adapt(adapter, i, Projection.GATE, midNormed, gateUp.narrow(1, 0, inter));
-                adapt(adapter, i, Projection.UP, midNormed, gateUp.narrow(1, inter, inter));
-            }
-            Tensor activated = swiglu(gateUp, inter);
-            Tensor down = torch.linear(activated, w.down());
-            if (adapter != null) adapt(adapter, i, Projection.DOWN, activated, down);
-            Tensor out = mid.add(down);
-            if (trace != null) {
-                trace.add(new LayerActivations(x, inputRstd, xn, qRaw, kRaw, qRstd, kRstd, q, k, v, attention, lse,
-                        mid, midRstd, midNormed, gateUp, activated));
-            }
-            x = out;
         }
         Tensor finalRstd = trace == null ? null : rstdBuffer(t);
         Tensor h = rmsNorm(x, weights.norm(), finalRstd);

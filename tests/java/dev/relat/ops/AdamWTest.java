@@ -1,11 +1,11 @@
 package dev.relat.ops;
 
 import static dev.relat.testing.TensorAssert.assertClose;
+import static dev.relat.testing.TensorAssert.assertCloseAtScale;
 import static dev.relat.testing.TensorAssert.bound;
 import static dev.relat.testing.TensorAssert.freshSeed;
 import static dev.relat.testing.TensorAssert.randn;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -78,15 +78,6 @@ class AdamWTest {
         return t.to(torch.ScalarType.Float).abs().max().item_double();
     }
 
-    /** max |actual - expected| <= bound * scale, no NaN; scale > 0. */
-    static void assertAtScale(Tensor actual, Tensor expected, double scale, double bound, String what) {
-        assertFalse(torch.any(torch.isnan(actual)).item_bool(), what + ": has NaN");
-        assertTrue(scale > 0, what + ": zero scale, the comparison would prove nothing");
-        double err = actual.to(torch.ScalarType.Float).sub(expected.to(torch.ScalarType.Float)).abs().max()
-                .item_double() / scale;
-        assertTrue(err <= bound, String.format("%s: error %.3e of the operands' size exceeds %.1e", what, err, bound));
-    }
-
     static List<Tensor> randomList(long seed, DType dtype, long[][] shapes) {
         List<Tensor> list = new ArrayList<>();
         for (int i = 0; i < shapes.length; i++) list.add(randn(seed + i, dtype, shapes[i]));
@@ -116,9 +107,9 @@ class AdamWTest {
                 // tensor (or moment) can land near zero, and then the error relative to its new
                 // value measures that cancellation, not the kernel (seen: 1.1e-5 on the {1, 1}
                 // parameter at p = -2e-4, and on the {1} tensor's exp_avg).
-                assertAtScale(params.get(i), ref.p.get(i), Math.max(maxAbs(before.get(i)), maxAbs(ref.p.get(i))),
+                assertCloseAtScale(params.get(i), ref.p.get(i), Math.max(maxAbs(before.get(i)), maxAbs(ref.p.get(i))),
                         bound(paramType), at + " param");
-                assertAtScale(opt.expAvg().get(i), ref.m.get(i),
+                assertCloseAtScale(opt.expAvg().get(i), ref.m.get(i),
                         Math.max(b1 * maxAbs(mBefore.get(i)), (1 - b1) * maxAbs(grads.get(i))), 1e-5, at + " exp_avg");
                 assertClose(opt.expAvgSq().get(i), ref.v.get(i), 1e-5, at + " exp_avg_sq");
                 if (paramType == DType.F32) {
@@ -128,7 +119,7 @@ class AdamWTest {
                     Tensor refDelta = ref.p.get(i).sub(before.get(i));
                     // Updates below 1e-3 |p| (a moment near zero) are measured at that floor: the
                     // new parameter's own rounding, ~6e-8 |p|, would dominate them.
-                    assertAtScale(delta, refDelta, Math.max(maxAbs(refDelta), 1e-3 * maxAbs(before.get(i))), 1e-4,
+                    assertCloseAtScale(delta, refDelta, Math.max(maxAbs(refDelta), 1e-3 * maxAbs(before.get(i))), 1e-4,
                             at + " update");
                 }
                 // Restart the reference from the kernel's parameters: otherwise one-ulp differences of
@@ -164,7 +155,7 @@ class AdamWTest {
                 torchOpt.step();
                 opt.step(grads);
                 for (int i = 0; i < ours.size(); i++) {
-                    assertAtScale(ours.get(i), theirs.get(i).detach(), Math.max(size[i], maxAbs(ours.get(i))), 1e-5,
+                    assertCloseAtScale(ours.get(i), theirs.get(i).detach(), Math.max(size[i], maxAbs(ours.get(i))), 1e-5,
                             "vs torch::optim::AdamW wd " + wd + " step " + t + " tensor " + i + " seed " + seed);
                 }
             }
@@ -189,7 +180,7 @@ class AdamWTest {
         }
         for (int i = 0; i < params.size(); i++) {
             if (shapes[i][0] == 0) continue;
-            assertAtScale(params.get(i), ref.p.get(i), Math.max(size[i], maxAbs(params.get(i))), 1e-5,
+            assertCloseAtScale(params.get(i), ref.p.get(i), Math.max(size[i], maxAbs(params.get(i))), 1e-5,
                     "tensor " + i + " seed " + seed);
             assertClose(opt.expAvgSq().get(i), ref.v.get(i), 1e-5, "tensor " + i + " v seed " + seed);
         }

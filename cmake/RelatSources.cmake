@@ -6,6 +6,7 @@ get_filename_component(RELAT_SOURCE_ROOT ${CMAKE_CURRENT_LIST_DIR}/.. ABSOLUTE)
 # CPU twins.
 set(RELAT_CPU_SOURCES
   ${RELAT_SOURCE_ROOT}/native/src/errors.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/cpu_gemm.cpp
   ${RELAT_SOURCE_ROOT}/native/src/rmsnorm.cpp
   ${RELAT_SOURCE_ROOT}/native/src/attention.cpp
   ${RELAT_SOURCE_ROOT}/native/src/decode_attention.cpp

@@ -60,6 +60,22 @@ RELAT_API const char *relat_cuda_version(void);
 RELAT_API const char *relat_cuda_architectures(void);
 RELAT_API int relat_cuda_device_count(void);
 
+/* GEMM of the CPU fused cross-entropy's tile products (its CUDA twin always uses its own kernels).
+ * RELAT_CPU_GEMM_OPENBLAS calls cblas_sgemm of the libopenblas.so.0 already loaded in the process
+ * (the Java library always has it: libtorch links it); RELAT_CPU_GEMM_BUILTIN uses the library's
+ * own register-blocked kernels; RELAT_CPU_GEMM_AUTO (the initial setting) is OpenBLAS when loaded,
+ * else built-in. The process is searched once, at the first call that needs it.
+ * relat_cpu_set_gemm(RELAT_CPU_GEMM_OPENBLAS) fails with RELAT_ERR_UNSUPPORTED when it is absent.
+ * The workspace size depends on the GEMM in use: query it after changing the setting.
+ * relat_cpu_gemm_in_use returns BUILTIN or OPENBLAS. */
+typedef enum relat_cpu_gemm {
+  RELAT_CPU_GEMM_AUTO = 0,
+  RELAT_CPU_GEMM_BUILTIN = 1,
+  RELAT_CPU_GEMM_OPENBLAS = 2
+} relat_cpu_gemm;
+RELAT_API relat_status relat_cpu_set_gemm(relat_cpu_gemm gemm);
+RELAT_API relat_cpu_gemm relat_cpu_gemm_in_use(void);
+
 /* ---- RMSNorm ---------------------------------------------------------------------------------
  * y[r, :] = x[r, :] * rstd[r] * weight,  rstd[r] = 1 / sqrt(mean(x[r, :]^2) + eps)
  * x, y: [rows, cols] in `dtype`; weight: [cols] in `dtype`; rstd: [rows] fp32, may be NULL.
@@ -137,7 +153,8 @@ RELAT_OP(decode_attention_forward, (const void *q, const void *k_cache, const vo
  * A target outside [0, vocab) that is not ignore_index makes loss and that row of dh NaN (the CUDA
  * kernel cannot report it synchronously; the CPU twin does the same for identical semantics).
  * workspace: at least linear_cross_entropy_workspace(...) bytes, any alignment. On the CPU the size
- * depends on the OpenMP thread count at the time of the query; a call with fewer bytes fails. */
+ * depends on the GEMM in use (relat_cpu_set_gemm) and on the OpenMP thread count at the time of the
+ * query; a call with fewer bytes fails. */
 RELAT_OP(linear_cross_entropy_workspace, (int64_t tokens, int64_t hidden, int64_t vocab,
                                           relat_dtype dtype, int64_t *bytes))
 RELAT_OP(linear_cross_entropy, (const void *h, const void *u, const int64_t *targets,

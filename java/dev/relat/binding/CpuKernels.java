@@ -67,6 +67,11 @@ public final class CpuKernels {
 
     // ---- fused linear cross-entropy (relat.h) ----
 
+    /** {@code relat_cpu_gemm}: 0 auto, 1 builtin, 2 openblas. */
+    @Name("relat_cpu_set_gemm") public static native int setGemm(@Cast("relat_cpu_gemm") int gemm);
+
+    @Name("relat_cpu_gemm_in_use") public static native @Cast("int") int gemmInUse();
+
     @Name("relat_cpu_linear_cross_entropy_workspace")
     public static native int linearCrossEntropyWorkspace(long tokens, long hidden, long vocab,
             @Cast("relat_dtype") int dtype, @Cast("int64_t*") long[] bytes);

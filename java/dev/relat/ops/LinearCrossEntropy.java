@@ -24,6 +24,24 @@ public final class LinearCrossEntropy {
 
     private LinearCrossEntropy() {}
 
+    /**
+     * The GEMM of the CPU kernel's two tile products (the CUDA kernel always uses its own):
+     * OpenBLAS's sgemm from the copy libtorch loads, or the library's built-in register-blocked
+     * kernels. AUTO, the initial setting, is OpenBLAS when present, which it always is under
+     * libtorch; BUILTIN is for comparisons and for hosts whose libtorch brings no OpenBLAS.
+     */
+    public enum CpuGemm { AUTO, BUILTIN, OPENBLAS }
+
+    /** Selects the CPU GEMM for the whole process (relat.h, relat_cpu_set_gemm). */
+    public static void useCpuGemm(CpuGemm gemm) {
+        Backend.check(CpuKernels.setGemm(gemm.ordinal()), false);
+    }
+
+    /** The CPU GEMM the next call will use: BUILTIN or OPENBLAS. */
+    public static CpuGemm cpuGemm() {
+        return CpuGemm.values()[CpuKernels.gemmInUse()];
+    }
+
     /** The loss (a 0-dim fp32 tensor on h's device) and dL/dh (shape and dtype of h). */
     public record Result(Tensor loss, Tensor dh) {}
 
@@ -93,7 +111,7 @@ public final class LinearCrossEntropy {
 
     /**
      * Bytes of workspace the kernel needs: the fused op's whole extra memory. On the CPU it depends
-     * on the OpenMP thread count; on CUDA only on the shape.
+     * on the GEMM in use ({@link #cpuGemm}) and the OpenMP thread count; on CUDA only on the shape.
      */
     public static long workspaceBytes(long tokens, long hidden, long vocab, DType dtype, boolean cuda) {
         long[] bytes = new long[1];

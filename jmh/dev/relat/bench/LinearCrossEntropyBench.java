@@ -34,7 +34,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * </ul>
  * Default size T = 128 counted tokens, d = 1024, V = 151,936 (the Qwen vocabulary): 80 GFLOP per
  * call, under a second on two idle cores, so a run stays within a few minutes. Example:
- * {@code ./relat bench LinearCrossEntropyBench -p dtype=F32}.
+ * {@code ./relat bench LinearCrossEntropyBench -p dtype=F32}; {@code -p cpuGemm=AUTO,BUILTIN} adds
+ * relat's built-in micro-kernels next to the default OpenBLAS tile products.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -59,11 +60,16 @@ public class LinearCrossEntropyBench {
     @Param({"0"})
     public int threads;
 
+    /** The GEMM of relat's CPU tile products: AUTO (OpenBLAS under libtorch) or BUILTIN. */
+    @Param({"AUTO"})
+    public LinearCrossEntropy.CpuGemm cpuGemm;
+
     private Tensor h, u, targets, loss, dh, logits, gradH;
 
     @Setup
     public void setup() {
         if (threads > 0) torch.set_num_threads(threads);
+        LinearCrossEntropy.useCpuGemm(cpuGemm);
         TensorOptions f32 = new TensorOptions(torch.ScalarType.Float);
         torch.manual_seed(1);
         h = torch.randn(new long[] {tokens, hidden}, f32).to(dtype.scalarType());

@@ -11,6 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.relat.binding.CpuKernels;
 import dev.relat.binding.CudaKernels;
+import dev.relat.ops.LinearCrossEntropy.CpuGemm;
 import java.util.Random;
 import java.util.stream.Stream;
 import org.bytedeco.pytorch.Scalar;
@@ -26,19 +27,42 @@ import org.junit.jupiter.params.provider.MethodSource;
  * The fused linear cross-entropy against libtorch's composition, linear + cross_entropy (mean,
  * ignore_index) with autograd for dL/dh, computed in fp32 from the same (rounded) inputs: the
  * reference for bf16/fp16 storage is the exact math on the stored values, so the bound measures the
- * kernel, not libtorch's own bf16 rounding of the logits.
+ * kernel, not libtorch's own bf16 rounding of the logits. The CPU kernel's two GEMM paths (OpenBLAS,
+ * the default under libtorch, and the built-in micro-kernels) are each checked.
  */
 class LinearCrossEntropyTest {
     private static final long IGNORE = LinearCrossEntropy.IGNORE_INDEX;
 
-    /** {tokens, hidden, vocab}: tokens 1 and > one block (96), vocab below, at and past the 192-row tile. */
+    /**
+     * {tokens, hidden, vocab}: tokens 1 and > one built-in block (96); vocab below, at and past the
+     * built-in 192-row tile, and past the OpenBLAS path's tiles (4096 rows up to 256 tokens: 8193 is
+     * 4096 + 4096 + 1; 896 rows at 1100 tokens: 2000 is 896 + 896 + 208).
+     */
     static final long[][] SHAPES = {
         {1, 8, 5}, {1, 64, 1000}, {3, 33, 192}, {7, 33, 193}, {16, 100, 777}, {40, 129, 3001},
-        {97, 72, 1500}, {130, 17, 400}, {5, 1030, 257},
+        {97, 72, 1500}, {130, 17, 400}, {5, 1030, 257}, {2, 24, 8193}, {1100, 16, 2000},
     };
 
+    static final CpuGemm[] GEMMS = {CpuGemm.OPENBLAS, CpuGemm.BUILTIN};
+
     static Stream<Arguments> cases() {
-        return Stream.of(DType.values()).flatMap(d -> Stream.of(SHAPES).map(s -> Arguments.of(d, s)));
+        return Stream.of(GEMMS).flatMap(g -> Stream.of(DType.values())
+                .flatMap(d -> Stream.of(SHAPES).map(s -> Arguments.of(g, d, s))));
+    }
+
+    static Stream<Arguments> gemmsAndDtypes() {
+        return Stream.of(GEMMS).flatMap(g -> Stream.of(DType.values()).map(d -> Arguments.of(g, d)));
+    }
+
+    /** Runs body with the CPU kernel on the given GEMM, then goes back to the default. */
+    static void withGemm(CpuGemm gemm, Runnable body) {
+        LinearCrossEntropy.useCpuGemm(gemm);
+        try {
+            assertEquals(gemm, LinearCrossEntropy.cpuGemm());
+            body.run();
+        } finally {
+            LinearCrossEntropy.useCpuGemm(CpuGemm.AUTO);
+        }
     }
 
     /** Random targets; about a quarter of the positions ignored (never all of them). */
@@ -91,33 +115,34 @@ class LinearCrossEntropyTest {
         }
     }
 
-    @ParameterizedTest(name = "{0} {1}")
+    @ParameterizedTest(name = "{0} {1} {2}")
     @MethodSource("cases")
-    void matchesLibtorch(DType dtype, long[] shape) {
+    void matchesLibtorch(CpuGemm gemm, DType dtype, long[] shape) {
         long seed = freshSeed();
         long[] t = targets(seed, shape[0], shape[2], 0.25);
-        check(dtype, shape[0], shape[1], shape[2], t, seed, "random ignores");
+        withGemm(gemm, () -> check(dtype, shape[0], shape[1], shape[2], t, seed, gemm + " random ignores"));
     }
 
-    @ParameterizedTest(name = "{0}")
-    @MethodSource("dtypes")
-    void allButOneIgnored(DType dtype) {
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("gemmsAndDtypes")
+    void allButOneIgnored(CpuGemm gemm, DType dtype) {
         long seed = freshSeed();
         long tokens = 50, vocab = 700;
         long[] t = new long[(int) tokens];
         java.util.Arrays.fill(t, IGNORE);
         Random r = new Random(seed);
         t[r.nextInt(t.length)] = r.nextInt((int) vocab);
-        check(dtype, tokens, 40, vocab, t, seed, "all but one ignored");
+        withGemm(gemm, () -> check(dtype, tokens, 40, vocab, t, seed, gemm + " all but one ignored"));
     }
 
-    @ParameterizedTest(name = "{0}")
-    @MethodSource("dtypes")
-    void targetsAtTheEdgesOfTheVocabulary(DType dtype) {
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("gemmsAndDtypes")
+    void targetsAtTheEdgesOfTheVocabulary(CpuGemm gemm, DType dtype) {
         long seed = freshSeed();
-        long vocab = 385;  // tiles 192 + 192 + 1
-        long[] t = {0, vocab - 1, 191, 192, 383, 384, IGNORE, 7};
-        check(dtype, t.length, 24, vocab, t, seed, "edge targets");
+        // Built-in tiles of 192 rows here (... 8064 + 129), OpenBLAS tiles of 4096 (4096 + 4096 + 1).
+        long vocab = 8193;
+        long[] t = {0, vocab - 1, 191, 192, 383, 384, 4095, 4096, 8191, IGNORE, 7};
+        withGemm(gemm, () -> check(dtype, t.length, 24, vocab, t, seed, gemm + " edge targets"));
     }
 
     /**
@@ -125,8 +150,12 @@ class LinearCrossEntropyTest {
      * the difference of two nearly equal terms, p_t U[t] - U[t], unless the kernel forms p_t - 1
      * directly. h gets a component along U[target] that lifts the target's logit by ~14.
      */
-    @ParameterizedTest(name = "{0}")
-    @MethodSource("dtypes")
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("gemmsAndDtypes")
+    void confidentPredictions(CpuGemm gemm, DType dtype) {
+        withGemm(gemm, () -> confidentPredictions(dtype));
+    }
+
     void confidentPredictions(DType dtype) {
         long seed = freshSeed();
         long tokens = 9, hidden = 64, vocab = 500;
@@ -161,6 +190,7 @@ class LinearCrossEntropyTest {
      * The counted rows are dealt into blocks of unequal size (whole 16-row panels, a multiple of the
      * worker count); the plan depends on the thread count, so several counts exercise other splits:
      * 1 thread (one block per 96 rows), 3 (uneven panels per block), 8 (vocabulary ranges too).
+     * (The built-in path's layout; the OpenBLAS path hands all rows to one sgemm per tile.)
      */
     @ParameterizedTest(name = "{0} threads")
     @org.junit.jupiter.params.provider.ValueSource(ints = {1, 3, 8})
@@ -169,15 +199,23 @@ class LinearCrossEntropyTest {
         try {
             torch.set_num_threads(threads);
             long seed = freshSeed();
-            check(DType.F32, 300, 40, 777, targets(seed, 300, 777, 0.2), seed, threads + " threads");
-            check(DType.BF16, 21, 40, 777, targets(seed + 5, 21, 777, 0.0), seed + 5, threads + " threads");
+            withGemm(CpuGemm.BUILTIN, () -> {
+                check(DType.F32, 300, 40, 777, targets(seed, 300, 777, 0.2), seed, threads + " threads");
+                check(DType.BF16, 21, 40, 777, targets(seed + 5, 21, 777, 0.0), seed + 5, threads + " threads");
+            });
         } finally {
             torch.set_num_threads(saved);
         }
     }
 
-    static Stream<DType> dtypes() {
-        return Stream.of(DType.values());
+    /** libtorch loads libopenblas.so.0, so by default the CPU kernel finds and uses it. */
+    @Test
+    void openBlasIsTheDefaultUnderLibtorch() {
+        assertEquals(CpuGemm.OPENBLAS, LinearCrossEntropy.cpuGemm());
+        int status = CpuKernels.setGemm(7);
+        var e = assertThrows(NativeKernelException.class, () -> Backend.check(status, false));
+        assertTrue(e.getMessage().contains("unknown GEMM 7"), e.getMessage());
+        assertEquals(CpuGemm.OPENBLAS, LinearCrossEntropy.cpuGemm(), "a rejected setting changes nothing");
     }
 
     @Test
@@ -256,15 +294,19 @@ class LinearCrossEntropyTest {
      * those tensors, which the composition cannot avoid. The CPU workspace depends on the OpenMP
      * thread count, so it is checked at this machine's count and at 1, 8 and 64 threads.
      */
-    @ParameterizedTest(name = "{0}")
-    @MethodSource("dtypes")
-    void extraMemoryIsAtMostATenthOfTheLogitsAndTheirGradient(DType dtype) {
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("gemmsAndDtypes")
+    void extraMemoryIsAtMostATenthOfTheLogitsAndTheirGradient(CpuGemm gemm, DType dtype) {
+        withGemm(gemm, () -> extraMemory(gemm, dtype));
+    }
+
+    void extraMemory(CpuGemm gemm, DType dtype) {
         long tokens = 512, hidden = 4096, vocab = 151_936;
         long libtorch = 2 * tokens * vocab * (dtype == DType.F32 ? 4 : 2);
         long cpu = LinearCrossEntropy.workspaceBytes(tokens, hidden, vocab, dtype, false);
         System.out.printf("linear_cross_entropy extra memory %s T=%d d=%d V=%d: libtorch logits+grad %.1f MB,"
-                + " relat cpu workspace %.1f MB (%d threads, ratio 1/%.1f)%n", dtype, tokens, hidden, vocab,
-                libtorch / 1e6, cpu / 1e6, torch.get_num_threads(), (double) libtorch / cpu);
+                + " relat cpu workspace %.1f MB (%s, %d threads, ratio 1/%.1f)%n", dtype, tokens, hidden, vocab,
+                libtorch / 1e6, cpu / 1e6, gemm, torch.get_num_threads(), (double) libtorch / cpu);
         assertTrue(cpu * 10 <= libtorch, "cpu workspace " + cpu + " vs " + libtorch);
         int threads = torch.get_num_threads();
         try {

@@ -166,11 +166,12 @@ bool blas_fits(int64_t tokens, int64_t hidden) {
   return tokens <= std::numeric_limits<int>::max() && hidden <= std::numeric_limits<int>::max();
 }
 
-int64_t workspace_bytes(int64_t tokens, int64_t hidden, int64_t vocab, relat_dtype dtype,
+// convert_u: the storage is not fp32, so the OpenBLAS path converts each U tile.
+int64_t workspace_bytes(int64_t tokens, int64_t hidden, int64_t vocab, bool convert_u,
                         int threads) {
   if (tokens == 0) return 0;
   if (sgemm_in_use() && blas_fits(tokens, hidden))
-    return make_blas_plan(tokens, hidden, vocab, dtype != RELAT_F32).total;
+    return make_blas_plan(tokens, hidden, vocab, convert_u).total;
   return make_plan(tokens, hidden, threads).total;
 }
 
@@ -635,7 +636,7 @@ extern "C" relat_status relat_cpu_linear_cross_entropy_workspace(int64_t tokens,
   if (auto m = relat::validate::linear_cross_entropy_workspace(tokens, hidden, vocab, dtype, bytes);
       !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
-  *bytes = workspace_bytes(tokens, hidden, vocab, dtype, omp_get_max_threads());
+  *bytes = workspace_bytes(tokens, hidden, vocab, int(dtype) != RELAT_F32, omp_get_max_threads());
   return RELAT_OK;
 }
 
@@ -650,7 +651,9 @@ extern "C" relat_status relat_cpu_linear_cross_entropy(const void *h, const void
                                                      dtype);
       !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
-  const int64_t needed = workspace_bytes(tokens, hidden, vocab, dtype, omp_get_max_threads());
+  // (The dtype is checked by dispatch_dtype below; read it as an int until then.)
+  const bool convert_u = int(dtype) != RELAT_F32;
+  const int64_t needed = workspace_bytes(tokens, hidden, vocab, convert_u, omp_get_max_threads());
   if (auto m = relat::validate::workspace(op, workspace, workspace_bytes_, needed); !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
   if (tokens == 0) {
@@ -665,7 +668,7 @@ extern "C" relat_status relat_cpu_linear_cross_entropy(const void *h, const void
     T *dh_ = static_cast<T *>(dh);
     if (sgemm)
       return run_blas(sgemm, h_, u_, targets, ignore_index, loss, dh_, tokens, hidden, vocab, ws,
-                      make_blas_plan(tokens, hidden, vocab, dtype != RELAT_F32));
+                      make_blas_plan(tokens, hidden, vocab, convert_u));
     return run(h_, u_, targets, ignore_index, loss, dh_, tokens, hidden, vocab, ws,
                make_plan(tokens, hidden, omp_get_max_threads()));
   });

@@ -69,4 +69,25 @@ template <class Fn> relat_status dispatch_dtype(relat_dtype dtype, const char *o
 // Work below this many elements runs on the calling thread: a parallel region costs more.
 constexpr int64_t kParallelMinElements = 1 << 15;
 
+inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// Workspaces: one caller buffer of any alignment, carved into 64-byte aligned regions. A layout
+// takes its regions in order and asks for kAlign bytes of slack; the kernel aligns the base.
+constexpr int64_t kAlign = 64;
+
+struct WorkspaceCarver {
+  int64_t end = 0;  // bytes taken so far
+  int64_t take(int64_t bytes) {  // offset of a new region of `bytes`
+    const int64_t at = end;
+    end += round_up(bytes, kAlign);
+    return at;
+  }
+  int64_t total() const { return end + kAlign; }  // with the slack for aligning the base
+};
+
+inline char *aligned(void *p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  return reinterpret_cast<char *>((a + kAlign - 1) / kAlign * kAlign);
+}
+
 }  // namespace relat::cpu

@@ -36,14 +36,6 @@ namespace relat::cpu {
 namespace {
 
 constexpr int64_t kTile = 32;  // vocabulary rows per tile
-constexpr int64_t kAlign = 64;
-
-int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
-
-char *aligned(void *p) {
-  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
-  return reinterpret_cast<char *>((a + kAlign - 1) / kAlign * kAlign);
-}
 
 // Threads worth using: each should get at least a few tiles.
 int soft_threads(int64_t vocab) {
@@ -60,22 +52,17 @@ struct SoftLayout {
 SoftLayout soft_layout(int64_t batch, int64_t hidden, int threads, bool backward) {
   SoftLayout L;
   L.hidden_ld = round_up(hidden, 16);
-  int64_t off = 0;
-  auto take = [&](int64_t bytes) {
-    const int64_t at = off;
-    off += round_up(bytes, kAlign);
-    return at;
-  };
-  L.h32 = take(batch * L.hidden_ld * 4);
-  L.de32 = backward ? take(batch * L.hidden_ld * 4) : off;
-  L.s = backward ? take(batch * 4) : off;
+  WorkspaceCarver w;
+  L.h32 = w.take(batch * L.hidden_ld * 4);
+  L.de32 = backward ? w.take(batch * L.hidden_ld * 4) : w.end;
+  L.s = backward ? w.take(batch * 4) : w.end;
   // Per thread: m[B], l[B] (forward) or G[B], P[B] in fp64 (backward), acc[B][ld] (forward) or
   // dh[B][ld] (backward), z and g tiles [kTile][B], and for the backward ubar[B][ld].
   L.per_thread = round_up(2 * batch * 8, kAlign) + round_up(batch * L.hidden_ld * 4, kAlign) +
                  2 * round_up(kTile * batch * 4, kAlign) +
                  (backward ? round_up(batch * L.hidden_ld * 4, kAlign) : 0);
-  L.thread_base = take(threads * L.per_thread);
-  L.total = batch > 0 ? off + kAlign : 0;
+  L.thread_base = w.take(threads * L.per_thread);
+  L.total = batch > 0 ? w.total() : 0;
   return L;
 }
 

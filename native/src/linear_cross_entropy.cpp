@@ -69,9 +69,6 @@ constexpr int64_t kVtMin = 48;
 constexpr int64_t kTileBytes = int64_t(1) << 20;  // packed U tile per thread: about 1 MiB
 constexpr int64_t kKc = 256;      // depth block of product 1
 constexpr int64_t kTbMax = 96;    // rows per block (multiple of kNR)
-constexpr int64_t kAlign = 64;
-
-int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 int64_t ceil_div(int64_t x, int64_t m) { return (x + m - 1) / m; }
 
 // The plan depends only on the shape and the thread count (the number of counted rows n <= tokens
@@ -105,22 +102,17 @@ Plan make_plan_for(int64_t tokens, int64_t hidden, int workers) {
   p.slots = round_up(ceil_div(tokens, p.tb), workers);
   p.tb6 = round_up(p.tb, kMR);
   p.ldp = p.tb + 8;  // >= tb6; columns past tb stay zero
-  int64_t off = 0;
-  auto take = [&](int64_t bytes) {
-    const int64_t at = off;
-    off += round_up(bytes, kAlign);
-    return at;
-  };
-  p.rows = take(tokens * int64_t(sizeof(int64_t)));
-  p.tgt = take(tokens * int64_t(sizeof(float)));
+  WorkspaceCarver w;
+  p.rows = w.take(tokens * int64_t(sizeof(int64_t)));
+  p.tgt = w.take(tokens * int64_t(sizeof(float)));
   // Per slot: m[tb6], l[tb6], acc[tb6 x hidden].
   p.slot_bytes = round_up((2 * p.tb6 + p.tb6 * hidden) * 4, kAlign);
-  p.slot_base = take(p.slots * p.slot_bytes);
+  p.slot_base = w.take(p.slots * p.slot_bytes);
   // Per worker: packed H block, packed U tile, S^T tile, alpha.
   p.scratch_bytes = round_up(p.tb * hidden * 4, kAlign) + round_up(p.vt * p.ldu * 4, kAlign) +
                     round_up(p.vt * p.ldp * 4, kAlign) + round_up(p.tb6 * 4, kAlign);
-  p.scratch = take(workers * p.scratch_bytes);
-  p.total = off + kAlign;  // slack to align the base pointer
+  p.scratch = w.take(workers * p.scratch_bytes);
+  p.total = w.total();
   return p;
 }
 
@@ -145,19 +137,14 @@ BlasPlan make_blas_plan(int64_t tokens, int64_t hidden, int64_t vocab, bool conv
   const int64_t per_vocab_row = 4 * tokens + (convert_u ? 4 * hidden : 0);
   p.vt = std::min(vocab, std::clamp<int64_t>(kBlasTileBytes / per_vocab_row / 64 * 64, 64, 4096));
   p.ld_ml = round_up(tokens, 16);
-  int64_t off = 0;
-  auto take = [&](int64_t bytes) {
-    const int64_t at = off;
-    off += round_up(bytes, kAlign);
-    return at;
-  };
-  p.rows = take(tokens * int64_t(sizeof(int64_t)));
-  p.tgt = take(tokens * 4);
-  p.slot = take((2 * p.ld_ml + tokens * hidden) * 4);  // m, l, acc: finish_row's slot layout
-  p.hc = take(tokens * hidden * 4);
-  p.st = take(tokens * p.vt * 4);
-  p.ut = take(convert_u ? p.vt * hidden * 4 : 0);
-  p.total = off + kAlign;
+  WorkspaceCarver w;
+  p.rows = w.take(tokens * int64_t(sizeof(int64_t)));
+  p.tgt = w.take(tokens * 4);
+  p.slot = w.take((2 * p.ld_ml + tokens * hidden) * 4);  // m, l, acc: finish_row's slot layout
+  p.hc = w.take(tokens * hidden * 4);
+  p.st = w.take(tokens * p.vt * 4);
+  p.ut = w.take(convert_u ? p.vt * hidden * 4 : 0);
+  p.total = w.total();
   return p;
 }
 
@@ -618,11 +605,6 @@ relat_status run_blas(Sgemm sgemm, const T *h, const T *u, const int64_t *target
   }
   *loss = mean_loss(tgt, n);
   return RELAT_OK;
-}
-
-char *aligned(void *p) {
-  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
-  return reinterpret_cast<char *>((a + kAlign - 1) / kAlign * kAlign);
 }
 
 }  // namespace

@@ -14,10 +14,17 @@
 // also accumulates ubar = sum p U_v, G = sum p g and P = sum p (G, P in fp64) and the end corrects
 // with the self-consistent centre: dh = (sum p (g - s) U_v + (s - G / P) ubar) / (P tau).
 // No [batch, vocab] tensor is stored in either direction.
+// Accumulation over the vocabulary is two-level: fp32 over a block of kFlushTiles tiles (512 rows),
+// then into fp64 running sums (acc, dh, ubar). A thread's share is ~76k rows at V = 151,936; summed
+// in fp32 alone, its rounding was the engine's largest LoRA-gradient error on a flat softmax (e is
+// a near-cancelling mean of random rows, and the next RMSNorm scales its error back up): 1.4e-4
+// from fp64 where libtorch's blocked GEMV composition landed at 7e-6. The flush costs d adds per
+// 512 rows.
 // Floors (batch B, hidden d, vocab V, storage size S bytes): forward reads U and E once,
 // 2 V d S bytes (V d S when tied: the E row is the U row just read, served from cache), FLOPs
 // 4 B V d; backward the same bytes, FLOPs 8 B V d. For B = 1 both are bandwidth-bound.
-// Extra memory: per thread B (d + 2) fp32 partials (backward: B (2 d + 4)) plus tiles of z and g;
+// Extra memory: per thread B (d + 2) fp32 partials and B d fp64 sums (backward: B (2 d + 4) and
+// 2 B d) plus tiles of z and g;
 // O(threads B d), never O(V).
 //
 // Row rescale: y = x * target / max(||x||, min_norm) and its backward, one row per task, x read
@@ -35,7 +42,8 @@
 namespace relat::cpu {
 namespace {
 
-constexpr int64_t kTile = 32;  // vocabulary rows per tile
+constexpr int64_t kTile = 32;        // vocabulary rows per tile
+constexpr int64_t kFlushTiles = 16;  // tiles summed in fp32 before the fp64 running sums
 
 // Threads worth using: each should get at least a few tiles.
 int soft_threads(int64_t vocab) {
@@ -57,10 +65,13 @@ SoftLayout soft_layout(int64_t batch, int64_t hidden, int threads, bool backward
   L.de32 = backward ? w.take(batch * L.hidden_ld * 4) : w.end;
   L.s = backward ? w.take(batch * 4) : w.end;
   // Per thread: m[B], l[B] (forward) or G[B], P[B] in fp64 (backward), acc[B][ld] (forward) or
-  // dh[B][ld] (backward), z and g tiles [kTile][B], and for the backward ubar[B][ld].
+  // dh[B][ld] (backward), z and g tiles [kTile][B], for the backward ubar[B][ld], then the fp64
+  // running sums: acc64 (forward) or dh64 and ubar64 (backward), [B][ld] each.
+  const int64_t sums = backward ? 2 : 1;
   L.per_thread = round_up(2 * batch * 8, kAlign) + round_up(batch * L.hidden_ld * 4, kAlign) +
                  2 * round_up(kTile * batch * 4, kAlign) +
-                 (backward ? round_up(batch * L.hidden_ld * 4, kAlign) : 0);
+                 (backward ? round_up(batch * L.hidden_ld * 4, kAlign) : 0) +
+                 sums * round_up(batch * L.hidden_ld * 8, kAlign);
   L.thread_base = w.take(threads * L.per_thread);
   L.total = batch > 0 ? w.total() : 0;
   return L;
@@ -150,17 +161,23 @@ RELAT_INLINE void axpys(const T *w, int64_t nj, const float *coef, int64_t batch
   }
 }
 
+// sum64 += block; block = 0 (the fp32 block sum moves into the fp64 running sum).
+RELAT_INLINE void flush(float *block, double *sum64, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) sum64[k] += block[k], block[k] = 0.f;
+}
+
 // One thread's share of the soft forward: vocabulary rows [v_begin, v_end).
 template <class T>
 RELAT_VECTOR_CLONES void soft_forward_range(const T *u, const T *emb, const float *h32, int64_t ld,
                                             int64_t batch, int64_t hidden, float inv_tau,
                                             int64_t v_begin, int64_t v_end, float *m, float *l,
-                                            float *acc, float *z) {
+                                            float *acc, double *acc64, float *z) {
   for (int64_t b = 0; b < batch; ++b) {
     m[b] = -std::numeric_limits<float>::infinity();
     l[b] = 0.f;
-    for (int64_t k = 0; k < ld; ++k) acc[b * ld + k] = 0.f;
   }
+  for (int64_t k = 0; k < batch * ld; ++k) acc[k] = 0.f, acc64[k] = 0.0;
+  int64_t tiles = 0;
   for (int64_t v0 = v_begin; v0 < v_end; v0 += kTile) {
     const int64_t nj = std::min(kTile, v_end - v0);
     dots(u + v0 * hidden, nj, h32, ld, batch, hidden, inv_tau, z);
@@ -171,7 +188,8 @@ RELAT_VECTOR_CLONES void soft_forward_range(const T *u, const T *emb, const floa
         const float alpha = exp_f32(m[b] - mx);  // 0 on the first tile (m = -inf)
         l[b] *= alpha;
         float *a = acc + b * ld;
-        for (int64_t k = 0; k < hidden; ++k) a[k] *= alpha;
+        double *a64 = acc64 + b * ld;
+        for (int64_t k = 0; k < hidden; ++k) a[k] *= alpha, a64[k] *= alpha;
         m[b] = mx;
       }
       float sum = 0.f;
@@ -183,6 +201,7 @@ RELAT_VECTOR_CLONES void soft_forward_range(const T *u, const T *emb, const floa
       l[b] += sum;
     }
     axpys(emb + v0 * hidden, nj, z, batch, hidden, acc, ld);
+    if (++tiles % kFlushTiles == 0 || v0 + kTile >= v_end) flush(acc, acc64, batch * ld);
   }
 }
 
@@ -193,10 +212,11 @@ RELAT_VECTOR_CLONES void soft_backward_range(const T *u, const T *emb, const flo
                                              const float *de32, const float *lse, const float *s,
                                              int64_t ld, int64_t batch, int64_t hidden,
                                              float inv_tau, int64_t v_begin, int64_t v_end,
-                                             float *dh, float *ubar, double *G, double *P, float *z,
-                                             float *g) {
-  for (int64_t k = 0; k < batch * ld; ++k) dh[k] = ubar[k] = 0.f;
+                                             float *dh, float *ubar, double *dh64, double *ubar64,
+                                             double *G, double *P, float *z, float *g) {
+  for (int64_t k = 0; k < batch * ld; ++k) dh[k] = ubar[k] = 0.f, dh64[k] = ubar64[k] = 0.0;
   for (int64_t b = 0; b < batch; ++b) G[b] = P[b] = 0.0;
+  int64_t tiles = 0;
   for (int64_t v0 = v_begin; v0 < v_end; v0 += kTile) {
     const int64_t nj = std::min(kTile, v_end - v0);
     dots(u + v0 * hidden, nj, h32, ld, batch, hidden, inv_tau, z);
@@ -216,6 +236,10 @@ RELAT_VECTOR_CLONES void soft_backward_range(const T *u, const T *emb, const flo
     }
     axpys(u + v0 * hidden, nj, z, batch, hidden, dh, ld);
     axpys(u + v0 * hidden, nj, g, batch, hidden, ubar, ld);  // the U tile is still in cache
+    if (++tiles % kFlushTiles == 0 || v0 + kTile >= v_end) {
+      flush(dh, dh64, batch * ld);
+      flush(ubar, ubar64, batch * ld);
+    }
   }
 }
 
@@ -247,51 +271,49 @@ relat_status soft_forward(const T *h, const T *u, const T *emb, T *e, float *lse
   float *h32 = reinterpret_cast<float *>(ws + L.h32);
   rows_to_f32(h, h32, batch, hidden, ld);
   const Split sp = split_vocab(vocab, threads);
-  auto part = [&](int t, float *&m, float *&l, float *&acc, float *&z) {
+  struct Part {
+    float *m, *l, *acc, *z;
+    double *acc64;
+  };
+  auto part = [&](int t) {
     char *base = ws + L.thread_base + t * L.per_thread;
-    m = reinterpret_cast<float *>(base);
-    l = m + batch;
-    acc = reinterpret_cast<float *>(base + round_up(2 * batch * 8, kAlign));
-    z = reinterpret_cast<float *>(base + round_up(2 * batch * 8, kAlign) +
-                                  round_up(batch * ld * 4, kAlign));
+    Part q;
+    q.m = reinterpret_cast<float *>(base);
+    q.l = q.m + batch;
+    base += round_up(2 * batch * 8, kAlign);
+    q.acc = reinterpret_cast<float *>(base);
+    base += round_up(batch * ld * 4, kAlign);
+    q.z = reinterpret_cast<float *>(base);
+    base += 2 * round_up(kTile * batch * 4, kAlign);
+    q.acc64 = reinterpret_cast<double *>(base);
+    return q;
   };
 #pragma omp parallel for num_threads(sp.threads) schedule(static, 1)
   for (int t = 0; t < sp.threads; ++t) {
-    float *m, *l, *acc, *z;
-    part(t, m, l, acc, z);
+    const Part q = part(t);
     const int64_t v0 = t * sp.chunk, v1 = std::min(vocab, v0 + sp.chunk);
-    soft_forward_range(u, emb, h32, ld, batch, hidden, inv_tau, v0, v1, m, l, acc, z);
+    soft_forward_range(u, emb, h32, ld, batch, hidden, inv_tau, v0, v1, q.m, q.l, q.acc, q.acc64,
+                       q.z);
   }
-  // Merge the per-thread partials into thread 0's accumulator.
+  // Merge the per-thread partials into thread 0's fp64 accumulator.
   for (int64_t b = 0; b < batch; ++b) {
-    float *m0, *l0, *acc0, *z0;
-    part(0, m0, l0, acc0, z0);
     float mx = -std::numeric_limits<float>::infinity();
-    for (int t = 0; t < sp.threads; ++t) {
-      float *m, *l, *acc, *z;
-      part(t, m, l, acc, z);
-      mx = std::max(mx, m[b]);
-    }
-    float total = 0.f;
-    for (int t = 0; t < sp.threads; ++t) {
-      float *m, *l, *acc, *z;
-      part(t, m, l, acc, z);
-      total += l[b] * exp_f32(m[b] - mx);
-    }
-    float *a0 = acc0 + b * ld;
-    const float w0 = exp_f32(m0[b] - mx) / total;
+    for (int t = 0; t < sp.threads; ++t) mx = std::max(mx, part(t).m[b]);
+    double total = 0.0;
+    for (int t = 0; t < sp.threads; ++t) total += double(part(t).l[b]) * exp_f32(part(t).m[b] - mx);
+    double *a0 = part(0).acc64 + b * ld;
+    const double w0 = exp_f32(part(0).m[b] - mx) / total;
     for (int64_t k = 0; k < hidden; ++k) a0[k] *= w0;
     for (int t = 1; t < sp.threads; ++t) {
-      float *m, *l, *acc, *z;
-      part(t, m, l, acc, z);
-      const float wt = exp_f32(m[b] - mx) / total;
-      const float *at = acc + b * ld;
+      const Part q = part(t);
+      const double wt = exp_f32(q.m[b] - mx) / total;
+      const double *at = q.acc64 + b * ld;
       for (int64_t k = 0; k < hidden; ++k) a0[k] += wt * at[k];
     }
-    if (lse) lse[b] = mx + std::log(total);
-    for (int64_t k = 0; k < hidden; ++k) e[b * hidden + k] = from_f32<T>(a0[k]);
+    if (lse) lse[b] = float(mx + std::log(total));
+    for (int64_t k = 0; k < hidden; ++k) e[b * hidden + k] = from_f32<T>(float(a0[k]));
     if (e32)
-      for (int64_t k = 0; k < hidden; ++k) e32[b * hidden + k] = a0[k];
+      for (int64_t k = 0; k < hidden; ++k) e32[b * hidden + k] = float(a0[k]);
   }
   return RELAT_OK;
 }
@@ -314,7 +336,7 @@ relat_status soft_backward(const T *h, const T *u, const T *emb, const float *ls
   }
   const Split sp = split_vocab(vocab, threads);
   struct Part {
-    double *G, *P;
+    double *G, *P, *dh64, *ubar64;
     float *dh, *z, *g, *ubar;
   };
   auto part = [&](int t) {
@@ -330,6 +352,9 @@ relat_status soft_backward(const T *h, const T *u, const T *emb, const float *ls
     q.g = reinterpret_cast<float *>(base);
     base += round_up(kTile * batch * 4, kAlign);
     q.ubar = reinterpret_cast<float *>(base);
+    base += round_up(batch * ld * 4, kAlign);
+    q.dh64 = reinterpret_cast<double *>(base);
+    q.ubar64 = q.dh64 + round_up(batch * ld * 8, kAlign) / 8;
     return q;
   };
 #pragma omp parallel for num_threads(sp.threads) schedule(static, 1)
@@ -337,14 +362,14 @@ relat_status soft_backward(const T *h, const T *u, const T *emb, const float *ls
     const Part q = part(t);
     const int64_t v0 = t * sp.chunk, v1 = std::min(vocab, v0 + sp.chunk);
     soft_backward_range(u, emb, h32, de32, lse, s, ld, batch, hidden, inv_tau, v0, v1, q.dh, q.ubar,
-                        q.G, q.P, q.z, q.g);
+                        q.dh64, q.ubar64, q.G, q.P, q.z, q.g);
   }
   const Part q0 = part(0);
   for (int t = 1; t < sp.threads; ++t) {
     const Part q = part(t);
     for (int64_t k = 0; k < batch * ld; ++k) {
-      q0.dh[k] += q.dh[k];
-      q0.ubar[k] += q.ubar[k];
+      q0.dh64[k] += q.dh64[k];
+      q0.ubar64[k] += q.ubar64[k];
     }
     for (int64_t b = 0; b < batch; ++b) {
       q0.G[b] += q.G[b];
@@ -352,10 +377,11 @@ relat_status soft_backward(const T *h, const T *u, const T *emb, const float *ls
     }
   }
   for (int64_t b = 0; b < batch; ++b) {
-    const float shift = float(double(s[b]) - q0.G[b] / q0.P[b]);
-    const float scale = float(double(inv_tau) / q0.P[b]);
-    const float *d = q0.dh + b * ld, *ub = q0.ubar + b * ld;
-    for (int64_t k = 0; k < hidden; ++k) dh[b * hidden + k] = from_f32<T>((d[k] + shift * ub[k]) * scale);
+    const double shift = double(s[b]) - q0.G[b] / q0.P[b];
+    const double scale = double(inv_tau) / q0.P[b];
+    const double *d = q0.dh64 + b * ld, *ub = q0.ubar64 + b * ld;
+    for (int64_t k = 0; k < hidden; ++k)
+      dh[b * hidden + k] = from_f32<T>(float((d[k] + shift * ub[k]) * scale));
   }
   return RELAT_OK;
 }

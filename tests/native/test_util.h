@@ -86,8 +86,14 @@ struct Tensor {
 inline uint64_t test_seed() {
   static const uint64_t seed = [] {
     uint64_t s;
-    if (const char *e = std::getenv("RELAT_TEST_SEED")) {
-      s = std::strtoull(e, nullptr, 0);
+    const char *e = std::getenv("RELAT_TEST_SEED");
+    if (e && *e) {  // empty: Maven's default when -Drelat.test.seed is not given
+      char *end = nullptr;
+      s = std::strtoull(e, &end, 0);
+      if (*end) {
+        std::fprintf(stderr, "RELAT_TEST_SEED=%s: not an unsigned integer seed\n", e);
+        std::exit(2);
+      }
     } else {
       std::random_device rd;
       s = (uint64_t(rd()) << 32) ^ rd() ^
@@ -193,7 +199,10 @@ class Counter {
     std::vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     ++(ok ? passed_ : failed_);
-    if (!ok || verbose_) std::printf("%s %s\n", ok ? "ok  " : "FAIL", buf);
+    if (ok && verbose_) std::printf("ok   %s\n", buf);
+    if (!ok)  // the seed in every failure line, so each one replays on its own
+      std::printf("FAIL %s (seed %llu, replay with RELAT_TEST_SEED=%llu)\n", buf,
+                  (unsigned long long)test_seed(), (unsigned long long)test_seed());
     std::fflush(stdout);
     return ok;
   }

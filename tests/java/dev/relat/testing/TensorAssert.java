@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.relat.ops.DType;
-import java.util.Random;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
@@ -17,9 +16,9 @@ import org.bytedeco.pytorch.global.torch;
 public final class TensorAssert {
     private TensorAssert() {}
 
-    /** Fresh seed per call (printed in failure messages, so a failure can be replayed). */
+    /** A fresh seed ({@link Seeds#fresh()}: the replay seed when -Drelat.test.seed is set). */
     public static long freshSeed() {
-        return new Random().nextLong();
+        return Seeds.fresh();
     }
 
     public static Tensor randn(long seed, DType dtype, long... shape) {
@@ -40,6 +39,13 @@ public final class TensorAssert {
         return diff / scale;
     }
 
+    /** sqrt(mean (actual - expected)^2) / sqrt(mean expected^2): a typical error, not the largest. */
+    public static double rmsRelativeError(Tensor actual, Tensor expected) {
+        Tensor a = actual.to(torch.ScalarType.Double);
+        Tensor e = expected.to(torch.ScalarType.Double);
+        return a.sub(e).pow(new Scalar(2)).mean().sqrt().item_double() / e.pow(new Scalar(2)).mean().sqrt().item_double();
+    }
+
     /** Fails when any element is NaN, when expected is all zeros, or when the error exceeds bound. */
     public static void assertClose(Tensor actual, Tensor expected, double bound, String what) {
         assertCloseAtScale(actual, expected, torch.max(torch.abs(expected.to(torch.ScalarType.Double))).item_double(),
@@ -55,7 +61,20 @@ public final class TensorAssert {
         assertTrue(scale > 0, what + ": zero scale (reference all zeros), the comparison would prove nothing");
         double err = torch.max(torch.abs(actual.to(torch.ScalarType.Double).sub(expected.to(torch.ScalarType.Double))))
                 .item_double() / scale;
-        assertTrue(err <= bound, String.format("%s: relative error %.3e exceeds %.1e", what, err, bound));
+        assertWithin(err, bound, what);
+    }
+
+    /**
+     * value <= bound, recorded for the seed sweep (-Drelat.test.record); the failure message names
+     * the check, both numbers and the seed this thread drew last, with how to replay it.
+     */
+    public static void assertWithin(double value, double bound, String what) {
+        long seed = Seeds.current().orElse(0L);
+        Seeds.record(what, value, bound, seed);
+        if (!(value <= bound)) {
+            throw new AssertionError(String.format("%s: %.3e exceeds the bound %.1e; %s", what, value, bound,
+                    Seeds.current().map(Seeds::describe).orElse("no random seed drawn")));
+        }
     }
 
     /** The stated bound per storage type: fp32 1e-5, bf16 1e-2, fp16 1e-3. */

@@ -1,6 +1,7 @@
 package dev.relat.ops;
 
 import static dev.relat.testing.TensorAssert.assertClose;
+import static dev.relat.testing.TensorAssert.assertWithin;
 import static dev.relat.testing.TensorAssert.bound;
 import static dev.relat.testing.TensorAssert.freshSeed;
 import static dev.relat.testing.TensorAssert.poisoned;
@@ -179,10 +180,10 @@ class LinearCrossEntropyTest {
         // size of the terms, |logit_t| for the loss and max |U| / count for dH.
         double logit = torch.max(torch.abs(h.to(torch.ScalarType.Float).mm(uf.t()))).item_double();
         double lossErr = Math.abs(loss.item_double() - ref[0].item_double()) / logit;
-        assertTrue(lossErr <= 1e-5, what + ": loss error " + lossErr + " of the largest logit");
+        assertWithin(lossErr, 1e-5, what + ": loss error of the largest logit");
         double terms = torch.max(torch.abs(uf)).item_double() / tokens;
         double dhErr = torch.max(torch.abs(dh.to(torch.ScalarType.Float).sub(ref[1]))).item_double() / terms;
-        assertTrue(dhErr <= bound(dtype), what + ": dh error " + dhErr + " of max |U| / count");
+        assertWithin(dhErr, bound(dtype), what + ": dh error of max |U| / count");
         assertTrue(!torch.any(torch.isnan(dh)).item_bool(), what + ": dh has NaN");
     }
 

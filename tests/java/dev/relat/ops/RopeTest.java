@@ -1,6 +1,7 @@
 package dev.relat.ops;
 
 import static dev.relat.testing.TensorAssert.assertClose;
+import static dev.relat.testing.TensorAssert.assertWithin;
 import static dev.relat.testing.TensorAssert.bound;
 import static dev.relat.testing.TensorAssert.freshSeed;
 import static dev.relat.testing.TensorAssert.poisoned;
@@ -186,7 +187,8 @@ class RopeTest {
         Tensor ours = Rope.forward(q, null, pos, Rope.invFreq(1e6, headDim, CPU))[0];
         double errOurs = dev.relat.testing.TensorAssert.relativeError(ours, reference);
         double errHf = dev.relat.testing.TensorAssert.relativeError(hf, reference);
-        assertTrue(errOurs <= 1e-2 && errHf <= 1e-2, "ours " + errOurs + ", HF bf16 " + errHf + " seed " + seed);
+        assertWithin(errOurs, 1e-2, "bf16 RoPE vs fp32, ours");
+        assertWithin(errHf, 1e-2, "bf16 RoPE vs fp32, HF");
         // One rounding instead of three: never worse than HF's bf16 arithmetic.
         assertTrue(errOurs <= errHf, "ours " + errOurs + " > HF bf16 " + errHf + " seed " + seed);
     }

@@ -1,6 +1,7 @@
 package dev.relat.engine;
 
 import static dev.relat.testing.TensorAssert.relativeError;
+import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -9,6 +10,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.relat.model.CheckpointWriter;
 import dev.relat.model.Projection;
 import dev.relat.model.QwenConfig;
+import dev.relat.model.QwenModel;
+import dev.relat.model.QwenTokenizer;
+import dev.relat.testing.Seeds;
 import dev.relat.testing.TensorAssert;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -24,6 +28,7 @@ import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.Test;
@@ -39,40 +44,74 @@ import org.junit.jupiter.params.provider.MethodSource;
  */
 class EngineTest {
     /**
-     * fp32 bound on LoRA gradients (the acceptance bound), against the fp64 autograd reference.
-     * In the soft mode the gradient through a latent step is U^T (p * (E de - p.E de)) / tau, a
-     * difference of sums over the 151,936-row vocabulary; on random weights p is nearly uniform and
-     * fp32 arithmetic itself lands up to ~3.4e-4 from fp64 there (measured: the textbook fp32
-     * autograd reference, 3.43e-4 on one seed where the engine was at 1.02e-4). So a gradient also
-     * passes when it is no further from fp64 than FP32_REFERENCE_FACTOR times the fp32 reference.
+     * fp32 bounds against the fp64 autograd reference, relative: the worst LoRA gradient (max error
+     * over max |gradient|, over every adapter) and the loss. From the seed sweep (docs/testing.md):
+     * the worst gradient error in ~120 seeds per case was 1.0e-4 (qwen3, flat soft mode), where the
+     * textbook fp32 autograd reference reached 8.8e-5 on its own; the errors have a heavy tail (the
+     * p90 is 3-4x the median, the worst 4x the p90), so the bound sits ~5x above the worst, not 2x.
+     * The loss: worst 1.4e-7.
      */
-    static final double FP32_GRAD_BOUND = 1e-4;
-    static final double FP32_REFERENCE_FACTOR = 1.5;
+    static final double FP32_GRAD_BOUND = 5e-4, FP32_LOSS_BOUND = 1e-5;
     /**
-     * The soft mode on these random models is ill-conditioned for fp32 arithmetic as such: the
-     * latent is a p-weighted mean of 151,936 random embedding rows, much shorter than any row, and
-     * the next layer's RMSNorm scales its rounding back up, step after step. The textbook fp32
-     * autograd reference lands 3.8e-6 to 2.3e-3 from fp64 there (measured over qwen3/qwen2, tau 0.7
-     * and 0.05). The engine measured 6.9e-6 to 6.3e-4, below the fp32 reference in five of ten
-     * runs. (The soft-step kernel's own bias on a flat softmax, which once added to this, is fixed
-     * and tested in LatentStepTest.) So: within SOFT_GRAD_BOUND, or within FP32_REFERENCE_FACTOR
-     * times the fp32 reference's own distance from fp64. A wrong backward term gives errors of
-     * order 1.
+     * The TRAINED soft regime makes the gradient ill-conditioned: each latent step's Jacobian
+     * carries 1/tau times p(1 - p) over near-tied candidates and the steps compound it. At K = 4 the
+     * fp32 results landed up to 2.9e-1 (engine) and 6.8e-2 (textbook fp32 reference) from fp64, so
+     * that case tested nothing; at K = 2 the worst of 60 seeds per architecture was 9.2e-4 (the
+     * reference 3.5e-4; the engine / reference ratio has a median of ~1 and the heavy tail of a
+     * ratio of two independent errors). Bound ~5x the worst, as above.
      */
-    static final double SOFT_GRAD_BOUND = 1e-3;
-    /** A latent temperature at which the random model's LM-head logits spread like a trained model's. */
-    static final double SHARP_TAU = 0.05;
+    static final double TRAINED_GRAD_BOUND = 5e-3;
+    static final int TRAINED_LATENT_STEPS = 2;
     /**
-     * bf16 bound on LoRA gradients vs fp64 (bf16 activations, fp32 LoRA and accumulation), soft
-     * mode on a random model: measured 4.0e-2 to 2.8e-1 over the seeds run (the textbook bf16
-     * autograd reference: 1.0e-1 to 2.1e-1). A wrong backward term gives errors of order 1.
+     * The latent distribution p = softmax(U h / tau) of the soft mode, set through tau on these
+     * random models (their LM-head logits have a standard deviation of ~1 for qwen3's N(0, 1/d)
+     * head, ~2.8 for qwen2's tied N(0, 0.25^2) embeddings). An almost one-hot regime (tau 0.05,
+     * entropy ~0.1 nats) was measured and left out: its near-exact ties put even the textbook fp32
+     * reference up to 1.16 (relative) from fp64, so no fp32 comparison there can mean anything.
+     */
+    enum SoftRegime {
+        /**
+         * What a trained Qwen's next-token distribution looks like: a few candidates carry the
+         * mass, entropy ~0.5-3 nats (an 8B model's cross-entropy on web text is ~2 nats per token,
+         * lower on its own reasoning). Logit spread ~6.5 / tau; measured mean entropy of the
+         * latent steps: median 2.1 (qwen3) and 2.0 (qwen2) nats, recorded per case. K = 2 (see
+         * TRAINED_GRAD_BOUND).
+         */
+        TRAINED(0.15, 0.43),
+        /**
+         * Adversarial: tau 1 on a random head gives a near-uniform p over all 151,936 rows (entropy
+         * ~11.4 nats): the latent is a near-cancelling mean of random embedding rows, far shorter
+         * than any row, and the next RMSNorm scales its rounding back up, step after step. This is
+         * where the soft step's own fp32 sum over the vocabulary once put the engine 6-20x further
+         * from fp64 than the fp32 reference (blocked fp32 + fp64 sums now; latent_step.cpp); the
+         * engine's median ratio to that reference is 0.9 now. Entropy ~11.4 nats (recorded).
+         */
+        FLAT(1.0, 2.8);
+
+        final double qwen3Tau, qwen2Tau;
+
+        SoftRegime(double qwen3Tau, double qwen2Tau) {
+            this.qwen3Tau = qwen3Tau;
+            this.qwen2Tau = qwen2Tau;
+        }
+
+        double tau(String arch) {
+            return arch.equals("qwen3") ? qwen3Tau : qwen2Tau;
+        }
+    }
+    /**
+     * bf16 model (bf16 activations, fp32 LoRA and accumulation) vs fp64, relative L2 error over all
+     * LoRA gradients: median 4.5e-2, worst 1.65e-1 over 25 seeds (the textbook bf16 autograd
+     * reference: 5.3e-2, 1.57e-1 on the same seed); a wrong backward term gives errors of order 1.
+     * The loss: worst 9.0e-4.
      */
     static final double BF16_GRAD_BOUND = 5e-1;
+    static final double BF16_LOSS_BOUND = 2e-2;
 
     static final String QUESTION = "Natalia sold clips to 48 of her friends in April. How many clips did she sell?";
     static final String OTHER = "What is 17 times 3?";
-    private static final Map<String, Engine> ENGINES = new HashMap<>();
-    private static final Map<String, Long> SEEDS = new HashMap<>();
+    /** The engine of each architecture for the seed it was last asked for (one per architecture). */
+    private static final Map<String, Map.Entry<Long, Engine>> ENGINES = new HashMap<>();
 
     /** qwen3 (QK-norm, untied, GQA 2) and qwen2 (q/k/v bias, tied), head_dim 64, two layers each. */
     static QwenConfig config(String arch) {
@@ -85,42 +124,96 @@ class EngineTest {
         };
     }
 
-    static synchronized Engine engine(String arch) {
-        return ENGINES.computeIfAbsent(arch, a -> {
-            try {
-                long seed = TensorAssert.freshSeed();
-                SEEDS.put(a, seed);
-                Path dir = Files.createTempDirectory("relat-engine-" + a);
-                dir.toFile().deleteOnExit();
-                CheckpointWriter.writeRandom(dir, config(a), seed, 1);
-                return Engine.open(dir, new Device("cpu"), ScalarType.Float);
-            } catch (IOException e) {
-                throw new java.io.UncheckedIOException(e);
-            }
-        });
+    /** The real Qwen3 tokenizer, loaded once: every engine of the class shares it. */
+    private static QwenTokenizer tokenizer;
+
+    /**
+     * The engine on the random checkpoint of arch drawn from seed (written, loaded by the real
+     * loading code, then deleted): a case's weights and data come from its one seed, so the seed in
+     * its failure message replays it. One engine per architecture is kept; asking for another
+     * seed replaces it.
+     */
+    static synchronized Engine engine(String arch, long seed) {
+        Map.Entry<Long, Engine> cached = ENGINES.get(arch);
+        if (cached != null && cached.getKey() == seed) return cached.getValue();
+        if (cached != null) {
+            // libtorch frees a weight when the garbage collector drops its Tensor; the Java heap
+            // alone would not ask for a collection, and a sweep of thousands of seeds would grow
+            ENGINES.remove(arch);
+            lastWeights = null;
+            System.gc();
+        }
+        Path dir = null;
+        try {
+            dir = Files.createTempDirectory("relat-engine-" + arch);
+            Map<String, Tensor> weights = weights(arch, seed);
+            CheckpointWriter.write(dir, config(arch), spec -> weights.get(spec.name()), 1);
+            if (tokenizer == null) tokenizer = QwenTokenizer.load(dir);
+            Engine engine = new Engine(QwenModel.load(dir, new Device("cpu"), ScalarType.Float), tokenizer);
+            ENGINES.put(arch, Map.entry(seed, engine));
+            return engine;
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        } finally {
+            if (dir != null) deleteTree(dir);
+        }
+    }
+
+    /** The random weights of arch for seed (what its checkpoint holds), drawn once per seed. */
+    static synchronized Map<String, Tensor> weights(String arch, long seed) {
+        if (lastWeights == null || lastWeightsSeed != seed || !lastWeightsArch.equals(arch)) {
+            lastWeights = CheckpointWriter.randomWeights(config(arch), seed);
+            lastWeightsSeed = seed;
+            lastWeightsArch = arch;
+        }
+        return lastWeights;
+    }
+
+    private static Map<String, Tensor> lastWeights;
+    private static long lastWeightsSeed;
+    private static String lastWeightsArch;
+
+    static void deleteTree(Path dir) {
+        try (Stream<Path> walk = Files.walk(dir)) {
+            walk.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     static Options.Builder small() {
         return Options.builder().latentSteps(4).updateSteps(2).loraRank(4).loraAlpha(8).maxNewTokens(6);
     }
 
+    /** Every case once, or -Drelat.test.repeat times for a seed sweep in one JVM. */
     static Stream<Arguments> gradientCases() {
         List<Arguments> cases = new ArrayList<>();
         for (String arch : List.of("qwen3", "qwen2")) {
-            for (LatentMode mode : LatentMode.values()) cases.add(Arguments.of(arch, Method.RELAT, mode, 0.7));
-            cases.add(Arguments.of(arch, Method.RELAT, LatentMode.SOFT, SHARP_TAU));
-            cases.add(Arguments.of(arch, Method.QUERY_LM, LatentMode.SOFT, 0.7));
+            for (SoftRegime regime : SoftRegime.values()) cases.add(Arguments.of(arch, Method.RELAT, LatentMode.SOFT, regime));
+            cases.add(Arguments.of(arch, Method.RELAT, LatentMode.REALIGN, SoftRegime.FLAT));
+            cases.add(Arguments.of(arch, Method.RELAT, LatentMode.IDENTITY, SoftRegime.FLAT));
+            cases.add(Arguments.of(arch, Method.QUERY_LM, LatentMode.SOFT, SoftRegime.FLAT));
         }
-        return cases.stream();
+        List<Arguments> selected = cases.stream().filter(c -> Seeds.selected(List.of(c.get()).toString())).toList();
+        return Stream.generate(selected::stream).limit(Seeds.repeat()).flatMap(c -> c);
     }
 
-    @ParameterizedTest(name = "{0} {1} {2} tau {3}")
+    /**
+     * One loss and its LoRA gradients against the fp64 autograd reference, with the textbook fp32
+     * autograd reference measured beside it (how far fp32 arithmetic itself lands from fp64 on
+     * this case). The regime matters only for the soft relat cases.
+     */
+    @ParameterizedTest(name = "{0} {1} {2} {3}")
     @MethodSource("gradientCases")
-    void loraGradientsMatchAutograd(String arch, Method method, LatentMode mode, double tau) {
-        Engine engine = engine(arch);
-        QwenConfig config = engine.model().config();
+    void loraGradientsMatchAutograd(String arch, Method method, LatentMode mode, SoftRegime regime) {
         long seed = TensorAssert.freshSeed();
-        Options o = small().method(method).latentMode(mode).seed(seed).temperatureLatent(tau).build();
+        Engine engine = engine(arch, seed);
+        QwenConfig config = engine.model().config();
+        boolean soft = mode == LatentMode.SOFT && method == Method.RELAT;
+        String what = arch + " " + method + " " + mode + (soft ? " " + regime : "");
+        boolean trained = soft && regime == SoftRegime.TRAINED;
+        Options o = small().latentSteps(trained ? TRAINED_LATENT_STEPS : 4).method(method).latentMode(mode).seed(seed)
+                .temperatureLatent(regime.tau(arch)).build();
         try (PointerScope scope = new PointerScope();
                 Lora lora = new Lora(config, EnumSet.allOf(Projection.class), 4, 8, seed, new Device("cpu"))) {
             // B = 0 would make every A gradient zero: give B random values so both are exercised
@@ -131,87 +224,96 @@ class EngineTest {
             }
             double loss = engine.lossAndGradients(QUESTION, o, lora);
 
-            // the fp64 autograd reference: the fp32 one's own rounding is of the order of the bound
-            ReferenceRelat reference = new ReferenceRelat(config,
-                    CheckpointWriter.randomWeights(config, SEEDS.get(arch)), lora, ScalarType.Double);
+            Map<String, Tensor> weights = weights(arch, seed);
+            ReferenceRelat reference = new ReferenceRelat(config, weights, lora, ScalarType.Double);
             Prompts prompts = Prompts.of(engine.tokenizer(), QUESTION, o);
             Tensor expectedLoss = method == Method.QUERY_LM ? reference.queryLmLoss(prompts)
                     : reference.loss(prompts, o.latentSteps(), o);
             expectedLoss.backward();
             double expected = expectedLoss.item_double();
-            assertTrue(Math.abs(loss - expected) <= 1e-5 * Math.abs(expected),
-                    "loss " + loss + " vs reference " + expected + " (seed " + seed + ")");
-            // the fp32 autograd reference, to know how far fp32 arithmetic itself lands from fp64 here
-            ReferenceRelat ref32 = new ReferenceRelat(config, CheckpointWriter.randomWeights(config, SEEDS.get(arch)),
-                    lora, ScalarType.Float);
-            (method == Method.QUERY_LM ? ref32.queryLmLoss(prompts) : ref32.loss(prompts, o.latentSteps(), o)).backward();
-            double worst = 0;
-            double worstFp32Reference = 0;
+            ReferenceRelat ref32 = new ReferenceRelat(config, weights, lora, ScalarType.Float);
+            Tensor loss32 = method == Method.QUERY_LM ? ref32.queryLmLoss(prompts) : ref32.loss(prompts, o.latentSteps(), o);
+            loss32.backward();
+            double lossError = Math.abs(loss - expected) / Math.abs(expected);
+            double lossError32 = Math.abs(loss32.item_double() - expected) / Math.abs(expected);
+
+            double worst = 0, worst32 = 0;
             for (int l = 0; l < config.numHiddenLayers(); l++) {
                 for (Projection p : Projection.values()) {
                     Tensor[] ab = reference.adapter(l, p);
-                    String what = arch + " " + method + " " + mode + " layer " + l + " " + p + " seed " + seed;
-                    assertTrue(ab[0].grad().abs().max().item_double() > 0, "reference dA is zero: " + what);
-                    double ea = relativeError(lora.gradA(l, p), ab[0].grad());
-                    double eb = relativeError(lora.gradB(l, p), ab[1].grad());
-                    double ra = relativeError(ref32.adapter(l, p)[0].grad(), ab[0].grad());
-                    double rb = relativeError(ref32.adapter(l, p)[1].grad(), ab[1].grad());
-                    double bound = mode == LatentMode.SOFT && method == Method.RELAT ? SOFT_GRAD_BOUND : FP32_GRAD_BOUND;
-                    assertTrue(ea <= Math.max(bound, FP32_REFERENCE_FACTOR * ra),
-                            "dA " + what + ": " + ea + " (fp32 autograd reference: " + ra + ")");
-                    assertTrue(eb <= Math.max(bound, FP32_REFERENCE_FACTOR * rb),
-                            "dB " + what + ": " + eb + " (fp32 autograd reference: " + rb + ")");
-                    worst = Math.max(worst, Math.max(ea, eb));
-                    worstFp32Reference = Math.max(worstFp32Reference, Math.max(ra, rb));
+                    assertTrue(ab[0].grad().abs().max().item_double() > 0,
+                            "reference dA is zero: " + what + " layer " + l + " " + p + ", " + Seeds.describe(seed));
+                    worst = Math.max(worst, Math.max(relativeError(lora.gradA(l, p), ab[0].grad()),
+                            relativeError(lora.gradB(l, p), ab[1].grad())));
+                    worst32 = Math.max(worst32, Math.max(relativeError(ref32.adapter(l, p)[0].grad(), ab[0].grad()),
+                            relativeError(ref32.adapter(l, p)[1].grad(), ab[1].grad())));
                 }
             }
-            System.out.printf("engine grads %s %s %s tau %s vs fp64 autograd: worst LoRA relative error %.2e "
-                    + "(the fp32 autograd reference: %.2e), loss %.6f (seed %d)%n", arch, method, mode, tau, worst,
-                    worstFp32Reference, loss, seed);
+            double entropy = reference.softEntropies().stream().mapToDouble(Double::doubleValue).average().orElse(0);
+            System.out.printf("engine grads %s vs fp64 autograd: worst LoRA relative error %.2e (the fp32 autograd "
+                    + "reference: %.2e), loss error %.2e (fp32 reference: %.2e), latent entropy %.2f nats, %s%n",
+                    what, worst, worst32, lossError, lossError32, entropy, Seeds.describe(seed));
+            if (mode == LatentMode.SOFT) Seeds.record(what + ": mean latent entropy (nats)", entropy, Double.NaN, seed);
+            Seeds.record(what + ": fp32 reference LoRA gradient error", worst32, Double.NaN, seed);
+            Seeds.record(what + ": fp32 reference loss error", lossError32, Double.NaN, seed);
+            Seeds.record(what + ": engine error over the fp32 reference's", worst / worst32, Double.NaN, seed);
+            double worstGradient = worst;
+            assertAll(() -> TensorAssert.assertWithin(lossError, FP32_LOSS_BOUND, what + ": loss vs fp64"),
+                    () -> TensorAssert.assertWithin(worstGradient, trained ? TRAINED_GRAD_BOUND : FP32_GRAD_BOUND,
+                            what + ": worst LoRA gradient error vs fp64"));
         }
     }
 
     /** The whole question (updates included) against the libtorch-autograd reference with libtorch's AdamW. */
     @Test
     void wholeQuestionMatchesTheAutogradReference() {
-        Engine engine = engine("qwen3");
+        long seed = TensorAssert.freshSeed();
+        Engine engine = engine("qwen3", seed);
         QwenConfig config = engine.model().config();
         // the paper's lr 2e-5: Adam turns rounding noise in near-zero gradient components into
         // full-size steps of either sign, so at lr 1e-3 two correct implementations drift apart by
         // ~1e-4 in loss after two updates (measured); at 2e-5 the drift is far below the bound
-        Options o = small().updateSteps(3).learningRate(2e-5).seed(TensorAssert.freshSeed()).build();
+        Options o = small().updateSteps(3).learningRate(2e-5).seed(seed).build();
         Result r = engine.solve(QUESTION, o);
         ReferenceRelat.Solved expected;
         try (PointerScope scope = new PointerScope();
                 Lora init = new Lora(config, EnumSet.allOf(Projection.class), o.loraRank(), o.loraAlpha(), o.seed(),
                         new Device("cpu"))) {
-            expected = new ReferenceRelat(config, CheckpointWriter.randomWeights(config, SEEDS.get("qwen3")), init,
+            expected = new ReferenceRelat(config, weights("qwen3", seed), init,
                     ScalarType.Float).solve(Prompts.of(engine.tokenizer(), QUESTION, o), o,
                     engine.tokenizer().stopTokens(config));
         }
         assertEquals(expected.losses().size(), r.losses().size());
         for (int i = 0; i < r.losses().size(); i++) {
             double a = r.losses().get(i), b = expected.losses().get(i);
-            assertTrue(Math.abs(a - b) <= 1e-4 * Math.abs(b), "loss " + i + ": " + r.losses() + " vs " + expected.losses());
+            TensorAssert.assertWithin(Math.abs(a - b) / Math.abs(b), 1e-4, "whole question: loss " + i
+                    + " vs the fp32 autograd reference");
         }
-        assertTrue(r.losses().get(3) < r.losses().get(0), "loss fell: " + r.losses());
-        assertEquals(engine.tokenizer().decode(expected.answer(), true), r.answer(), "greedy answer");
+        assertTrue(r.losses().get(3) < r.losses().get(0), "loss fell: " + r.losses() + ", " + Seeds.describe(seed));
+        assertEquals(engine.tokenizer().decode(expected.answer(), true), r.answer(), "greedy answer, "
+                + Seeds.describe(seed));
         System.out.println("whole question: engine losses " + r.losses() + ", reference " + expected.losses());
     }
 
+    /** The single-case tests that -Drelat.test.repeat repeats in a sweep. */
+    static Stream<Integer> repeats() {
+        return Stream.iterate(1, i -> i + 1).limit(Seeds.repeat());
+    }
+
     /**
-     * bf16 model (LoRA stays fp32) against the fp64 reference on the bf16-rounded weights. Bound:
-     * BF16_GRAD_BOUND, stated from measurement (see the printed worst error).
+     * bf16 model (LoRA stays fp32) against the fp64 reference on the bf16-rounded weights, soft
+     * mode at tau 1 (FLAT). Compared over all adapters at once (relative L2 error): per adapter, the
+     * max error of a bf16 gradient is of order 1 wherever an adapter's gradient is small, for the
+     * textbook bf16 reference as much as for the engine. Bound: BF16_GRAD_BOUND.
      */
-    @Test
-    void bf16GradientsStayWithinTheStatedBound() throws IOException {
+    @ParameterizedTest(name = "run {0}")
+    @MethodSource("repeats")
+    void bf16GradientsStayWithinTheStatedBound(int run) throws IOException {
         String arch = "qwen3";
-        engine(arch);
-        long seedWeights = SEEDS.get(arch);
+        long seed = TensorAssert.freshSeed();
         QwenConfig config = config(arch);
         Path dir = Files.createTempDirectory("relat-engine-bf16");
-        CheckpointWriter.writeRandom(dir, config, seedWeights, 1);
-        long seed = TensorAssert.freshSeed();
+        CheckpointWriter.writeRandom(dir, config, seed, 1);
         Options o = small().seed(seed).build();
         try (Engine bf16 = Engine.open(dir, new Device("cpu"), ScalarType.BFloat16);
                 PointerScope scope = new PointerScope();
@@ -223,7 +325,7 @@ class EngineTest {
             }
             double loss = bf16.lossAndGradients(QUESTION, o, lora);
             Map<String, Tensor> rounded = new HashMap<>();
-            CheckpointWriter.randomWeights(config, seedWeights).forEach((k, v) -> rounded.put(k,
+            CheckpointWriter.randomWeights(config, seed).forEach((k, v) -> rounded.put(k,
                     v.to(ScalarType.BFloat16).to(ScalarType.Double)));
             Prompts prompts = Prompts.of(bf16.tokenizer(), QUESTION, o);
             ReferenceRelat reference = new ReferenceRelat(config, rounded, lora, ScalarType.Double);
@@ -233,6 +335,7 @@ class EngineTest {
             ReferenceRelat refBf16 = new ReferenceRelat(config, rounded, lora, ScalarType.BFloat16);
             refBf16.loss(prompts, o.latentSteps(), o).backward();
             double worst = 0, worstReference = 0;
+            TensorVector engine = new TensorVector(), exact = new TensorVector(), textbook = new TensorVector();
             for (int l = 0; l < config.numHiddenLayers(); l++) {
                 for (Projection p : Projection.values()) {
                     Tensor[] ab = reference.adapter(l, p);
@@ -241,35 +344,49 @@ class EngineTest {
                             relativeError(lora.gradB(l, p), ab[1].grad())));
                     worstReference = Math.max(worstReference, Math.max(relativeError(rb[0].grad(), ab[0].grad()),
                             relativeError(rb[1].grad(), ab[1].grad())));
+                    for (int i = 0; i < 2; i++) {
+                        engine.push_back((i == 0 ? lora.gradA(l, p) : lora.gradB(l, p)).flatten().to(ScalarType.Double));
+                        exact.push_back(ab[i].grad().flatten().to(ScalarType.Double));
+                        textbook.push_back(rb[i].grad().flatten().to(ScalarType.Double));
+                    }
                 }
             }
-            System.out.printf("engine bf16 grads vs fp64: worst LoRA relative error %.2e (the bf16 autograd reference:"
-                    + " %.2e), loss %.4f vs %.4f (seed %d)%n", worst, worstReference, loss, expected.item_double(), seed);
-            assertTrue(Math.abs(loss - expected.item_double()) <= 2e-2 * Math.abs(expected.item_double()));
-            assertTrue(worst <= Math.max(BF16_GRAD_BOUND, 2.5 * worstReference),
-                    "bf16 worst LoRA gradient error " + worst + " vs the bf16 reference's " + worstReference + " (seed " + seed + ")");
+            Tensor all = torch.cat(exact);
+            double l2 = torch.cat(engine).sub(all).norm().item_double() / all.norm().item_double();
+            double l2Reference = torch.cat(textbook).sub(all).norm().item_double() / all.norm().item_double();
+            System.out.printf("engine bf16 grads vs fp64: relative L2 error %.2e, worst per adapter %.2e (the bf16 "
+                    + "autograd reference: %.2e, %.2e), loss %.4f vs %.4f, %s%n", l2, worst, l2Reference,
+                    worstReference, loss, expected.item_double(), Seeds.describe(seed));
+            Seeds.record("bf16: worst per-adapter LoRA gradient error", worst, Double.NaN, seed);
+            Seeds.record("bf16: bf16 reference worst per-adapter error", worstReference, Double.NaN, seed);
+            Seeds.record("bf16: bf16 reference relative L2 error", l2Reference, Double.NaN, seed);
+            TensorAssert.assertWithin(Math.abs(loss - expected.item_double()) / Math.abs(expected.item_double()),
+                    BF16_LOSS_BOUND, "bf16: loss vs fp64");
+            TensorAssert.assertWithin(l2, BF16_GRAD_BOUND, "bf16: LoRA gradients, relative L2 error vs fp64");
         }
     }
 
     @Test
     void reconstructionLossFallsOverFiveSteps() {
-        Engine engine = engine("qwen3");
-        Engine.Trained t = engine.train(QUESTION, small().updateSteps(5).learningRate(1e-3).build());
+        long seed = TensorAssert.freshSeed();
+        Engine engine = engine("qwen3", seed);
+        Engine.Trained t = engine.train(QUESTION, small().updateSteps(5).learningRate(1e-3).seed(seed).build());
         t.lora().close();
         List<Double> l = t.losses();
         assertEquals(6, l.size());
-        assertTrue(l.get(5) < l.get(0), "loss did not fall: " + l);
+        assertTrue(l.get(5) < l.get(0), "loss did not fall: " + l + ", " + Seeds.describe(seed));
         System.out.println("reconstruction loss over 5 steps, lr 1e-3: " + l);
     }
 
     /** Stated level: after 30 steps at lr 1e-2 at least 90% of the question tokens are greedily reconstructed. */
     @Test
     void questionBecomesGreedilyReconstructable() {
-        Engine engine = engine("qwen3");
+        long seed = TensorAssert.freshSeed();
+        Engine engine = engine("qwen3", seed);
         QwenConfig config = engine.model().config();
-        Options o = small().updateSteps(30).learningRate(1e-2).build();
+        Options o = small().updateSteps(30).learningRate(1e-2).seed(seed).build();
         Prompts prompts = Prompts.of(engine.tokenizer(), QUESTION, o);
-        Map<String, Tensor> weights = CheckpointWriter.randomWeights(config, SEEDS.get("qwen3"));
+        Map<String, Tensor> weights = weights("qwen3", seed);
         double before;
         try (Lora fresh = new Lora(config, EnumSet.allOf(Projection.class), 4, 8, 0, new Device("cpu"))) {
             before = new ReferenceRelat(config, weights, fresh, ScalarType.Float).greedyAccuracy(prompts, 4, o);
@@ -279,13 +396,14 @@ class EngineTest {
         t.lora().close();
         System.out.printf("greedy reconstruction accuracy: %.3f before, %.3f after 30 steps (losses %s)%n", before,
                 after, t.losses());
-        assertTrue(after >= 0.9, "accuracy after training " + after + " (before " + before + ")");
-        assertTrue(after > before);
+        Seeds.record("greedy reconstruction: 1 - accuracy after 30 steps", 1 - after, 0.1, seed);
+        assertTrue(after >= 0.9, "accuracy after training " + after + " (before " + before + "), " + Seeds.describe(seed));
+        assertTrue(after > before, "accuracy did not rise, " + Seeds.describe(seed));
     }
 
     @Test
     void everyMethodReportsWhatTheMethodDocLists() {
-        Engine engine = engine("qwen2");
+        Engine engine = engine("qwen2", TensorAssert.freshSeed());
         for (Method m : Method.values()) {
             Result r = engine.solve(QUESTION, small().method(m).build());
             assertEquals(m, r.method());
@@ -304,7 +422,7 @@ class EngineTest {
 
     @Test
     void questionBIsTheSameWhetherOrNotQuestionAWasSolvedFirst() {
-        Engine engine = engine("qwen3");
+        Engine engine = engine("qwen3", TensorAssert.freshSeed());
         Options o = small().learningRate(1e-2).temperature(0.8).topP(0.9).seed(7).build();
         Result alone = engine.solve(OTHER, o);
         Result a = engine.solve(QUESTION, o);
@@ -317,7 +435,7 @@ class EngineTest {
 
     @Test
     void onlyOneLossScalarPerStepCrossesToTheHost() {
-        Engine engine = engine("qwen3");
+        Engine engine = engine("qwen3", TensorAssert.freshSeed());
         long before = HostReads.lossReads();
         engine.solve(QUESTION, small().updateSteps(3).build());
         assertEquals(4, HostReads.lossReads() - before, "loss reads for 3 updates (before each, after the last)");
@@ -341,7 +459,7 @@ class EngineTest {
 
     @Test
     void concurrentSolvesAreSerialised() throws Exception {
-        Engine engine = engine("qwen2");
+        Engine engine = engine("qwen2", TensorAssert.freshSeed());
         List<String> events = Collections.synchronizedList(new ArrayList<>());
         PhaseListener listener = new PhaseListener() {
             @Override
@@ -370,7 +488,7 @@ class EngineTest {
 
     @Test
     void badInputIsRejectedClearly() {
-        Engine engine = engine("qwen2");
+        Engine engine = engine("qwen2", TensorAssert.freshSeed());
         var e = assertThrows(IllegalArgumentException.class, () -> engine.solve("  ", Options.defaults()));
         assertTrue(e.getMessage().contains("question"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> engine.solve(QUESTION, null));

@@ -136,15 +136,29 @@ final class ReferenceRelat {
         return new Solved(java.util.Arrays.copyOf(answer, n), losses);
     }
 
+    private final List<Double> softEntropies = new ArrayList<>();
+
+    /** The entropy (nats) of every soft latent step's distribution p computed so far, in order. */
+    List<Double> softEntropies() {
+        return softEntropies;
+    }
+
     Tensor latent(Tensor h, Options o) {
         Tensor u = model.lmHeadMatrix();
         Tensor emb = model.embeddingMatrix();
         return switch (o.latentMode()) {
-            case SOFT -> torch.matmul(torch.matmul(h.to(acc(h)), u.to(acc(h)).t())
-                    .div(new Scalar(o.temperatureLatent())).softmax(-1), emb.to(acc(h))).to(h.scalar_type());
+            case SOFT -> torch.matmul(softDistribution(h, u, o), emb.to(acc(h))).to(h.scalar_type());
             case REALIGN -> rescale(torch.matmul(h.to(acc(h)), realignMatrix(o).to(acc(h))), emb).to(h.scalar_type());
             case IDENTITY -> rescale(h.to(acc(h)), emb).to(h.scalar_type());
         };
+    }
+
+    /** p = softmax(U h / tau) in the accumulation type; its entropy is kept for {@link #softEntropies()}. */
+    private Tensor softDistribution(Tensor h, Tensor u, Options o) {
+        Tensor p = torch.matmul(h.to(acc(h)), u.to(acc(h)).t()).div(new Scalar(o.temperatureLatent())).softmax(-1);
+        Tensor p64 = p.detach().to(ScalarType.Double);
+        softEntropies.add(-p64.mul(p64.clamp_min(new Scalar(1e-300)).log()).sum().item_double());
+        return p;
     }
 
     private static ScalarType acc(Tensor t) {

@@ -28,6 +28,7 @@ public final class Seeds {
     public static final String SEED = "relat.test.seed";
     public static final String RECORD = "relat.test.record";
     public static final String REPEAT = "relat.test.repeat";
+    public static final String CASES = "relat.test.cases";
 
     private static final SecureRandom RANDOM = new SecureRandom();
     private static final ThreadLocal<Long> CURRENT = new ThreadLocal<>();
@@ -68,6 +69,15 @@ public final class Seeds {
         int r = Integer.getInteger(REPEAT, 1);
         if (r < 1) throw new IllegalArgumentException("-D" + REPEAT + "=" + r + ": must be at least 1");
         return r;
+    }
+
+    /**
+     * Whether a parameterised case named name is listed: all are, unless -Drelat.test.cases=REGEX
+     * narrows a sweep to the cases whose name it finds (e.g. "TRAINED").
+     */
+    public static boolean selected(String name) {
+        String regex = System.getProperty(CASES);
+        return regex == null || regex.isBlank() || java.util.regex.Pattern.compile(regex).matcher(name).find();
     }
 
     /**

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.relat.testing.Seeds;
 import dev.relat.testing.TensorAssert;
 import java.nio.file.Path;
 import java.util.Random;
@@ -33,18 +34,26 @@ class QwenModelTest {
     /** fp32: the acceptance bound on logits. */
     static final double FP32_BOUND = 1e-4;
     /**
-     * bf16, measured over 48 fresh seeds of these checkpoints: relat vs the bf16 reference at most
-     * 2.4e-2, relat bf16 vs the fp32 reference (the exact answer) at most 1.8e-2, and relat's
-     * error vs fp32 at most 1.16x the bf16 reference's own. Both sides round every intermediate to
-     * bf16 (unit roundoff 2^-9) but in different places (relat: fp32 RoPE, fused projections;
-     * the reference: HF's bf16 RoPE tables), so a few ulps of the largest logit accumulate over
-     * the layers. Bounds with margin: 5e-2 vs the bf16 reference, 3e-2 vs fp32, ratio 1.5.
+     * bf16. Both sides round every intermediate to bf16 (unit roundoff 2^-9) but in different
+     * places (relat: fp32 RoPE, fused projections; the reference: HF's bf16 RoPE tables; libtorch's
+     * bf16 GEMMs take other paths on AVX-512-bf16 CPUs than on AVX2 ones), so a few ulps of the
+     * largest logit accumulate over the layers. Worst over 80 seeds per architecture
+     * (tests/seed-sweep.sh, docs/testing.md), bounds at least 2x above: 3.8e-2 vs the bf16
+     * reference, 2.5e-2 vs fp32, and relat's RMS error vs fp32 over the bf16 reference's own 1.03
+     * (median 0.83: relat's bf16 is the closer of the two). That ratio uses RMS errors: a ratio of
+     * two max errors is a ratio of two extreme values, and one seed whose reference happened to land
+     * close (1.17e-2 where 2e-2 is typical) gave 1.76 with relat no worse than usual.
      */
-    static final double BF16_BOUND = 5e-2;
-    static final double BF16_VS_FP32_BOUND = 3e-2;
-    static final double BF16_RATIO_BOUND = 1.5;
+    static final double BF16_BOUND = 8e-2;
+    static final double BF16_VS_FP32_BOUND = 6e-2;
+    static final double BF16_RMS_RATIO_BOUND = 2.5;
 
+    /** Every architecture once, or -Drelat.test.repeat times for a seed sweep in one JVM. */
     static Stream<Arguments> architectures() {
+        return Stream.generate(QwenModelTest::eachArchitecture).limit(Seeds.repeat()).flatMap(s -> s);
+    }
+
+    static Stream<Arguments> eachArchitecture() {
         return Stream.of(
                 Arguments.of("qwen3", TinyCheckpoints.qwen3("float32")),
                 Arguments.of("qwen3-tied", TinyCheckpoints.qwen3Tied("float32")),
@@ -73,7 +82,7 @@ class QwenModelTest {
         assertArrayEquals(Tensors.shape(expected), Tensors.shape(actual));
         double err = relativeError(actual, expected);
         System.out.printf("%s fp32 logits: max relative error %.2e (seed %d)%n", name, err, seed);
-        assertTrue(err <= FP32_BOUND, name + " seed " + seed + ": relative error " + err);
+        TensorAssert.assertWithin(err, FP32_BOUND, name + " fp32 logits vs the reference");
         assertTrue(torch.max(torch.abs(expected)).item_double() > 1, "logits too small to prove anything");
     }
 
@@ -95,12 +104,16 @@ class QwenModelTest {
         double err = relativeError(actual, expected);
         double errExact = relativeError(actual, exact);
         double referenceErr = relativeError(expected, exact);
+        double rmsRatio = TensorAssert.rmsRelativeError(actual, exact) / TensorAssert.rmsRelativeError(expected, exact);
         System.out.printf("%s bf16 logits: max relative error %.2e vs the bf16 reference, %.2e vs fp32 (the bf16"
-                + " reference: %.2e) (seed %d)%n", name, err, errExact, referenceErr, seed);
-        assertTrue(err <= BF16_BOUND, name + " seed " + seed + ": relative error " + err);
-        assertTrue(errExact <= BF16_VS_FP32_BOUND, name + " seed " + seed + ": relative error vs fp32 " + errExact);
-        assertTrue(errExact <= BF16_RATIO_BOUND * referenceErr, name + " seed " + seed + ": relat bf16 error " + errExact
-                + " vs the bf16 reference's own " + referenceErr);
+                + " reference: %.2e), RMS error ratio %.2f, %s%n", name, err, errExact, referenceErr, rmsRatio,
+                Seeds.describe(seed));
+        Seeds.record(name + " bf16 logits: max error ratio to the bf16 reference's", errExact / referenceErr,
+                Double.NaN, seed);
+        TensorAssert.assertWithin(err, BF16_BOUND, name + " bf16 logits vs the bf16 reference");
+        TensorAssert.assertWithin(errExact, BF16_VS_FP32_BOUND, name + " bf16 logits vs fp32");
+        TensorAssert.assertWithin(rmsRatio, BF16_RMS_RATIO_BOUND, name
+                + " bf16 logits: relat's RMS error vs fp32 over the bf16 reference's own");
     }
 
     @ParameterizedTest(name = "{0}")
@@ -143,7 +156,7 @@ class QwenModelTest {
             Tensor full = model.logits(model.newCache(40), java.util.Arrays.copyOf(seq, n));
             Tensor last = step.select(0, step.size(0) - 1);
             double err = relativeError(last, full.select(0, n - 1));
-            assertTrue(err <= 1e-5, name + " step " + n + " seed " + seed + ": relative error " + err);
+            TensorAssert.assertWithin(err, 1e-5, name + " cached decode step " + n);
             worst = Math.max(worst, err);
             assertEquals(n, cache.length());
             if (n == seq.length) break;
@@ -155,7 +168,7 @@ class QwenModelTest {
         Tensor chunk = model.logits(chunked, java.util.Arrays.copyOfRange(seq, 11, 20));
         Tensor full = model.logits(model.newCache(40), java.util.Arrays.copyOf(seq, 20));
         double err = relativeError(chunk, full.narrow(0, 11, 9));
-        assertTrue(err <= 1e-5, name + " chunk after prefix, seed " + seed + ": relative error " + err);
+        TensorAssert.assertWithin(err, 1e-5, name + " chunk after prefix");
         System.out.printf("%s cached decode vs rerun: worst step %.2e, chunk after prefix %.2e (seed %d)%n", name,
                 worst, err, seed);
     }

@@ -113,13 +113,14 @@ class AdamWTest {
                         Math.max(b1 * maxAbs(mBefore.get(i)), (1 - b1) * maxAbs(grads.get(i))), 1e-5, at + " exp_avg");
                 assertClose(opt.expAvgSq().get(i), ref.v.get(i), 1e-5, at + " exp_avg_sq");
                 if (paramType == DType.F32) {
-                    // The update itself, not only the parameter it is added to. Bound 1e-4: the
-                    // difference of two fp32 numbers of size |p| loses log2(|p| / |update|) bits.
+                    // The update itself, not only the parameter it is added to: the difference of
+                    // two fp32 numbers of size |p| loses log2(|p| / |update|) bits. Updates below
+                    // 1e-3 |p| (a moment near zero) are measured at that floor, where the two new
+                    // parameters' roundings alone (half an ulp each, up to 1.2e-7 |p| apart) reach
+                    // 1.2e-4 (seen: 6.0e-5 in ten sweep runs); hence 2.5e-4.
                     Tensor delta = params.get(i).sub(before.get(i));
                     Tensor refDelta = ref.p.get(i).sub(before.get(i));
-                    // Updates below 1e-3 |p| (a moment near zero) are measured at that floor: the
-                    // new parameter's own rounding, ~6e-8 |p|, would dominate them.
-                    assertCloseAtScale(delta, refDelta, Math.max(maxAbs(refDelta), 1e-3 * maxAbs(before.get(i))), 1e-4,
+                    assertCloseAtScale(delta, refDelta, Math.max(maxAbs(refDelta), 1e-3 * maxAbs(before.get(i))), 2.5e-4,
                             at + " update");
                 }
                 // Restart the reference from the kernel's parameters: otherwise one-ulp differences of

@@ -46,9 +46,10 @@ class LatentStepTest {
 
     /**
      * fp32 bound for the soft-mode dh: dz = p * (g - sum(p g)) cancels, so the fp32 kernel's error
-     * relative to max|dh| reaches ~2e-5 on small random problems even against an fp64 reference.
+     * relative to max|dh| reaches 3.2e-5 (the flat softmax over 151,936 rows; median 5.7e-6) even
+     * against an fp64 reference, over ten sweep runs (docs/testing.md); a heavy tail, so ~3x.
      */
-    static final double SOFT_DH_F32_BOUND = 5e-5;
+    static final double SOFT_DH_F32_BOUND = 1e-4;
 
     static Tensor f64(Tensor t) {
         return t.to(torch.ScalarType.Double);

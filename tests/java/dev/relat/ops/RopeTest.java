@@ -187,8 +187,10 @@ class RopeTest {
         Tensor ours = Rope.forward(q, null, pos, Rope.invFreq(1e6, headDim, CPU))[0];
         double errOurs = dev.relat.testing.TensorAssert.relativeError(ours, reference);
         double errHf = dev.relat.testing.TensorAssert.relativeError(hf, reference);
+        // ours: worst 3.5e-3 over ten sweep runs; HF's three bf16 roundings: 7.4e-3 (a sanity
+        // check of the comparison itself, so the wider bound)
         assertWithin(errOurs, 1e-2, "bf16 RoPE vs fp32, ours");
-        assertWithin(errHf, 1e-2, "bf16 RoPE vs fp32, HF");
+        assertWithin(errHf, 2e-2, "bf16 RoPE vs fp32, HF");
         // One rounding instead of three: never worse than HF's bf16 arithmetic.
         assertTrue(errOurs <= errHf, "ours " + errOurs + " > HF bf16 " + errHf + " seed " + seed);
     }

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.relat.binding.CpuKernels;
+import dev.relat.testing.Seeds;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HashSet;
@@ -286,13 +287,17 @@ class SamplingTest {
         String what = dtype + " " + params + " seed " + seed + ": chi2 " + test.statistic() + " (df " + test.df()
                 + ", critical " + test.critical() + "), TV " + totalVariation(counts, p, DRAWS);
         assertFalse(test.impossibleDraw(), what + ": a token outside top-k / top-p was drawn");
+        Seeds.record(dtype + " " + params + ": chi2 over its critical value", test.statistic() / test.critical(), 1, seed);
         assertFalse(test.rejects(), what);
 
         // The statistic has power: a slightly wrong distribution must be rejected by it.
         double[] wrong = params.topK() > 0 || params.topP() < 1
                 ? expected(x, params.temperature(), 0, 1.0)
                 : expected(x, params.temperature() * 1.1, 0, 1.0);
-        assertTrue(chiSquare(counts, wrong, DRAWS).rejects(), what + ": a wrong distribution was not rejected");
+        ChiSquare wrongTest = chiSquare(counts, wrong, DRAWS);
+        Seeds.record(dtype + " " + params + ": a wrong distribution, critical value over chi2",
+                wrongTest.critical() / wrongTest.statistic(), 1, seed);
+        assertTrue(wrongTest.rejects(), what + ": a wrong distribution was not rejected");
     }
 
     @Test
@@ -318,6 +323,8 @@ class SamplingTest {
             ChiSquare test = chiSquare(counts, p, draws);
             String what = params + " seed " + seed + ": chi2 " + test.statistic() + " (df " + test.df()
                     + ", critical " + test.critical() + ")";
+            Seeds.record("vocab 151,936, " + params + ": chi2 over its critical value",
+                    test.statistic() / test.critical(), 1, seed);
             assertFalse(test.rejects(), what);
         }
     }

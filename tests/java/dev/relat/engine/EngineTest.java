@@ -253,7 +253,7 @@ class EngineTest {
             System.out.printf("engine grads %s vs fp64 autograd: worst LoRA relative error %.2e (the fp32 autograd "
                     + "reference: %.2e), loss error %.2e (fp32 reference: %.2e), latent entropy %.2f nats, %s%n",
                     what, worst, worst32, lossError, lossError32, entropy, Seeds.describe(seed));
-            if (mode == LatentMode.SOFT) Seeds.record(what + ": mean latent entropy (nats)", entropy, Double.NaN, seed);
+            if (soft) Seeds.record(what + ": mean latent entropy (nats)", entropy, Double.NaN, seed);
             Seeds.record(what + ": fp32 reference LoRA gradient error", worst32, Double.NaN, seed);
             Seeds.record(what + ": fp32 reference loss error", lossError32, Double.NaN, seed);
             Seeds.record(what + ": engine error over the fp32 reference's", worst / worst32, Double.NaN, seed);

@@ -2,7 +2,7 @@
 # Seed sweep: runs randomised test classes many times on fresh seeds and prints, per check, the
 # median and worst value seen, the seed of the worst, the bound and the margin (the smallest
 # bound / value over the runs), as a Markdown table; "(info)" rows are measured, not bounded. Bounds in
-# the suite must sit at least 2x above the worst value seen (README, "Test bounds"). Not run by CI.
+# the suite must sit at least 2x above the worst value seen (docs/testing.md). Not run by CI.
 #
 #   tests/seed-sweep.sh [-n RUNS] [-r REPEAT] [-o FILE] TEST...
 #     TEST    a Surefire -Dtest pattern: EngineTest#loraGradientsMatchAutograd, RmsNormTest, ...

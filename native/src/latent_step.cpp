@@ -55,23 +55,29 @@ int soft_threads(int64_t vocab) {
 struct SoftLayout {
   int64_t hidden_ld = 0;  // fp32 row stride
   int64_t h32 = 0, de32 = 0, s = 0, per_thread = 0, thread_base = 0, total = 0;
+  // Offsets inside one thread's region: m[B], l[B] (forward) or G[B], P[B] in fp64 (backward);
+  // acc (forward) or dh (backward) [B][ld]; z and g tiles [kTile][B]; ubar [B][ld] (backward);
+  // the fp64 running sums acc64 or dh64, and ubar64 (backward), [B][ld].
+  int64_t state = 0, acc = 0, z = 0, g = 0, ubar = 0, acc64 = 0, ubar64 = 0;
 };
 
 SoftLayout soft_layout(int64_t batch, int64_t hidden, int threads, bool backward) {
   SoftLayout L;
   L.hidden_ld = round_up(hidden, 16);
+  const int64_t row_bytes = batch * L.hidden_ld * 4;
   WorkspaceCarver w;
-  L.h32 = w.take(batch * L.hidden_ld * 4);
-  L.de32 = backward ? w.take(batch * L.hidden_ld * 4) : w.end;
+  L.h32 = w.take(row_bytes);
+  L.de32 = backward ? w.take(row_bytes) : w.end;
   L.s = backward ? w.take(batch * 4) : w.end;
-  // Per thread: m[B], l[B] (forward) or G[B], P[B] in fp64 (backward), acc[B][ld] (forward) or
-  // dh[B][ld] (backward), z and g tiles [kTile][B], for the backward ubar[B][ld], then the fp64
-  // running sums: acc64 (forward) or dh64 and ubar64 (backward), [B][ld] each.
-  const int64_t sums = backward ? 2 : 1;
-  L.per_thread = round_up(2 * batch * 8, kAlign) + round_up(batch * L.hidden_ld * 4, kAlign) +
-                 2 * round_up(kTile * batch * 4, kAlign) +
-                 (backward ? round_up(batch * L.hidden_ld * 4, kAlign) : 0) +
-                 sums * round_up(batch * L.hidden_ld * 8, kAlign);
+  WorkspaceCarver t;
+  L.state = t.take(2 * batch * 8);
+  L.acc = t.take(row_bytes);
+  L.z = t.take(kTile * batch * 4);
+  L.g = t.take(kTile * batch * 4);
+  L.ubar = backward ? t.take(row_bytes) : t.end;
+  L.acc64 = t.take(2 * row_bytes);
+  L.ubar64 = backward ? t.take(2 * row_bytes) : t.end;
+  L.per_thread = t.end;
   L.thread_base = w.take(threads * L.per_thread);
   L.total = batch > 0 ? w.total() : 0;
   return L;
@@ -278,14 +284,11 @@ relat_status soft_forward(const T *h, const T *u, const T *emb, T *e, float *lse
   auto part = [&](int t) {
     char *base = ws + L.thread_base + t * L.per_thread;
     Part q;
-    q.m = reinterpret_cast<float *>(base);
+    q.m = reinterpret_cast<float *>(base + L.state);
     q.l = q.m + batch;
-    base += round_up(2 * batch * 8, kAlign);
-    q.acc = reinterpret_cast<float *>(base);
-    base += round_up(batch * ld * 4, kAlign);
-    q.z = reinterpret_cast<float *>(base);
-    base += 2 * round_up(kTile * batch * 4, kAlign);
-    q.acc64 = reinterpret_cast<double *>(base);
+    q.acc = reinterpret_cast<float *>(base + L.acc);
+    q.z = reinterpret_cast<float *>(base + L.z);
+    q.acc64 = reinterpret_cast<double *>(base + L.acc64);
     return q;
   };
 #pragma omp parallel for num_threads(sp.threads) schedule(static, 1)
@@ -342,19 +345,14 @@ relat_status soft_backward(const T *h, const T *u, const T *emb, const float *ls
   auto part = [&](int t) {
     char *base = ws + L.thread_base + t * L.per_thread;
     Part q;
-    q.G = reinterpret_cast<double *>(base);
+    q.G = reinterpret_cast<double *>(base + L.state);
     q.P = q.G + batch;
-    base += round_up(2 * batch * 8, kAlign);
-    q.dh = reinterpret_cast<float *>(base);
-    base += round_up(batch * ld * 4, kAlign);
-    q.z = reinterpret_cast<float *>(base);
-    base += round_up(kTile * batch * 4, kAlign);
-    q.g = reinterpret_cast<float *>(base);
-    base += round_up(kTile * batch * 4, kAlign);
-    q.ubar = reinterpret_cast<float *>(base);
-    base += round_up(batch * ld * 4, kAlign);
-    q.dh64 = reinterpret_cast<double *>(base);
-    q.ubar64 = q.dh64 + round_up(batch * ld * 8, kAlign) / 8;
+    q.dh = reinterpret_cast<float *>(base + L.acc);
+    q.z = reinterpret_cast<float *>(base + L.z);
+    q.g = reinterpret_cast<float *>(base + L.g);
+    q.ubar = reinterpret_cast<float *>(base + L.ubar);
+    q.dh64 = reinterpret_cast<double *>(base + L.acc64);
+    q.ubar64 = reinterpret_cast<double *>(base + L.ubar64);
     return q;
   };
 #pragma omp parallel for num_threads(sp.threads) schedule(static, 1)

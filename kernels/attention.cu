@@ -416,15 +416,6 @@ unsigned elementwise_blocks(int64_t n) {
   return unsigned(b < 1 ? 1 : (b > 4096 ? 4096 : b));
 }
 
-template <class Kernel> relat_status allow_smem(Kernel kernel, int bytes, const char *op) {
-  if (bytes <= 48 * 1024) return RELAT_OK;
-  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) !=
-      cudaSuccess)
-    return fail(RELAT_ERR_DEVICE, "%s: cannot grant %d bytes of shared memory: %s", op, bytes,
-                cudaGetErrorString(cudaGetLastError()));
-  return RELAT_OK;
-}
-
 template <class Fn> relat_status dispatch_head_dim(int64_t head_dim, Fn &&fn) {
   if (head_dim == 64) return fn(std::integral_constant<int, 64>{});
   return fn(std::integral_constant<int, 128>{});
@@ -453,7 +444,8 @@ extern "C" relat_status relat_cuda_attention_forward(const void *q, const void *
     return dispatch_head_dim(head_dim, [&](auto dim) {
       constexpr int D = decltype(dim)::value;
       constexpr int smem = forward_smem_bytes<D>();
-      if (auto s = allow_smem(attention_forward_kernel<T, D>, smem, "attention_forward"); s != RELAT_OK)
+      if (auto s = allow_dynamic_shared(attention_forward_kernel<T, D>, smem, "attention_forward");
+          s != RELAT_OK)
         return s;
       RELAT_LAUNCH(grid, kThreads, smem, stream, attention_forward_kernel<T, D>)(
           static_cast<const T *>(q), static_cast<const T *>(k), static_cast<const T *>(v),
@@ -505,7 +497,8 @@ extern "C" relat_status relat_cuda_attention_backward(
           static_cast<const T *>(dout), static_cast<const T *>(out), delta, dq_acc, rows);
       if (auto s = check_launch("attention_backward"); s != RELAT_OK) return s;
       constexpr int smem = backward_smem_bytes<D>();
-      if (auto s = allow_smem(attention_backward_kernel<T, D>, smem, "attention_backward"); s != RELAT_OK)
+      if (auto s = allow_dynamic_shared(attention_backward_kernel<T, D>, smem, "attention_backward");
+          s != RELAT_OK)
         return s;
       const dim3 grid(unsigned((tk + kBN - 1) / kBN), unsigned(hkv));
       RELAT_LAUNCH(grid, kThreads, smem, stream, attention_backward_kernel<T, D>)(

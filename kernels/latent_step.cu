@@ -38,6 +38,7 @@ namespace relat::cuda {
 namespace {
 
 constexpr int kThreads = 256;
+constexpr int kRowThreads = 1024;  // the row rescale: row_block_size(cols), up to 32 warps
 constexpr int kWarps = kThreads / 32;
 constexpr int kTile = 64;
 constexpr int kMaxGroup = 8;
@@ -400,7 +401,7 @@ bool vector_ok(int64_t hidden, std::initializer_list<const void *> ptrs) {
 // ---- row rescale ------------------------------------------------------------------------------
 
 template <class T>
-__global__ void __launch_bounds__(kThreads) rescale_forward_kernel(const T *x, T *y, int64_t cols,
+__global__ void __launch_bounds__(kRowThreads) rescale_forward_kernel(const T *x, T *y, int64_t cols,
                                                                    float target, float min_norm) {
   __shared__ float scratch[32];
   const T *xr = x + int64_t(blockIdx.x) * cols;
@@ -416,7 +417,7 @@ __global__ void __launch_bounds__(kThreads) rescale_forward_kernel(const T *x, T
 }
 
 template <class T>
-__global__ void __launch_bounds__(kThreads) rescale_backward_kernel(const T *x, const T *dy, T *dx,
+__global__ void __launch_bounds__(kRowThreads) rescale_backward_kernel(const T *x, const T *dy, T *dx,
                                                                     int64_t cols, float target,
                                                                     float min_norm) {
   __shared__ float scratch[32];
@@ -486,14 +487,11 @@ extern "C" relat_status relat_cuda_latent_soft_forward(const void *h, const void
     const T *hs = static_cast<const T *>(h), *us = static_cast<const T *>(u),
             *es = static_cast<const T *>(emb);
     const dim3 grid(unsigned(p.blocks), unsigned(p.groups));
-    const size_t smem = p.smem;
-    if (vector_ok<T>(hidden, {h, u, emb})) {
-      RELAT_LAUNCH(grid, kThreads, smem, stream, soft_forward_kernel<T, true>)(
-          hs, us, es, batch, hidden, vocab, inv_tau, p.group, p.rows, p.part, parts);
-    } else {
-      RELAT_LAUNCH(grid, kThreads, smem, stream, soft_forward_kernel<T, false>)(
-          hs, us, es, batch, hidden, vocab, inv_tau, p.group, p.rows, p.part, parts);
-    }
+    auto kernel = vector_ok<T>(hidden, {h, u, emb}) ? soft_forward_kernel<T, true>
+                                                    : soft_forward_kernel<T, false>;
+    if (relat_status st = allow_dynamic_shared(kernel, p.smem, op); st != RELAT_OK) return st;
+    RELAT_LAUNCH(grid, kThreads, p.smem, stream, kernel)(hs, us, es, batch, hidden, vocab, inv_tau,
+                                                         p.group, p.rows, p.part, parts);
     const dim3 mgrid(unsigned(ceil_div(hidden, kThreads)), unsigned(batch));
     RELAT_LAUNCH(mgrid, kThreads, 0, stream, soft_merge_kernel<T>)(
         parts, p.blocks, p.group, p.part, hidden, static_cast<T *>(e), lse, e32);
@@ -530,11 +528,8 @@ extern "C" relat_status relat_cuda_latent_soft_backward(const void *h, const voi
     const dim3 grid(unsigned(p.blocks), unsigned(p.groups));
     const bool vec = vector_ok<T>(hidden, {h, u, emb, de});
     auto kernel = vec ? soft_backward_kernel<T, true> : soft_backward_kernel<T, false>;
-    // d > 5,120: one row's dh and ubar take more than the default 48 KiB of shared memory
-    if (p.smem > 48 * 1024 &&
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(p.smem)) !=
-            cudaSuccess)
-      return check_launch(op);
+    // d > ~5,600: one row's dh and ubar and the kernel's static scratch exceed 48 KiB
+    if (relat_status st = allow_dynamic_shared(kernel, p.smem, op); st != RELAT_OK) return st;
     RELAT_LAUNCH(grid, kThreads, p.smem, stream, kernel)(
         hs, us, es, lse, e32, ds, batch, hidden, vocab, inv_tau, p.group, p.rows, p.part, parts);
     const dim3 mgrid(unsigned(ceil_div(hidden, kThreads)), unsigned(batch));

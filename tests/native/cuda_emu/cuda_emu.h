@@ -8,8 +8,17 @@
 // Only what is emulated faithfully is declared: anything else a kernel uses (other intrinsics,
 // __constant__, textures, cooperative groups, other CUDA headers) fails to compile.
 //
+// Launches are refused as the hardware refuses them, with the same error: block and grid
+// dimensions; a block larger than the kernel's __launch_bounds__ or than its registers allow
+// (cudaErrorLaunchOutOfResources); static + dynamic shared memory above 48 KiB without
+// cudaFuncSetAttribute, or above sm_80's opt-in maximum (cudaErrorInvalidValue). The per-kernel
+// figures are nvcc's own, for sm_80 and sm_90, the strictest of the two: when nvcc is found the
+// build compiles every kernel source for both and tabulates PTX .maxntid and ptxas -v
+// (kernel_resources.cmake, emu_resources.cpp). Without nvcc those three checks are off (a note says
+// so once).
+//
 // What it does not model, so a GPU run (tests/gpu) must still cover it:
-//  - timing, occupancy, registers, spills, __launch_bounds__ (ignored), bank conflicts, coalescing;
+//  - timing, occupancy, spills, bank conflicts, coalescing;
 //  - the GPU's floating point: no FMA contraction unless the host compiler does it, exact libm
 //    functions for the fast intrinsics (__expf, __fdividef, rsqrtf...), sm_80 bf16/f16 arithmetic
 //    rounded once from fp32;
@@ -24,7 +33,7 @@
 //    not to overlap by the host compiler, though they share the buffer as on a GPU;
 //  - device pointers are host pointers: passing host memory to a kernel is not an error here;
 //  - no __CUDA_ARCH__ (host code paths are compiled), no dynamic parallelism, no streams (launches
-//    are synchronous), no limit on static shared memory (ptxas checks it).
+//    are synchronous).
 #pragma once
 
 #ifndef __cplusplus
@@ -64,6 +73,7 @@
 #define __host__
 #define __forceinline__ inline
 #define __align__(n) __attribute__((aligned(n)))
+// The launch checks take the bound from nvcc's PTX of the same source (emu_resources.h).
 #define __launch_bounds__(...)
 // Kernel parameters are per-thread copies here already; the qualifier only promises not to write.
 #define __grid_constant__
@@ -105,6 +115,15 @@ enum cudaMemcpyKind {
 };
 
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
+
+// The fields the emulation fills from nvcc's compilation of the kernel (emu_resources.h); without
+// nvcc: no static shared memory, 1024 threads, 0 registers.
+struct cudaFuncAttributes {
+  size_t sharedSizeBytes;         // static shared memory
+  int maxThreadsPerBlock;         // min(__launch_bounds__, what the registers allow) on sm_80 and sm_90
+  int numRegs;
+  int maxDynamicSharedSizeBytes;  // 48 KiB - static unless raised by cudaFuncSetAttribute
+};
 
 enum cudaDeviceAttr {
   cudaDevAttrMaxThreadsPerBlock = 1,
@@ -568,6 +587,7 @@ struct KernelCall {
 // Validates the configuration (errors go to cudaGetLastError), then runs every block to completion.
 void launch(const LaunchConfig &cfg, KernelCall call);
 cudaError_t func_set_attribute(const void *func, cudaFuncAttribute attr, int value);
+cudaError_t func_get_attributes(cudaFuncAttributes *attr, const void *func);
 
 template <class... P> class Launcher {
  public:
@@ -617,6 +637,10 @@ Launcher<P...> make_launcher(dim3 grid, dim3 block, size_t smem, cudaStream_t st
 template <class... P>
 cudaError_t cudaFuncSetAttribute(void (*kernel)(P...), cudaFuncAttribute attr, int value) {
   return relat_emu::detail::func_set_attribute(reinterpret_cast<const void *>(kernel), attr, value);
+}
+template <class... P>
+cudaError_t cudaFuncGetAttributes(cudaFuncAttributes *attr, void (*kernel)(P...)) {
+  return relat_emu::detail::func_get_attributes(attr, reinterpret_cast<const void *>(kernel));
 }
 
 // A kernel TU that references an `extern __shared__` array needs a TLS init function of its own

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "emu_internal.h"
+#include "emu_resources.h"
 
 namespace relat_emu::detail {
 namespace {
@@ -86,19 +87,42 @@ void raise_fault(const std::string &message) {
 }
 
 size_t dynamic_shared_limit(const void *func) {
+  const size_t static_shared = kernel_limits(func).static_shared;
   std::lock_guard<std::mutex> lock(g_mutex);
   auto it = g_dynamic_shared_limits.find(func);
-  return it == g_dynamic_shared_limits.end() ? kDefaultMaxDynamicShared : it->second;
+  if (it != g_dynamic_shared_limits.end()) return it->second;
+  // As on the hardware: without the opt-in, static + dynamic shared memory fit in 48 KiB.
+  return kDefaultMaxShared > static_shared ? kDefaultMaxShared - static_shared : 0;
 }
 
 cudaError_t func_set_attribute(const void *func, cudaFuncAttribute attr, int value) {
   if (cudaError_t e = sticky()) return result(e);
   if (!func) return result(cudaErrorInvalidDeviceFunction);
+  const KernelLimits limits = kernel_limits(func);
   if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 ||
-      size_t(value) > kMaxDynamicSharedOptin)
+      limits.static_shared + size_t(value) > kMaxSharedOptin) {
+    if (attr == cudaFuncAttributeMaxDynamicSharedMemorySize && value >= 0)
+      std::fprintf(stderr,
+                   "relat-cuda-emu: cudaFuncSetAttribute(%s, MaxDynamicSharedMemorySize, %d): "
+                   "%zu bytes of static shared memory + %d exceed the %zu bytes a block may opt "
+                   "in to on sm_80 -> cudaErrorInvalidValue\n",
+                   limits.symbol.c_str(), value, limits.static_shared, value, kMaxSharedOptin);
     return result(cudaErrorInvalidValue);
+  }
   std::lock_guard<std::mutex> lock(g_mutex);
   g_dynamic_shared_limits[func] = size_t(value);
+  return cudaSuccess;
+}
+
+cudaError_t func_get_attributes(cudaFuncAttributes *attr, const void *func) {
+  if (cudaError_t e = sticky()) return result(e);
+  if (!attr) return result(cudaErrorInvalidValue);
+  if (!func) return result(cudaErrorInvalidDeviceFunction);
+  const KernelLimits limits = kernel_limits(func);
+  attr->sharedSizeBytes = limits.static_shared;
+  attr->maxThreadsPerBlock = int(limits.max_threads);
+  attr->numRegs = limits.registers;
+  attr->maxDynamicSharedSizeBytes = int(dynamic_shared_limit(func));
   return cudaSuccess;
 }
 
@@ -159,12 +183,12 @@ cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device) 
     case cudaDevAttrMaxThreadsPerBlock: *value = int(kMaxThreadsPerBlock); break;
     case cudaDevAttrMaxBlockDimX: *value = int(kMaxBlockDimXY); break;
     case cudaDevAttrMaxGridDimX: *value = int(kMaxGridDimX); break;
-    case cudaDevAttrMaxSharedMemoryPerBlock: *value = int(kDefaultMaxDynamicShared); break;
+    case cudaDevAttrMaxSharedMemoryPerBlock: *value = int(kDefaultMaxShared); break;
     case cudaDevAttrWarpSize: *value = int(kWarpSize); break;
     case cudaDevAttrMultiProcessorCount: *value = kEmulatedSmCount; break;
     case cudaDevAttrComputeCapabilityMajor: *value = 8; break;
     case cudaDevAttrComputeCapabilityMinor: *value = 0; break;
-    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = int(kMaxDynamicSharedOptin); break;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = int(kMaxSharedOptin); break;
     default: return result(cudaErrorInvalidValue);
   }
   return cudaSuccess;

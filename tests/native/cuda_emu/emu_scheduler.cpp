@@ -7,6 +7,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cxxabi.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "emu_internal.h"
+#include "emu_resources.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -616,7 +619,7 @@ void work(Job &job) {
   Worker &w = this_worker();
   // Dynamic shared memory past what the launch asked for is poisoned, so ASan reports overruns.
   const size_t asked = (job.cfg->smem + 7) & ~size_t(7);
-  asan_poison(relat_emu_dynamic_shared + asked, kMaxDynamicSharedOptin - asked);
+  asan_poison(relat_emu_dynamic_shared + asked, kMaxSharedOptin - asked);
   while (!job.abort.load(std::memory_order_relaxed)) {
     const uint64_t i = job.next.fetch_add(1);
     if (i >= job.nblocks) break;
@@ -629,7 +632,7 @@ void work(Job &job) {
       job.abort = true;
     }
   }
-  asan_unpoison(relat_emu_dynamic_shared, kMaxDynamicSharedOptin);
+  asan_unpoison(relat_emu_dynamic_shared, kMaxSharedOptin);
 }
 
 class Pool {
@@ -767,6 +770,20 @@ void trap(const char *file, int line) {
 }
 
 // ---- launch -------------------------------------------------------------------------------------
+// A launch the hardware refuses: the same error, and a line saying why (the hardware says only the
+// error's name).
+static void refuse(const LaunchConfig &cfg, const std::string &symbol, cudaError_t e,
+                   const std::string &why) {
+  int status = 0;
+  char *demangled = symbol.empty() ? nullptr
+                                   : abi::__cxa_demangle(symbol.c_str(), nullptr, nullptr, &status);
+  std::fprintf(stderr, "relat-cuda-emu: launch of %s%s%s%s at %s:%d refused: %s -> %s\n", cfg.name,
+               demangled ? " (" : "", demangled ? demangled : "", demangled ? ")" : "", cfg.file,
+               cfg.line, why.c_str(), cudaGetErrorName(e));
+  std::free(demangled);
+  set_last_error(e);
+}
+
 void launch(const LaunchConfig &cfg, KernelCall call) {
   if (tl_fiber) {
     std::fprintf(stderr,
@@ -782,8 +799,45 @@ void launch(const LaunchConfig &cfg, KernelCall call) {
                         uint64_t(b.x) * b.y * b.z <= kMaxThreadsPerBlock;
   const bool grid_ok = g.x >= 1 && g.y >= 1 && g.z >= 1 && g.x <= kMaxGridDimX &&
                        g.y <= kMaxGridDimYZ && g.z <= kMaxGridDimYZ;
-  if (!block_ok || !grid_ok) return set_last_error(cudaErrorInvalidConfiguration);
-  if (cfg.smem > dynamic_shared_limit(cfg.func)) return set_last_error(cudaErrorInvalidValue);
+  const KernelLimits limits = kernel_limits(cfg.func);
+  if (!block_ok || !grid_ok) {
+    refuse(cfg, limits.symbol, cudaErrorInvalidConfiguration,
+           format("block (%u,%u,%u) or grid (%u,%u,%u) outside the device's dimensions", b.x, b.y,
+                  b.z, g.x, g.y, g.z));
+    return;
+  }
+  if (limits.status == KernelLimits::NoTable) {
+    static std::once_flag note;
+    std::call_once(note, [] {
+      std::fprintf(stderr,
+                   "relat-cuda-emu: note: no table of nvcc's kernel resources (nvcc not found at "
+                   "build time): launch bounds, register and static shared memory limits are not "
+                   "checked\n");
+    });
+  } else if (limits.status == KernelLimits::Unlisted && is_library_kernel(limits.symbol)) {
+    std::fprintf(stderr,
+                 "relat-cuda-emu: %s (%s) launched at %s:%d is not in the table of nvcc's kernel "
+                 "resources: its launch could not be checked\n",
+                 cfg.name, limits.symbol.c_str(), cfg.file, cfg.line);
+    std::abort();
+  }
+  const uint64_t threads = uint64_t(b.x) * b.y * b.z;
+  if (threads > limits.max_threads) {
+    refuse(cfg, limits.symbol, cudaErrorLaunchOutOfResources,
+           format("a block of %llu threads exceeds the kernel's %u on sm_%d (%s)",
+                  (unsigned long long)threads, limits.max_threads, limits.limiting_arch,
+                  limits.register_limited
+                      ? format("%d registers per thread", limits.registers).c_str()
+                      : "its __launch_bounds__"));
+    return;
+  }
+  if (const size_t allowed = dynamic_shared_limit(cfg.func); cfg.smem > allowed) {
+    refuse(cfg, limits.symbol, cudaErrorInvalidValue,
+           format("%zu bytes of dynamic shared memory + %zu static exceed the kernel's limit of "
+                  "%zu dynamic (48 KiB in all unless raised by cudaFuncSetAttribute)",
+                  cfg.smem, limits.static_shared, allowed));
+    return;
+  }
 
   std::lock_guard<std::mutex> lock(g_launch_mutex);
   Job job;

@@ -384,7 +384,7 @@ void test_dynamic_shared(Counter &c) {
   c.check(*sum == 2u * (words * (words - 1) / 2), "64 KiB dynamic shared memory after the opt-in");
   c.check(
       cudaFuncSetAttribute(big_dynamic_shared_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                           int(relat_emu::kMaxDynamicSharedOptin + 1)) == cudaErrorInvalidValue,
+                           int(relat_emu::kMaxSharedOptin + 1)) == cudaErrorInvalidValue,
       "opt-in beyond the device's shared memory is refused");
   cudaGetLastError();
   cudaFree(sum);

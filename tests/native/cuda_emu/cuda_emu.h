@@ -60,6 +60,7 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "emu_half.h"
 #include "emu_limits.h"
@@ -172,6 +173,24 @@ void set_worker_threads(unsigned n);
 unsigned worker_threads();
 // Message of the last kernel fault (divergent barrier, bad shuffle, deadlock, trap), "" if none.
 std::string last_fault();
+
+// Launch planning, for the launch-plan sweep (tests/native/launch_plan_test.cpp): with dry runs on,
+// every launch is checked as always and, when accepted, recorded instead of run, so the library's
+// own host code can be driven with full-size model shapes and pointers that are never read.
+struct PlannedLaunch {
+  std::string kernel;      // demangled
+  dim3 grid, block;
+  size_t dynamic_shared;   // asked for by the launch
+  size_t static_shared;    // nvcc's
+  unsigned max_threads;    // the kernel's on the emulated device
+  size_t dynamic_limit;    // the kernel's dynamic limit at the launch (48 KiB - static unless raised)
+};
+void set_dry_run(bool on);
+std::vector<PlannedLaunch> take_planned_launches();  // and clears the record
+// The emulated device: 0 (the default) is both shipped architectures at once, every limit the
+// stricter of sm_80 and sm_90; 80 or 90 is that one alone, with its SM count (A100 108, H100 132)
+// and shared-memory opt-in (163 / 227 KiB). Clears the kernels' raised shared-memory limits.
+void set_device_arch(int arch);
 
 namespace detail {
 

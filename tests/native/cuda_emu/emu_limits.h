@@ -14,7 +14,7 @@ constexpr unsigned kMaxGridDimX = 0x7fffffffu;
 constexpr unsigned kMaxGridDimYZ = 65535;
 constexpr std::size_t kDefaultMaxShared = 48 * 1024;  // static + dynamic, without the opt-in
 constexpr std::size_t kMaxSharedOptin = 166912;       // static + dynamic, opted in: sm_80, 163 KiB
-constexpr std::size_t kMaxSharedOptinSm90 = 232448;   // sm_90: 227 KiB (the launch-plan sweep)
+constexpr std::size_t kMaxSharedOptinSm90 = 232448;   // sm_90: 227 KiB (set_device_arch(90))
 constexpr std::size_t kMaxKernelParamBytes = 32764;   // CUDA 12.1+ on Volta and newer
 constexpr int kEmulatedSmCount = 108;
 }  // namespace relat_emu

@@ -91,6 +91,11 @@ unsigned register_thread_limit(int registers) {
 
 bool is_library_kernel(const std::string &symbol) { return symbol.rfind("_ZN5relat4cuda", 0) == 0; }
 
+KernelLimits::Arch KernelLimits::at(int arch) const {
+  if (arch == 80 || arch == 90) return archs[arch == 90];
+  return archs[1].max_threads < archs[0].max_threads ? archs[1] : archs[0];
+}
+
 KernelLimits kernel_limits(const void *func) {
   static std::mutex mutex;
   static std::unordered_map<uintptr_t, std::string> *symbols = nullptr;
@@ -105,17 +110,14 @@ KernelLimits kernel_limits(const void *func) {
     limits.status = KernelLimits::Unlisted;
     const std::string key = normalise(limits.symbol);
     for (const CompiledKernel *k = kCompiledKernels; !limits.symbol.empty() && k->name; ++k) {
-      if (normalise(k->name) != key) continue;
+      if ((k->arch != 80 && k->arch != 90) || normalise(k->name) != key) continue;
       limits.status = KernelLimits::Known;
+      KernelLimits::Arch &a = limits.archs[k->arch == 90];
       const unsigned by_registers = register_thread_limit(k->registers);
-      const unsigned threads = std::min(unsigned(k->max_threads), by_registers);
-      if (threads < limits.max_threads) {
-        limits.max_threads = threads;
-        limits.limiting_arch = k->arch;
-        limits.register_limited = by_registers < unsigned(k->max_threads);
-      }
+      a.max_threads = std::min(unsigned(k->max_threads), by_registers);
+      a.registers = k->registers;
+      a.register_limited = by_registers < unsigned(k->max_threads);
       limits.static_shared = std::max(limits.static_shared, size_t(k->static_shared));
-      limits.registers = std::max(limits.registers, k->registers);
     }
   }
   cache.emplace(func, limits);

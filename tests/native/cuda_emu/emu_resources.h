@@ -17,17 +17,28 @@ struct CompiledKernel {
 };
 extern const CompiledKernel kCompiledKernels[];
 
-// The strictest limits over every architecture the kernel was compiled for.
+// A kernel's limits on each architecture it was compiled for.
 struct KernelLimits {
   enum Status { NoTable, Unlisted, Known } status = NoTable;
-  std::string symbol;          // the emulated kernel's mangled name ("" if not found)
-  unsigned max_threads = 1024;  // min(launch bound, what its registers allow)
-  size_t static_shared = 0;
-  int registers = 0;
-  int limiting_arch = 0;       // the architecture that sets max_threads
-  bool register_limited = false;
+  std::string symbol;        // the emulated kernel's mangled name ("" if not found)
+  size_t static_shared = 0;  // the same on every architecture
+  struct Arch {
+    int arch = 0;
+    unsigned max_threads = 1024;  // min(launch bound, what its registers allow)
+    int registers = 0;
+    bool register_limited = false;
+  };
+  Arch archs[2] = {{80}, {90}};
+  // The figures of `arch` (80, 90), or for arch 0 the strictest of both.
+  Arch at(int arch) const;
 };
 KernelLimits kernel_limits(const void *func);
+
+// The emulated device: 0 (the default) stands for both shipped architectures at once, each limit
+// the stricter of the two, with sm_80's SM count; 80 or 90 emulates that one (A100 / H100).
+int device_arch();
+size_t shared_optin_limit();  // static + dynamic shared memory a block may opt in to
+int sm_count();
 
 // A library kernel (namespace relat::cuda) must be in the table whenever there is one: a missing
 // entry means the name matching broke, and the launch checks would silently stop.

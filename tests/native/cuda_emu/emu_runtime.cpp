@@ -100,13 +100,14 @@ cudaError_t func_set_attribute(const void *func, cudaFuncAttribute attr, int val
   if (!func) return result(cudaErrorInvalidDeviceFunction);
   const KernelLimits limits = kernel_limits(func);
   if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 ||
-      limits.static_shared + size_t(value) > kMaxSharedOptin) {
+      limits.static_shared + size_t(value) > shared_optin_limit()) {
     if (attr == cudaFuncAttributeMaxDynamicSharedMemorySize && value >= 0)
       std::fprintf(stderr,
                    "relat-cuda-emu: cudaFuncSetAttribute(%s, MaxDynamicSharedMemorySize, %d): "
                    "%zu bytes of static shared memory + %d exceed the %zu bytes a block may opt "
-                   "in to on sm_80 -> cudaErrorInvalidValue\n",
-                   limits.symbol.c_str(), value, limits.static_shared, value, kMaxSharedOptin);
+                   "in to on sm_%d -> cudaErrorInvalidValue\n",
+                   limits.symbol.c_str(), value, limits.static_shared, value, shared_optin_limit(),
+                   device_arch() ? device_arch() : 80);
     return result(cudaErrorInvalidValue);
   }
   std::lock_guard<std::mutex> lock(g_mutex);
@@ -120,15 +121,28 @@ cudaError_t func_get_attributes(cudaFuncAttributes *attr, const void *func) {
   if (!func) return result(cudaErrorInvalidDeviceFunction);
   const KernelLimits limits = kernel_limits(func);
   attr->sharedSizeBytes = limits.static_shared;
-  attr->maxThreadsPerBlock = int(limits.max_threads);
-  attr->numRegs = limits.registers;
+  attr->maxThreadsPerBlock = int(limits.at(device_arch()).max_threads);
+  attr->numRegs = limits.at(device_arch()).registers;
   attr->maxDynamicSharedSizeBytes = int(dynamic_shared_limit(func));
   return cudaSuccess;
 }
 
+namespace {
+std::atomic<int> g_device_arch{0};
+}
+int device_arch() { return g_device_arch.load(); }
+size_t shared_optin_limit() { return device_arch() == 90 ? kMaxSharedOptinSm90 : kMaxSharedOptin; }
+int sm_count() { return device_arch() == 90 ? 132 : kEmulatedSmCount; }
+
 int tls_anchor() { return 0; }
 
 }  // namespace relat_emu::detail
+
+void relat_emu::set_device_arch(int arch) {
+  detail::g_device_arch = arch == 80 || arch == 90 ? arch : 0;
+  std::lock_guard<std::mutex> lock(detail::g_mutex);
+  detail::g_dynamic_shared_limits.clear();  // another device: attributes are set again
+}
 
 std::string relat_emu::last_fault() {
   std::lock_guard<std::mutex> lock(detail::g_mutex);
@@ -185,10 +199,10 @@ cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device) 
     case cudaDevAttrMaxGridDimX: *value = int(kMaxGridDimX); break;
     case cudaDevAttrMaxSharedMemoryPerBlock: *value = int(kDefaultMaxShared); break;
     case cudaDevAttrWarpSize: *value = int(kWarpSize); break;
-    case cudaDevAttrMultiProcessorCount: *value = kEmulatedSmCount; break;
-    case cudaDevAttrComputeCapabilityMajor: *value = 8; break;
+    case cudaDevAttrMultiProcessorCount: *value = relat_emu::detail::sm_count(); break;
+    case cudaDevAttrComputeCapabilityMajor: *value = relat_emu::detail::device_arch() == 90 ? 9 : 8; break;
     case cudaDevAttrComputeCapabilityMinor: *value = 0; break;
-    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = int(kMaxSharedOptin); break;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = int(relat_emu::detail::shared_optin_limit()); break;
     default: return result(cudaErrorInvalidValue);
   }
   return cudaSuccess;

@@ -619,7 +619,7 @@ void work(Job &job) {
   Worker &w = this_worker();
   // Dynamic shared memory past what the launch asked for is poisoned, so ASan reports overruns.
   const size_t asked = (job.cfg->smem + 7) & ~size_t(7);
-  asan_poison(relat_emu_dynamic_shared + asked, kMaxSharedOptin - asked);
+  asan_poison(relat_emu_dynamic_shared + asked, kMaxSharedOptinSm90 - asked);
   while (!job.abort.load(std::memory_order_relaxed)) {
     const uint64_t i = job.next.fetch_add(1);
     if (i >= job.nblocks) break;
@@ -632,7 +632,7 @@ void work(Job &job) {
       job.abort = true;
     }
   }
-  asan_unpoison(relat_emu_dynamic_shared, kMaxSharedOptin);
+  asan_unpoison(relat_emu_dynamic_shared, kMaxSharedOptinSm90);
 }
 
 class Pool {
@@ -703,6 +703,8 @@ std::atomic<bool> g_seed_set{false};
 std::atomic<unsigned> g_workers{0};
 std::atomic<uint64_t> g_launches{0};
 std::mutex g_launch_mutex;
+std::atomic<bool> g_dry_run{false};
+std::vector<PlannedLaunch> g_planned;  // guarded by g_launch_mutex
 
 }  // namespace
 
@@ -772,15 +774,19 @@ void trap(const char *file, int line) {
 // ---- launch -------------------------------------------------------------------------------------
 // A launch the hardware refuses: the same error, and a line saying why (the hardware says only the
 // error's name).
+static std::string demangle(const std::string &symbol) {
+  int status = 0;
+  char *d = abi::__cxa_demangle(symbol.c_str(), nullptr, nullptr, &status);
+  std::string out = d ? d : symbol;
+  std::free(d);
+  return out;
+}
+
 static void refuse(const LaunchConfig &cfg, const std::string &symbol, cudaError_t e,
                    const std::string &why) {
-  int status = 0;
-  char *demangled = symbol.empty() ? nullptr
-                                   : abi::__cxa_demangle(symbol.c_str(), nullptr, nullptr, &status);
-  std::fprintf(stderr, "relat-cuda-emu: launch of %s%s%s%s at %s:%d refused: %s -> %s\n", cfg.name,
-               demangled ? " (" : "", demangled ? demangled : "", demangled ? ")" : "", cfg.file,
-               cfg.line, why.c_str(), cudaGetErrorName(e));
-  std::free(demangled);
+  std::fprintf(stderr, "relat-cuda-emu: launch of %s%s at %s:%d refused: %s -> %s\n", cfg.name,
+               symbol.empty() ? "" : (" (" + demangle(symbol) + ")").c_str(), cfg.file, cfg.line,
+               why.c_str(), cudaGetErrorName(e));
   set_last_error(e);
 }
 
@@ -822,13 +828,13 @@ void launch(const LaunchConfig &cfg, KernelCall call) {
     std::abort();
   }
   const uint64_t threads = uint64_t(b.x) * b.y * b.z;
-  if (threads > limits.max_threads) {
+  const KernelLimits::Arch arch = limits.at(device_arch());
+  if (threads > arch.max_threads) {
     refuse(cfg, limits.symbol, cudaErrorLaunchOutOfResources,
            format("a block of %llu threads exceeds the kernel's %u on sm_%d (%s)",
-                  (unsigned long long)threads, limits.max_threads, limits.limiting_arch,
-                  limits.register_limited
-                      ? format("%d registers per thread", limits.registers).c_str()
-                      : "its __launch_bounds__"));
+                  (unsigned long long)threads, arch.max_threads, arch.arch,
+                  arch.register_limited ? format("%d registers per thread", arch.registers).c_str()
+                                        : "its __launch_bounds__"));
     return;
   }
   if (const size_t allowed = dynamic_shared_limit(cfg.func); cfg.smem > allowed) {
@@ -839,6 +845,13 @@ void launch(const LaunchConfig &cfg, KernelCall call) {
     return;
   }
 
+  if (g_dry_run) {
+    std::lock_guard<std::mutex> lock(g_launch_mutex);
+    g_planned.push_back(PlannedLaunch{limits.symbol.empty() ? cfg.name : demangle(limits.symbol), g,
+                                      b, cfg.smem, limits.static_shared, arch.max_threads,
+                                      dynamic_shared_limit(cfg.func)});
+    return;
+  }
   std::lock_guard<std::mutex> lock(g_launch_mutex);
   Job job;
   job.cfg = &cfg;
@@ -871,6 +884,13 @@ uint64_t schedule_seed() {
     set_schedule_seed(s);
   }
   return detail::g_seed.load();
+}
+
+void set_dry_run(bool on) { detail::g_dry_run = on; }
+
+std::vector<PlannedLaunch> take_planned_launches() {
+  std::lock_guard<std::mutex> lock(detail::g_launch_mutex);
+  return std::move(detail::g_planned);
 }
 
 void set_worker_threads(unsigned n) { detail::g_workers = std::max(1u, std::min(n, 64u)); }

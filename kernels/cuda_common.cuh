@@ -69,9 +69,10 @@ __device__ __forceinline__ float block_sum(float v, float *scratch) {
   return v;
 }
 
-// Lets `kernel` take `dynamic` bytes of dynamic shared memory. A kernel gets 48 KiB of shared memory
-// in all, its static __shared__ arrays included, unless cudaFuncSetAttribute raises its dynamic
-// limit, up to the device's opt-in maximum minus the static part; a launch above its limit fails.
+// Lets `kernel` take `dynamic` bytes of dynamic shared memory. A kernel gets 48 KiB of shared
+// memory in all, its static __shared__ arrays included, unless cudaFuncSetAttribute raises its
+// dynamic limit, up to the device's opt-in maximum minus the static part; a launch above its limit
+// fails.
 template <class... P>
 relat_status allow_dynamic_shared(void (*kernel)(P...), size_t dynamic, const char *op) {
   cudaFuncAttributes a;
@@ -79,7 +80,8 @@ relat_status allow_dynamic_shared(void (*kernel)(P...), size_t dynamic, const ch
   if (dynamic <= size_t(a.maxDynamicSharedSizeBytes)) return RELAT_OK;
   int device = 0, optin = 0;
   if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess)
+      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) !=
+          cudaSuccess)
     return check_launch(op);
   if (a.sharedSizeBytes + dynamic > size_t(optin))
     return fail(RELAT_ERR_UNSUPPORTED,

@@ -401,8 +401,8 @@ bool vector_ok(int64_t hidden, std::initializer_list<const void *> ptrs) {
 // ---- row rescale ------------------------------------------------------------------------------
 
 template <class T>
-__global__ void __launch_bounds__(kRowThreads) rescale_forward_kernel(const T *x, T *y, int64_t cols,
-                                                                   float target, float min_norm) {
+__global__ void __launch_bounds__(kRowThreads)
+    rescale_forward_kernel(const T *x, T *y, int64_t cols, float target, float min_norm) {
   __shared__ float scratch[32];
   const T *xr = x + int64_t(blockIdx.x) * cols;
   T *yr = y + int64_t(blockIdx.x) * cols;
@@ -417,9 +417,9 @@ __global__ void __launch_bounds__(kRowThreads) rescale_forward_kernel(const T *x
 }
 
 template <class T>
-__global__ void __launch_bounds__(kRowThreads) rescale_backward_kernel(const T *x, const T *dy, T *dx,
-                                                                    int64_t cols, float target,
-                                                                    float min_norm) {
+__global__ void __launch_bounds__(kRowThreads)
+    rescale_backward_kernel(const T *x, const T *dy, T *dx, int64_t cols, float target,
+                            float min_norm) {
   __shared__ float scratch[32];
   const int64_t off = int64_t(blockIdx.x) * cols;
   float ss = 0.f, xd = 0.f;

@@ -55,7 +55,10 @@ constexpr ArchLimits kArchs[] = {{80, 166912}, {90, 232448}};
 
 // Pointers the dry run never reads: distinct, far apart, 256-byte aligned.
 void *fake(int i) { return reinterpret_cast<void *>((uintptr_t(1) << 44) + (uintptr_t(i) << 36)); }
-template <class T> T *fake_as(int i) { return static_cast<T *>(fake(i)); }
+template <class T>
+T *fake_as(int i) {
+  return static_cast<T *>(fake(i));
+}
 
 // "void relat::cuda::(anonymous namespace)::f<float, 128>(float const*, ...)" -> "f<float, 128>".
 std::string short_name(std::string k) {
@@ -84,7 +87,8 @@ class Sweep {
   Sweep(Counter &c, const ArchLimits &a) : c_(c), arch_(a) {}
 
   // Runs one op call and checks what it launched.
-  template <class F> void op(const char *name, const std::string &shape, F &&call) {
+  template <class F>
+  void op(const char *name, const std::string &shape, F &&call) {
     const relat_status s = call();
     ++calls_;
     c_.check(s == RELAT_OK, "sm_%d %s %s: status %d: %s", arch_.arch, name, shape.c_str(), s,
@@ -95,8 +99,9 @@ class Sweep {
   void print() const {
     std::printf("\nsm_%d: %lld op calls, %lld launches\n", arch_.arch, (long long)calls_,
                 (long long)launches_);
-    std::printf("| kernel | launches | most threads (limit) | most blocks | most shared bytes, static + "
-                "dynamic (limit) | at |\n|---|--:|--:|--:|--:|---|\n");
+    std::printf(
+        "| kernel | launches | most threads (limit) | most blocks | most shared bytes, static + "
+        "dynamic (limit) | at |\n|---|--:|--:|--:|--:|---|\n");
     for (const auto &[kernel, l] : largest_)
       std::printf("| %s | %d | %u (%u) | %llu | %zu (%zu) | %s |\n", kernel.c_str(), l.launches,
                   l.threads, l.max_threads, (unsigned long long)l.blocks, l.shared, l.limit,
@@ -110,7 +115,8 @@ class Sweep {
     const uint64_t blocks = uint64_t(l.grid.x) * l.grid.y * l.grid.z;
     const size_t shared = l.static_shared + l.dynamic_shared;
     // 48 KiB in all unless the kernel raised its dynamic limit, and never above the opt-in.
-    const size_t limit = std::min(arch_.optin, std::max<size_t>(48 * 1024, l.static_shared + l.dynamic_limit));
+    const size_t limit =
+        std::min(arch_.optin, std::max<size_t>(48 * 1024, l.static_shared + l.dynamic_limit));
     const char *k = l.kernel.c_str();
     const int a = arch_.arch;
     c_.check(threads >= 1 && threads <= l.max_threads && threads <= 1024 && l.block.z <= 64,
@@ -154,11 +160,12 @@ void sweep_model(Sweep &s, const Model &m, int64_t T, relat_dtype d) {
   for (auto [rows, cols] : norms) {
     const std::string sh = at + " rows=" + std::to_string(rows) + " cols=" + std::to_string(cols);
     s.op("rmsnorm_forward", sh, [&] {
-      return relat_cuda_rmsnorm_forward(fake(1), fake(2), fake(3), fake_as<float>(4), rows, cols, eps, d, nullptr);
+      return relat_cuda_rmsnorm_forward(fake(1), fake(2), fake(3), fake_as<float>(4), rows, cols,
+                                        eps, d, nullptr);
     });
     s.op("add_rmsnorm_forward", sh, [&] {
-      return relat_cuda_add_rmsnorm_forward(fake(1), fake(2), fake(3), fake(4), fake(5), fake_as<float>(6),
-                                            rows, cols, eps, d, nullptr);
+      return relat_cuda_add_rmsnorm_forward(fake(1), fake(2), fake(3), fake(4), fake(5),
+                                            fake_as<float>(6), rows, cols, eps, d, nullptr);
     });
     relat_cuda_rmsnorm_backward_workspace_size(rows, cols, &ws);
     s.op("rmsnorm_backward", sh, [&] {
@@ -166,8 +173,9 @@ void sweep_model(Sweep &s, const Model &m, int64_t T, relat_dtype d) {
                                          fake_as<float>(6), fake(7), ws, rows, cols, d, nullptr);
     });
     s.op("add_rmsnorm_backward", sh, [&] {
-      return relat_cuda_add_rmsnorm_backward(fake(1), fake(2), fake(3), fake(4), fake_as<float>(5), fake(6),
-                                             fake_as<float>(7), fake(8), ws, rows, cols, d, nullptr);
+      return relat_cuda_add_rmsnorm_backward(fake(1), fake(2), fake(3), fake(4), fake_as<float>(5),
+                                             fake(6), fake_as<float>(7), fake(8), ws, rows, cols, d,
+                                             nullptr);
     });
   }
 
@@ -176,14 +184,14 @@ void sweep_model(Sweep &s, const Model &m, int64_t T, relat_dtype d) {
     const int64_t tk = T + prefix;
     const std::string sh = at + " tk=" + std::to_string(tk);
     s.op("attention_forward", sh, [&] {
-      return relat_cuda_attention_forward(fake(1), fake(2), fake(3), fake(4), fake_as<float>(5), T, tk, hq,
-                                          hkv, D, hkv * D, 0.088f, d, nullptr);
+      return relat_cuda_attention_forward(fake(1), fake(2), fake(3), fake(4), fake_as<float>(5), T,
+                                          tk, hq, hkv, D, hkv * D, 0.088f, d, nullptr);
     });
     relat_cuda_attention_backward_workspace(T, tk, hq, hkv, D, d, &ws);
     s.op("attention_backward", sh, [&] {
-      return relat_cuda_attention_backward(fake(1), fake(2), fake(3), fake(4), fake(5), fake_as<float>(6),
-                                           fake(7), fake(8), fake(9), fake_as<float>(10), ws, T, tk, hq,
-                                           hkv, D, hkv * D, 0.088f, 0, d, nullptr);
+      return relat_cuda_attention_backward(
+          fake(1), fake(2), fake(3), fake(4), fake(5), fake_as<float>(6), fake(7), fake(8), fake(9),
+          fake_as<float>(10), ws, T, tk, hq, hkv, D, hkv * D, 0.088f, 0, d, nullptr);
     });
   }
   // Decoding: T sequences (capped at 64) over a cache of T positions, and one over 32,768.
@@ -191,16 +199,17 @@ void sweep_model(Sweep &s, const Model &m, int64_t T, relat_dtype d) {
     const std::string sh = at + " batch=" + std::to_string(batch) + " len=" + std::to_string(len);
     relat_cuda_decode_attention_workspace(batch, hq, D, len, &ws);
     s.op("decode_attention_forward", sh, [&] {
-      return relat_cuda_decode_attention_forward(fake(1), fake(2), fake(3), fake(4), fake_as<int32_t>(5),
-                                                 batch, len, hq, hkv, D, hkv * D, len * hkv * D, 0.088f,
-                                                 fake_as<float>(6), ws, d, nullptr);
+      return relat_cuda_decode_attention_forward(
+          fake(1), fake(2), fake(3), fake(4), fake_as<int32_t>(5), batch, len, hq, hkv, D, hkv * D,
+          len * hkv * D, 0.088f, fake_as<float>(6), ws, d, nullptr);
     });
   }
 
   relat_cuda_linear_cross_entropy_workspace(T, H, V, d, &ws);
   s.op("linear_cross_entropy", at, [&] {
-    return relat_cuda_linear_cross_entropy(fake(1), fake(2), fake_as<int64_t>(3), -100, fake_as<float>(4),
-                                           fake(5), T, H, V, fake(6), ws, d, nullptr);
+    return relat_cuda_linear_cross_entropy(fake(1), fake(2), fake_as<int64_t>(3), -100,
+                                           fake_as<float>(4), fake(5), T, H, V, fake(6), ws, d,
+                                           nullptr);
   });
 
   // The latent step with one latent row per question: batch T.
@@ -208,11 +217,13 @@ void sweep_model(Sweep &s, const Model &m, int64_t T, relat_dtype d) {
   relat_cuda_latent_soft_workspace(T, H, V, d, &fwd, &bwd);
   s.op("latent_soft_forward", at, [&] {
     return relat_cuda_latent_soft_forward(fake(1), fake(2), fake(3), fake(4), fake_as<float>(5),
-                                          fake_as<float>(6), T, H, V, 1.f, fake(7), fwd, d, nullptr);
+                                          fake_as<float>(6), T, H, V, 1.f, fake(7), fwd, d,
+                                          nullptr);
   });
   s.op("latent_soft_backward", at, [&] {
-    return relat_cuda_latent_soft_backward(fake(1), fake(2), fake(3), fake_as<float>(4), fake_as<float>(5),
-                                           fake(6), fake(7), T, H, V, 1.f, fake(8), bwd, d, nullptr);
+    return relat_cuda_latent_soft_backward(fake(1), fake(2), fake(3), fake_as<float>(4),
+                                           fake_as<float>(5), fake(6), fake(7), T, H, V, 1.f,
+                                           fake(8), bwd, d, nullptr);
   });
   s.op("row_rescale_forward", at, [&] {
     return relat_cuda_row_rescale_forward(fake(1), fake(2), T, H, 1.f, 1e-6f, d, nullptr);
@@ -224,7 +235,8 @@ void sweep_model(Sweep &s, const Model &m, int64_t T, relat_dtype d) {
   // SwiGLU on the fused [gate | up] projection output.
   const int64_t up = I * int64_t(dtype_size(d));  // bytes from gate to up within a row
   s.op("swiglu_forward", at, [&] {
-    return relat_cuda_swiglu_forward(fake(1), fake_as<char>(1) + up, 2 * I, fake(2), T, I, d, nullptr);
+    return relat_cuda_swiglu_forward(fake(1), fake_as<char>(1) + up, 2 * I, fake(2), T, I, d,
+                                     nullptr);
   });
   s.op("swiglu_backward", at, [&] {
     return relat_cuda_swiglu_backward(fake(1), fake(2), fake_as<char>(2) + up, 2 * I, fake(3),
@@ -235,17 +247,17 @@ void sweep_model(Sweep &s, const Model &m, int64_t T, relat_dtype d) {
                                         fake_as<int64_t>(4), d, nullptr);
   });
   s.op("rope_forward", at, [&] {
-    return relat_cuda_rope_forward(fake(1), fake(2), fake(1), fake(2), fake_as<int64_t>(3), fake_as<float>(4),
-                                   T, hq, hkv, D, hq * D, hkv * D, d, nullptr);
+    return relat_cuda_rope_forward(fake(1), fake(2), fake(1), fake(2), fake_as<int64_t>(3),
+                                   fake_as<float>(4), T, hq, hkv, D, hq * D, hkv * D, d, nullptr);
   });
   s.op("rope_backward", at, [&] {
-    return relat_cuda_rope_backward(fake(1), fake(2), fake(1), fake(2), fake_as<int64_t>(3), fake_as<float>(4),
-                                    T, hq, hkv, D, hq * D, hkv * D, d, nullptr);
+    return relat_cuda_rope_backward(fake(1), fake(2), fake(1), fake(2), fake_as<int64_t>(3),
+                                    fake_as<float>(4), T, hq, hkv, D, hq * D, hkv * D, d, nullptr);
   });
   relat_cuda_sample_workspace_bytes(T, V, &ws);
   s.op("sample", at, [&] {
-    return relat_cuda_sample(fake(1), T, V, V, 0.7f, 20, 0.9f, 1, 1, fake_as<int64_t>(2), nullptr, 0, d,
-                             nullptr);
+    return relat_cuda_sample(fake(1), T, V, V, 0.7f, 20, 0.9f, 1, 1, fake_as<int64_t>(2), nullptr,
+                             0, d, nullptr);
   });
 }
 
@@ -268,11 +280,12 @@ void sweep_adamw(Sweep &s, const Model &m, relat_dtype d) {
         m2.push_back(fake_as<float>(++i));
         numels.push_back(n);
       }
-  s.op("adamw_step", std::string(m.name) + " " + dtype_name(d) + " " + std::to_string(numels.size()) + " tensors",
+  s.op("adamw_step",
+       std::string(m.name) + " " + dtype_name(d) + " " + std::to_string(numels.size()) + " tensors",
        [&] {
-         return relat_cuda_adamw_step(params.data(), grads.data(), m1.data(), m2.data(), numels.data(),
-                                      int64_t(numels.size()), d, RELAT_F32, 1e-4, 0.9, 0.999, 1e-8, 0.0,
-                                      3, nullptr);
+         return relat_cuda_adamw_step(params.data(), grads.data(), m1.data(), m2.data(),
+                                      numels.data(), int64_t(numels.size()), d, RELAT_F32, 1e-4,
+                                      0.9, 0.999, 1e-8, 0.0, 3, nullptr);
        });
 }
 

@@ -121,7 +121,7 @@ enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
 // nvcc: no static shared memory, 1024 threads, 0 registers.
 struct cudaFuncAttributes {
   size_t sharedSizeBytes;         // static shared memory
-  int maxThreadsPerBlock;         // min(__launch_bounds__, what the registers allow) on sm_80 and sm_90
+  int maxThreadsPerBlock;         // min(__launch_bounds__, what the registers allow)
   int numRegs;
   int maxDynamicSharedSizeBytes;  // 48 KiB - static unless raised by cudaFuncSetAttribute
 };
@@ -183,7 +183,7 @@ struct PlannedLaunch {
   size_t dynamic_shared;   // asked for by the launch
   size_t static_shared;    // nvcc's
   unsigned max_threads;    // the kernel's on the emulated device
-  size_t dynamic_limit;    // the kernel's dynamic limit at the launch (48 KiB - static unless raised)
+  size_t dynamic_limit;    // the kernel's limit at the launch: 48 KiB - static unless raised
 };
 void set_dry_run(bool on);
 std::vector<PlannedLaunch> take_planned_launches();  // and clears the record

@@ -21,7 +21,8 @@
 namespace relat_emu::detail {
 namespace {
 
-// g++ writes the anonymous namespace as 12_GLOBAL__N_1, nvcc as <n>_GLOBAL__N__<hash>_<file>_<hash>.
+// g++ writes the anonymous namespace as 12_GLOBAL__N_1, nvcc as
+// <n>_GLOBAL__N__<hash>_<file>_<hash>.
 std::string normalise(const std::string &mangled) {
   static const char kAnon[] = "_GLOBAL__N_";
   std::string out;
@@ -68,7 +69,8 @@ std::unordered_map<uintptr_t, std::string> read_function_symbols() {
     const auto *sections = reinterpret_cast<const Elf64_Shdr *>(base + eh->e_shoff);
     for (unsigned s = 0; s < eh->e_shnum; ++s) {
       if (sections[s].sh_type != SHT_SYMTAB) continue;
-      const char *names = reinterpret_cast<const char *>(base + sections[sections[s].sh_link].sh_offset);
+      const char *names =
+          reinterpret_cast<const char *>(base + sections[sections[s].sh_link].sh_offset);
       const auto *sym = reinterpret_cast<const Elf64_Sym *>(base + sections[s].sh_offset);
       for (size_t k = 0, n = sections[s].sh_size / sizeof(Elf64_Sym); k < n; ++k)
         if (ELF64_ST_TYPE(sym[k].st_info) == STT_FUNC && sym[k].st_value != 0)

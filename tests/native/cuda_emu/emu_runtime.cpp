@@ -193,16 +193,17 @@ cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device) 
   if (!value) return result(cudaErrorInvalidValue);
   if (device != 0) return result(cudaErrorInvalidDevice);
   using namespace relat_emu;
+  using detail::device_arch, detail::shared_optin_limit, detail::sm_count;
   switch (attr) {
     case cudaDevAttrMaxThreadsPerBlock: *value = int(kMaxThreadsPerBlock); break;
     case cudaDevAttrMaxBlockDimX: *value = int(kMaxBlockDimXY); break;
     case cudaDevAttrMaxGridDimX: *value = int(kMaxGridDimX); break;
     case cudaDevAttrMaxSharedMemoryPerBlock: *value = int(kDefaultMaxShared); break;
     case cudaDevAttrWarpSize: *value = int(kWarpSize); break;
-    case cudaDevAttrMultiProcessorCount: *value = relat_emu::detail::sm_count(); break;
-    case cudaDevAttrComputeCapabilityMajor: *value = relat_emu::detail::device_arch() == 90 ? 9 : 8; break;
+    case cudaDevAttrMultiProcessorCount: *value = sm_count(); break;
+    case cudaDevAttrComputeCapabilityMajor: *value = device_arch() == 90 ? 9 : 8; break;
     case cudaDevAttrComputeCapabilityMinor: *value = 0; break;
-    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = int(relat_emu::detail::shared_optin_limit()); break;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = int(shared_optin_limit()); break;
     default: return result(cudaErrorInvalidValue);
   }
   return cudaSuccess;

@@ -26,7 +26,8 @@ __global__ void static_shared_kernel(float *out, int dynamic_words) {
   for (int i = threadIdx.x; i < kStaticWords; i += blockDim.x) fixed[i] = float(i);
   for (int i = threadIdx.x; i < dynamic_words; i += blockDim.x) dynamic[i] = 1.f;
   __syncthreads();
-  if (threadIdx.x == 0) out[blockIdx.x] = fixed[kStaticWords - 1] + (dynamic_words ? dynamic[0] : 0.f);
+  if (threadIdx.x == 0)
+    out[blockIdx.x] = fixed[kStaticWords - 1] + (dynamic_words ? dynamic[0] : 0.f);
 }
 
 __global__ void register_heavy_kernel(const float *x, float *out, int n) {
@@ -54,10 +55,14 @@ extern "C" int relat_launch_fault(relat_launch_case which, float *out) {
     case LAUNCH_BOUND_OK: RELAT_LAUNCH(2, kBound, 0, nullptr, bounded_kernel)(out); break;
     case LAUNCH_BOUND_EXCEEDED: RELAT_LAUNCH(1, 2 * kBound, 0, nullptr, bounded_kernel)(out); break;
     case LAUNCH_BLOCK_1024: RELAT_LAUNCH(1, dim3(32, 32), 0, nullptr, plain_kernel)(out); break;
-    case LAUNCH_BLOCK_OVER_1024: RELAT_LAUNCH(1, dim3(32, 33), 0, nullptr, plain_kernel)(out); break;
+    case LAUNCH_BLOCK_OVER_1024:
+      RELAT_LAUNCH(1, dim3(32, 33), 0, nullptr, plain_kernel)(out);
+      break;
     case LAUNCH_GRID_Y_OK: RELAT_LAUNCH(dim3(1, 65535), 32, 0, nullptr, plain_kernel)(out); break;
     case LAUNCH_GRID_Y_OVER: RELAT_LAUNCH(dim3(1, 65536), 32, 0, nullptr, plain_kernel)(out); break;
-    case LAUNCH_GRID_X_OVER: RELAT_LAUNCH(dim3(0x80000000u), 32, 0, nullptr, plain_kernel)(out); break;
+    case LAUNCH_GRID_X_OVER:
+      RELAT_LAUNCH(dim3(0x80000000u), 32, 0, nullptr, plain_kernel)(out);
+      break;
     case LAUNCH_SHARED_48K: {  // static + dynamic = 48 KiB exactly: allowed without the opt-in
       const int words = 12 * 1024 - kStaticWords;
       RELAT_LAUNCH(2, 128, words * 4, nullptr, static_shared_kernel)(out, words);
@@ -70,19 +75,23 @@ extern "C" int relat_launch_fault(relat_launch_case which, float *out) {
     }
     case LAUNCH_SHARED_OPTED_IN: {  // the same after raising the kernel's dynamic limit
       const int words = 12 * 1024 - kStaticWords + 1;
-      if (cudaError_t e = cudaFuncSetAttribute(static_shared_kernel,
-                                               cudaFuncAttributeMaxDynamicSharedMemorySize, words * 4))
+      if (cudaError_t e = cudaFuncSetAttribute(
+              static_shared_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, words * 4))
         return int(e);
       RELAT_LAUNCH(2, 128, words * 4, nullptr, static_shared_kernel)(out, words);
       break;
     }
-    case LAUNCH_SHARED_OPTIN_OVER_SM80: {  // static + dynamic above sm_80's 163 KiB: the opt-in is refused
+    case LAUNCH_SHARED_OPTIN_OVER_SM80: {  // above sm_80's 163 KiB: the opt-in is refused
       const int bytes = 166912 - kStaticWords * 4 + 4;
-      return int(cudaFuncSetAttribute(static_shared_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                      bytes));
+      return int(cudaFuncSetAttribute(static_shared_kernel,
+                                      cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
     }
-    case LAUNCH_REGISTERS_OVER: RELAT_LAUNCH(1, 1024, 0, nullptr, register_heavy_kernel)(out, out, 1); break;
-    case LAUNCH_REGISTERS_OK: RELAT_LAUNCH(1, 256, 0, nullptr, register_heavy_kernel)(out, out, 1); break;
+    case LAUNCH_REGISTERS_OVER:
+      RELAT_LAUNCH(1, 1024, 0, nullptr, register_heavy_kernel)(out, out, 1);
+      break;
+    case LAUNCH_REGISTERS_OK:
+      RELAT_LAUNCH(1, 256, 0, nullptr, register_heavy_kernel)(out, out, 1);
+      break;
   }
   return int(cudaGetLastError());
 }

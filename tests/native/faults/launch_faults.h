@@ -1,4 +1,5 @@
-// Launches that break (or just meet) one launch limit each: launch_faults.cu, launch_limits_test.cpp.
+// Launches that break (or just meet) one launch limit each: launch_faults.cu,
+// launch_limits_test.cpp.
 #pragma once
 
 enum relat_launch_case {
@@ -20,7 +21,8 @@ enum relat_launch_case {
 extern "C" {
 // The launch's error (cudaGetLastError after it), as an int.
 int relat_launch_fault(relat_launch_case which, float *out);
-// cudaFuncGetAttributes of the case's kernel (LAUNCH_BOUND_OK, LAUNCH_SHARED_48K, LAUNCH_REGISTERS_OK).
+// cudaFuncGetAttributes of the case's kernel (LAUNCH_BOUND_OK, LAUNCH_SHARED_48K,
+// LAUNCH_REGISTERS_OK).
 int relat_launch_fault_attributes(relat_launch_case which, int *max_threads, int *static_shared,
                                   int *registers);
 }

@@ -30,13 +30,16 @@ int main() {
   c.check(relat_launch_fault_attributes(LAUNCH_SHARED_48K, &threads, &shared, &registers) == 0 &&
               shared == 8192,
           "cudaFuncGetAttributes: 8 KiB of static shared memory gives sharedSizeBytes %d", shared);
-  const bool heavy = relat_launch_fault_attributes(LAUNCH_REGISTERS_OK, &threads, &shared, &registers) == 0;
+  const bool heavy =
+      relat_launch_fault_attributes(LAUNCH_REGISTERS_OK, &threads, &shared, &registers) == 0;
   c.check(heavy && registers > 64 && threads < 1024,
           "the register-heavy kernel needs more than the 64 registers a 1024-thread block allows: "
-          "%d registers, at most %d threads", registers, threads);
+          "%d registers, at most %d threads",
+          registers, threads);
 
   expect(c, o, LAUNCH_BOUND_OK, cudaSuccess, "256 threads, __launch_bounds__(256)");
-  expect(c, o, LAUNCH_BOUND_EXCEEDED, cudaErrorLaunchOutOfResources, "512 threads, __launch_bounds__(256)");
+  expect(c, o, LAUNCH_BOUND_EXCEEDED, cudaErrorLaunchOutOfResources,
+         "512 threads, __launch_bounds__(256)");
   expect(c, o, LAUNCH_BLOCK_1024, cudaSuccess, "a 32 x 32 block");
   expect(c, o, LAUNCH_BLOCK_OVER_1024, cudaErrorInvalidConfiguration, "a 32 x 33 block");
   expect(c, o, LAUNCH_GRID_Y_OK, cudaSuccess, "grid.y 65,535");

@@ -20,6 +20,8 @@
 #ifdef RELAT_TEST_EMULATION
 namespace relat_emu {
 void set_schedule_seed(uint64_t seed);  // tests/native/cuda_emu: interleavings follow the test seed
+const char *schedule_name();            // the schedule policy (RELAT_EMU_SCHEDULE)
+bool race_checked();                    // the kernels carry the inter-block conflict check
 }
 #endif
 
@@ -103,10 +105,25 @@ inline uint64_t test_seed() {
                 (unsigned long long)s);
 #ifdef RELAT_TEST_EMULATION
     relat_emu::set_schedule_seed(s);
+    // A failure replays only under the same schedule policy (and in the same build).
+    std::printf("emulated schedule %s (RELAT_EMU_SCHEDULE=%s), inter-block conflict check %s\n",
+                relat_emu::schedule_name(), relat_emu::schedule_name(),
+                relat_emu::race_checked() ? "on" : "off");
 #endif
     return s;
   }();
   return seed;
+}
+
+// True in the adversarial runs (priority or greedy schedule, race-checked build). They look for
+// synchronisation bugs, which the dtype of a shape does not change, so the slowest tests may run
+// one dtype per shape there; the random-schedule run keeps the full matrix.
+inline bool reduced_matrix() {
+#ifdef RELAT_TEST_EMULATION
+  return std::strcmp(relat_emu::schedule_name(), "random") != 0 || relat_emu::race_checked();
+#else
+  return false;
+#endif
 }
 
 class Rng {

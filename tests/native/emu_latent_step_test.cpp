@@ -5,6 +5,7 @@
 // tied embeddings, a width whose backward needs the opt-in shared memory, rows below the rescale's
 // norm clamp, in-place rescale, and the shared checks.
 #include <chrono>
+#include <iterator>
 
 #include "test_util.h"
 
@@ -135,6 +136,57 @@ void check_rescale(Counter &counter, Rng &rng, relat_dtype d, int64_t rows, int6
   counter.check(ok, "%s: dx error %.3g", what, err);
 }
 
+Tensor row_of(const Tensor &t, int64_t row, int64_t cols) {
+  Tensor r(t.dtype, size_t(cols));
+  std::memcpy(r.data(), static_cast<const char *>(t.data()) + size_t(row * cols) * dtype_size(t.dtype),
+              r.size_bytes());
+  return r;
+}
+
+// Numeric edges of the rescale, one row each, checked row by row: the rows of test_util.h (zero and
+// tiny rows fall under the norm clamp, the huge fp32/bf16 row's fp32 sum of squares overflows) and
+// rows whose norm is the clamp exactly and one part in 2^10 above and below it (a single non-zero
+// element, so both libraries compute the same norm and take the same branch of the backward).
+void check_rescale_edges(Counter &counter, Rng &rng, relat_dtype d, int64_t cols) {
+  const float target = 1.7f, min_norm = 1e-6f;
+  const int64_t base = int64_t(std::size(kEdges)), rows = base + 3;
+  const size_t n = size_t(rows * cols);
+  Tensor x(d, n);
+  for (int64_t r = 0; r < base; ++r) fill_edge(rng, x, size_t(r * cols), cols, kEdges[r], 1e-6f);
+  const float clamp_rows[] = {min_norm, min_norm * (1.f + 1.f / 1024), min_norm * (1.f - 1.f / 1024)};
+  const float unit = d == RELAT_F16 ? 1024.f : 1.f;  // f16: 1e-6 is subnormal; scale the clamp up
+  for (int64_t r = base; r < rows; ++r) {
+    fill_edge(rng, x, size_t(r * cols), cols, Edge::kZero, 0.f);
+    store(x.data(), d, size_t(r * cols + rng.integer(0, cols - 1)), clamp_rows[r - base] * unit);
+  }
+  const Tensor dy = random_tensor(rng, d, n, -1.f, 1.f);
+  Tensor y_emu(d, n), y_cpu(d, n), dx_emu(d, n), dx_cpu(d, n);
+  for (Tensor *t : {&y_emu, &y_cpu, &dx_emu, &dx_cpu}) poison(*t);
+  const float mn = min_norm * unit;
+  const relat_status se1 =
+      relat_cuda_row_rescale_forward(x.data(), y_emu.data(), rows, cols, target, mn, d, nullptr);
+  const relat_status se2 = relat_cuda_row_rescale_backward(x.data(), dy.data(), dx_emu.data(), rows,
+                                                           cols, target, mn, d, nullptr);
+  const relat_status sc1 =
+      relat_cpu_row_rescale_forward(x.data(), y_cpu.data(), rows, cols, target, mn, d, nullptr);
+  const relat_status sc2 = relat_cpu_row_rescale_backward(x.data(), dy.data(), dx_cpu.data(), rows,
+                                                          cols, target, mn, d, nullptr);
+  if (!counter.check(se1 == RELAT_OK && se2 == RELAT_OK && sc1 == RELAT_OK && sc2 == RELAT_OK,
+                     "row_rescale edges %s cols=%lld: status %d %d / %d %d (%s)", dtype_name(d),
+                     (long long)cols, se1, se2, sc1, sc2, relat_cuda_last_error()))
+    return;
+  for (int64_t r = 0; r < rows; ++r) {
+    const char *name = r < base ? edge_name(kEdges[r]) : r == base ? "norm=clamp" : r == base + 1
+                                                                     ? "norm=clamp(1+2^-10)"
+                                                                     : "norm=clamp(1-2^-10)";
+    const Comparison cy = compare(row_of(y_emu, r, cols), row_of(y_cpu, r, cols), tolerance(d));
+    double err = 0;
+    const bool ok = close(row_of(dx_emu, r, cols), row_of(dx_cpu, r, cols), bound(d), &err);
+    counter.check(cy.ok && ok, "row_rescale edges %s cols=%lld, %s row: y %s, dx error %.3g",
+                  dtype_name(d), (long long)cols, name, cy.describe().c_str(), err);
+  }
+}
+
 void check_errors(Counter &counter) {
   float buf[64] = {};
   unsigned char ws[1 << 12];
@@ -200,6 +252,8 @@ int main() {
     check_rescale(counter, rng, d, 3, 4099, 2.f, true);
   }
   check_rescale(counter, rng, RELAT_F32, 4, 64, 1e-9f, false);  // below the norm clamp
+  for (relat_dtype d : {RELAT_F32, RELAT_BF16, RELAT_F16})
+    for (int64_t cols : {7, 1000, 4099}) check_rescale_edges(counter, rng, d, cols);
   check_errors(counter);
   return counter.finish();
 }

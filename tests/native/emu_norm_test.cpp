@@ -5,6 +5,7 @@
 // partials in shared memory and in the global workspace (cols * 4 > 40 KiB), QK-norm shapes
 // (rows = T*H, cols = 128), and aliasing (dx = dy, s = r, ds = ds_next).
 #include <chrono>
+#include <iterator>
 
 #include "test_util.h"
 
@@ -130,6 +131,114 @@ void check_add_forward(Counter &counter, Rng &rng, relat_dtype d, Shape s, bool 
   counter.check(cr.ok, "%s: rstd %s", what, cr.describe().c_str());
 }
 
+// Numeric edges (test_util.h), one row each, through the residual forward and both backwards.
+// Forward: s = x + r with r = 0 (s is the edge row) and, on one extra row, r = -x (s cancels to
+// exact zeros). Backward: x is the edge row, rstd comes from the twin's forward (0 for the huge
+// fp32/bf16 rows, whose fp32 sum of squares overflows), dy is ordinary.
+void check_edges(Counter &counter, Rng &rng, relat_dtype d, int64_t cols) {
+  const float eps = 1e-6f;
+  const int64_t rows = int64_t(std::size(kEdges)) + 1;
+  const size_t n = size_t(rows * cols);
+  Tensor x(d, n), r(d, n);
+  for (int64_t i = 0; i < rows - 1; ++i) {
+    fill_edge(rng, x, size_t(i * cols), cols, kEdges[i], eps);
+    fill_edge(rng, r, size_t(i * cols), cols, Edge::kZero, eps);
+  }
+  const Tensor tail = random_tensor(rng, d, size_t(cols), -3.f, 3.f);
+  for (int64_t c = 0; c < cols; ++c) {
+    store(x.data(), d, size_t((rows - 1) * cols + c), tail.at(size_t(c)));
+    store(r.data(), d, size_t((rows - 1) * cols + c), -tail.at(size_t(c)));
+  }
+  const Tensor w = random_tensor(rng, d, size_t(cols), 0.5f, 1.5f);
+  const Tensor dy = random_tensor(rng, d, n, -1.f, 1.f);
+  const Tensor dnext = random_tensor(rng, d, n, -1.f, 1.f);
+  char what[128];
+  std::snprintf(what, sizeof what, "norm edges %s rows=%lld cols=%lld (rows: zero, ms=eps, "
+                "ms<<eps, tiny, large, huge, x+r=0)", dtype_name(d), (long long)rows,
+                (long long)cols);
+
+  Tensor s_emu(d, n), s_cpu(d, n), y_emu(d, n), y_cpu(d, n), rs_emu(RELAT_F32, size_t(rows)),
+      rs_cpu(RELAT_F32, size_t(rows));
+  for (Tensor *t : {&s_emu, &s_cpu, &y_emu, &y_cpu, &rs_emu, &rs_cpu}) poison(*t);
+  const relat_status fe = relat_cuda_add_rmsnorm_forward(
+      x.data(), r.data(), s_emu.data(), w.data(), y_emu.data(),
+      static_cast<float *>(rs_emu.data()), rows, cols, eps, d, nullptr);
+  const relat_status fc = relat_cpu_add_rmsnorm_forward(
+      x.data(), r.data(), s_cpu.data(), w.data(), y_cpu.data(),
+      static_cast<float *>(rs_cpu.data()), rows, cols, eps, d, nullptr);
+  if (!counter.check(fe == RELAT_OK && fc == RELAT_OK, "%s: forward status emulated %d (%s), cpu %d",
+                     what, fe, relat_cuda_last_error(), fc))
+    return;
+  const Comparison cy = compare(y_emu, y_cpu, tolerance(d));
+  const Comparison cr = compare(rs_emu, rs_cpu, tolerance(RELAT_F32));
+  counter.check(cy.ok && cr.ok, "%s: add_rmsnorm_forward y %s, rstd %s", what,
+                cy.describe().c_str(), cr.describe().c_str());
+
+  const float *rstd = static_cast<const float *>(rs_cpu.data());
+  for (bool residual : {false, true}) {
+    const int64_t ws_emu = workspace_bytes(true, rows, cols), ws_cpu = workspace_bytes(false, rows, cols);
+    Tensor work_emu(RELAT_F32, size_t(ws_emu / 4)), work_cpu(RELAT_F32, size_t(ws_cpu / 4)),
+        dw_emu(RELAT_F32, size_t(cols)), dw_cpu(RELAT_F32, size_t(cols)), dx_emu(d, n), dx_cpu(d, n);
+    for (Tensor *t : {&work_emu, &work_cpu, &dw_emu, &dw_cpu, &dx_emu, &dx_cpu}) poison(*t);
+    float *dwe = static_cast<float *>(dw_emu.data()), *dwc = static_cast<float *>(dw_cpu.data());
+    relat_status be, bc;
+    if (residual) {
+      be = relat_cuda_add_rmsnorm_backward(dy.data(), dnext.data(), s_cpu.data(), w.data(), rstd,
+                                           dx_emu.data(), dwe, work_emu.data(), ws_emu, rows, cols,
+                                           d, nullptr);
+      bc = relat_cpu_add_rmsnorm_backward(dy.data(), dnext.data(), s_cpu.data(), w.data(), rstd,
+                                          dx_cpu.data(), dwc, work_cpu.data(), ws_cpu, rows, cols,
+                                          d, nullptr);
+    } else {
+      be = relat_cuda_rmsnorm_backward(dy.data(), s_cpu.data(), w.data(), rstd, dx_emu.data(), dwe,
+                                       work_emu.data(), ws_emu, rows, cols, d, nullptr);
+      bc = relat_cpu_rmsnorm_backward(dy.data(), s_cpu.data(), w.data(), rstd, dx_cpu.data(), dwc,
+                                      work_cpu.data(), ws_cpu, rows, cols, d, nullptr);
+    }
+    const char *op = residual ? "add_rmsnorm_backward" : "rmsnorm_backward";
+    if (!counter.check(be == RELAT_OK && bc == RELAT_OK, "%s: %s status emulated %d (%s), cpu %d",
+                       what, op, be, relat_cuda_last_error(), bc))
+      continue;
+    // dx = rstd*w*dy - x*rstd^3*dot/cols (+ ds_next) is a difference of terms of the row's scale
+    // (rstd*|dy| ~ 700 on the ms=eps row): the absolute part of the tolerance scales with the row.
+    // fp64 with the same rstd tells which library drifts when they disagree.
+    bool dx_ok = true;
+    double worst_emu = 0, worst_cpu = 0;
+    std::string first_bad;
+    for (int64_t i = 0; i < rows; ++i) {
+      const size_t o = size_t(i * cols);
+      double dot = 0, scale = 0;
+      for (int64_t c = 0; c < cols; ++c)
+        dot += double(dy.at(o + size_t(c))) * w.at(size_t(c)) * s_cpu.at(o + size_t(c));
+      const double rs = rstd[i], k = dot * rs * rs * rs / double(cols);
+      std::vector<double> ref(static_cast<size_t>(cols));
+      for (int64_t c = 0; c < cols; ++c) {
+        ref[size_t(c)] = rs * w.at(size_t(c)) * dy.at(o + size_t(c)) - k * s_cpu.at(o + size_t(c)) +
+                         (residual ? double(dnext.at(o + size_t(c))) : 0.0);
+        scale = std::max(scale, std::fabs(rs * w.at(size_t(c)) * dy.at(o + size_t(c))));
+      }
+      const Tolerance t = tolerance(d);
+      const Tolerance row_tol{t.rtol, t.atol * std::max(1.0, scale)};
+      const Comparison c = compare(dx_emu.bytes.data() + o * dtype_size(d),
+                                   dx_cpu.bytes.data() + o * dtype_size(d), d, size_t(cols), row_tol);
+      for (int64_t j = 0; j < cols; ++j) {
+        const double bound = row_tol.atol + row_tol.rtol * std::fabs(ref[size_t(j)]);
+        worst_emu = std::max(worst_emu, std::fabs(dx_emu.at(o + size_t(j)) - ref[size_t(j)]) / bound);
+        worst_cpu = std::max(worst_cpu, std::fabs(dx_cpu.at(o + size_t(j)) - ref[size_t(j)]) / bound);
+      }
+      if (!c.ok && dx_ok) first_bad = std::string(i < rows - 1 ? edge_name(kEdges[i]) : "x+r=0") +
+                                      " row: " + c.describe();
+      dx_ok = dx_ok && c.ok;
+    }
+    const Comparison cw = compare(dw_emu, dw_cpu, dweight_tolerance(rows));
+    counter.check(dx_ok && cw.ok,
+                  "%s: %s dx %s (error against fp64: emulated %.3g, cpu %.3g of tolerance), "
+                  "dweight %s",
+                  what, op, dx_ok ? "ok" : first_bad.c_str(), worst_emu, worst_cpu,
+                  cw.describe().c_str());
+  }
+}
+
 // Both libraries reject the same calls (validate.h) and treat rows = 0 alike.
 void check_errors(Counter &counter) {
   float buf[64] = {}, out[64];
@@ -207,6 +316,8 @@ int main() {
       check_add_forward(counter, rng, d, s, true);
     }
   }
+  for (relat_dtype d : {RELAT_F32, RELAT_BF16, RELAT_F16})
+    for (int64_t cols : {128, 300, 4096}) check_edges(counter, rng, d, cols);
   check_errors(counter);
   return counter.finish();
 }

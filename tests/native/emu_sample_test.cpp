@@ -173,22 +173,28 @@ int main() {
   Rng rng(test_seed());
   Counter counter;
   const size_t all = sizeof kSettings / sizeof kSettings[0];
-  // (Each emulated launch costs ~0.1 s whatever the vocabulary: 512 fibers and many barriers.)
+  // The slowest emulated test (~0.1 s per launch whatever the vocabulary: 512 fibers and many
+  // barriers). Under the adversarial runs (reduced_matrix) bf16 and f16 keep two vocabularies and
+  // the large ones run in fp32 only: the dtype changes how logits load, not how threads
+  // synchronise; the random schedule runs everything.
+  const bool reduced = reduced_matrix();
   for (relat_dtype d : {RELAT_F32, RELAT_BF16, RELAT_F16}) {
     for (int64_t vocab : {1, 2}) check(counter, rng, d, 3, vocab, vocab + 1, Kind::kSpread, kSettings, all, 1);
     for (int64_t vocab : {7, 50, 1000, 4099}) {
+      if (reduced && d != RELAT_F32 && (vocab == 7 || vocab == 1000)) continue;
       for (Kind kind : {Kind::kSpread, Kind::kTies, Kind::kPeaked})
         check(counter, rng, d, 3, vocab, vocab + (vocab % 3), kind, kSettings, all, vocab == 50 ? 2 : 1);
     }
   }
   // Large vocabularies: the shared-memory path (peaked) and the whole-row path (spread, ties).
   for (relat_dtype d : {RELAT_F32, RELAT_BF16}) {
+    if (reduced && d != RELAT_F32) continue;
     for (Kind kind : {Kind::kSpread, Kind::kTies, Kind::kPeaked})
       check(counter, rng, d, 2, 40000, 40000, kind, kSettings, all, 1);
   }
   const Setting qwen[] = {{0.6f, 20, 0.95f}, {0.7f, 0, 1.f}, {0.f, 0, 1.f}};
   check(counter, rng, RELAT_F32, 1, 151936, 151936, Kind::kPeaked, qwen, 3, 1);
-  check(counter, rng, RELAT_BF16, 1, 151936, 151936, Kind::kSpread, qwen, 3, 1);
+  if (!reduced) check(counter, rng, RELAT_BF16, 1, 151936, 151936, Kind::kSpread, qwen, 3, 1);
   check_special(counter);
   check_errors(counter);
   return counter.finish();

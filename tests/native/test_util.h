@@ -4,6 +4,7 @@
 // Header-only, host C++17 (uses _Float16, so GCC >= 12 or Clang).
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdarg>
@@ -20,6 +21,8 @@
 #ifdef RELAT_TEST_EMULATION
 namespace relat_emu {
 void set_schedule_seed(uint64_t seed);  // tests/native/cuda_emu: interleavings follow the test seed
+const char *schedule_name();            // the schedule policy (RELAT_EMU_SCHEDULE)
+bool race_checked();                    // the kernels carry the inter-block conflict check
 }
 #endif
 
@@ -103,10 +106,25 @@ inline uint64_t test_seed() {
                 (unsigned long long)s);
 #ifdef RELAT_TEST_EMULATION
     relat_emu::set_schedule_seed(s);
+    // A failure replays only under the same schedule policy (and in the same build).
+    std::printf("emulated schedule %s (RELAT_EMU_SCHEDULE=%s), inter-block conflict check %s\n",
+                relat_emu::schedule_name(), relat_emu::schedule_name(),
+                relat_emu::race_checked() ? "on" : "off");
 #endif
     return s;
   }();
   return seed;
+}
+
+// True in the adversarial runs (priority or greedy schedule, race-checked build). They look for
+// synchronisation bugs, which the dtype of a shape does not change, so the slowest tests may run
+// one dtype per shape there; the random-schedule run keeps the full matrix.
+inline bool reduced_matrix() {
+#ifdef RELAT_TEST_EMULATION
+  return std::strcmp(relat_emu::schedule_name(), "random") != 0 || relat_emu::race_checked();
+#else
+  return false;
+#endif
 }
 
 class Rng {
@@ -125,6 +143,48 @@ inline Tensor random_tensor(Rng &rng, relat_dtype d, size_t n, float lo, float h
   Tensor t(d, n);
   for (size_t i = 0; i < n; ++i) store(t.data(), d, i, rng.uniform(lo, hi));
   return t;
+}
+
+// ---- numeric edges ------------------------------------------------------------------------------
+// Rows for norms and softmaxes that random data in [-3, 3] never produces: all zeros, mean square
+// at eps and far below it, tiny magnitudes (around the smallest normal of the dtype, some of them
+// subnormal), large ones whose squares still sum without overflow, and huge ones (1e30 in fp32 and
+// bf16, where x*x overflows fp32; near the largest f16).
+enum class Edge { kZero, kAtEps, kBelowEps, kTiny, kLarge, kHuge };
+constexpr Edge kEdges[] = {Edge::kZero, Edge::kAtEps, Edge::kBelowEps,
+                           Edge::kTiny, Edge::kLarge, Edge::kHuge};
+inline const char *edge_name(Edge e) {
+  switch (e) {
+    case Edge::kZero: return "zero";
+    case Edge::kAtEps: return "ms=eps";
+    case Edge::kBelowEps: return "ms<<eps";
+    case Edge::kTiny: return "tiny";
+    case Edge::kLarge: return "large";
+    case Edge::kHuge: return "huge";
+  }
+  return "?";
+}
+// Writes one row of `cols` values of the edge's magnitude with random signs into t at `offset`.
+inline void fill_edge(Rng &rng, Tensor &t, size_t offset, int64_t cols, Edge e, float eps) {
+  const relat_dtype d = t.dtype;
+  const float smallest_normal = d == RELAT_F16 ? 6.103515625e-5f : 1.17549435e-38f;
+  const float largest = d == RELAT_F16 ? 65504.f : 3.40282347e38f;
+  for (int64_t c = 0; c < cols; ++c) {
+    float m = 0.f;
+    switch (e) {
+      case Edge::kZero: m = 0.f; break;
+      case Edge::kAtEps: m = std::sqrt(eps); break;  // every x^2 = eps: the mean square is eps
+      case Edge::kBelowEps: m = std::sqrt(eps) * rng.uniform(1e-3f, 1e-2f); break;
+      case Edge::kTiny: m = smallest_normal * rng.uniform(0.25f, 4.f); break;
+      // The sum of squares stays below a quarter of the fp32 maximum, in any order.
+      case Edge::kLarge: m = std::sqrt(3.4e38f / 4.f / float(cols)) * rng.uniform(0.5f, 1.f); break;
+      case Edge::kHuge:
+        m = d == RELAT_F16 ? largest * rng.uniform(0.5f, 0.99f) : 1e30f * rng.uniform(0.5f, 1.f);
+        break;
+    }
+    if (d == RELAT_F16 && e == Edge::kLarge) m = std::min(m, 255.f);  // f16: its own range
+    store(t.data(), d, offset + size_t(c), rng.integer(0, 1) ? m : -m);
+  }
 }
 
 // ---- poisoning and comparison -------------------------------------------------------------------

@@ -1,9 +1,37 @@
 // CUDA-on-CPU emulation, test-only. Force-included (g++ -x c++ -include cuda_emu.h) ahead of a
 // kernel source, it lets the host compiler build kernels/*.cu unchanged and run them on the CPU
 // under the CUDA execution model: every CUDA thread is a fiber, the threads of a block run on one
-// OS thread and switch at __syncthreads, at every warp primitive and at atomics, in a seeded
-// random order, so a missing barrier or a wrong shuffle lane changes the result. Divergent barriers
-// and mismatched shuffles are reported as kernel faults (cudaErrorLaunchFailure).
+// OS thread and switch at __syncthreads, at every warp primitive and at atomics, so a missing
+// barrier or a wrong shuffle lane changes the result. Divergent barriers and mismatched shuffles
+// are reported as kernel faults (cudaErrorLaunchFailure).
+//
+// Schedules (RELAT_EMU_SCHEDULE, or set_schedule): which ready fiber of a block runs next.
+//  - random (default): a seeded uniform pick among the ready fibers, at every scheduling point.
+//    Every interleaving can happen, but one that needs a whole warp to run ahead of the rest of
+//    its block (say 5 shuffle rounds before any other warp moves) has odds like (1/33)^5.
+//  - priority: each block draws a random order of its warps (and of the lanes in a warp) from the
+//    seed; the highest ready fiber always runs. One warp runs ahead as far as barriers and warp
+//    primitives let it, and which warp that is changes from block to block, so a missing barrier
+//    between a write by one warp and a read by another shows up with odds (warps-1)/warps.
+//  - greedy: greedy-then-oldest, as GPU warp schedulers do: the warp that ran last goes on until
+//    none of its lanes can run (lanes in seeded random order), then the lowest-numbered ready warp.
+//    The warps then reach each point in index order, warp 0 first.
+//  Under priority and greedy, atomics do not switch (the same fiber would be picked again), so
+//  interleavings at atomics come from the random schedule only. The test suite runs every kernel
+//  test under all three (tests/native/CMakeLists.txt).
+//
+// Inter-block conflicts (the _race test builds): kernels compiled with GCC's ThreadSanitizer
+// instrumentation call emu_race_hooks.cpp before every load, store and atomic (the TSan runtime is
+// not used), and emu_race.cpp keeps, per global byte and per launch, the block that wrote it and
+// the block(s) that read it. Two blocks of one launch touching one byte without atomics, one of
+// them writing, is a kernel fault naming the kernel, both blocks and the code offset of the second
+// access, whatever order or OS threads the blocks ran on. Atomics by several blocks are fine; an
+// atomic and a plain access by different blocks conflict. Limits: only instrumented code (the
+// kernel sources) is checked, not memcpy/memset calls it makes; an atomic load is checked against
+// earlier plain writes but not recorded; blocks that order themselves through atomics and fences
+// (a last-block-done reduction, a grid-wide barrier) would be reported, since such ordering is not
+// modelled; launches of more than 2^31 - 2 blocks are checked only for the lower block indices;
+// conflicts between two launches (which are ordered) are never reported.
 //
 // Only what is emulated faithfully is declared: anything else a kernel uses (other intrinsics,
 // __constant__, textures, cooperative groups, other CUDA headers) fails to compile.
@@ -22,15 +50,17 @@
 //  - the GPU's floating point: no FMA contraction unless the host compiler does it, exact libm
 //    functions for the fast intrinsics (__expf, __fdividef, rsqrtf...), sm_80 bf16/f16 arithmetic
 //    rounded once from fp32;
-//  - races between blocks (they run on real OS threads, unchecked) and memory-model subtleties
-//    inside a block: a thread runs uninterrupted between scheduling points, so a race within a
-//    block shows only through the order of those points; a spin-wait on another thread must go
-//    through an atomic (a scheduling point) and a spin-wait on another block can hang;
+//  - memory-model subtleties inside a block: a thread runs uninterrupted between scheduling points,
+//    so a race within a block shows only through the order of those points (the schedules above
+//    make the likely orders happen, not all of them); a spin-wait on another thread must go through
+//    an atomic (a scheduling point) and, under priority or greedy, may never let the awaited thread
+//    run; a spin-wait on another block can hang;
+//  - races between blocks outside the _race builds (blocks run on real OS threads, unchecked), and
+//    the limits of that check listed above;
 //  - static __shared__ keeps the previous block's contents (zeros at first) rather than garbage;
-//  its
-//    overruns are caught by UBSan's bounds check only when indexed as an array (ASan does not pad
-//    thread-locals); two differently named extern __shared__ arrays used in one kernel are assumed
-//    not to overlap by the host compiler, though they share the buffer as on a GPU;
+//    its overruns are caught by UBSan's bounds check only when indexed as an array (ASan does not
+//    pad thread-locals); two differently named extern __shared__ arrays used in one kernel are
+//    assumed not to overlap by the host compiler, though they share the buffer as on a GPU;
 //  - device pointers are host pointers: passing host memory to a kernel is not an error here;
 //  - no __CUDA_ARCH__ (host code paths are compiled), no dynamic parallelism, no streams (launches
 //    are synchronous).
@@ -169,6 +199,16 @@ namespace relat_emu {
 // default); the worker count sets how many OS threads run blocks (env RELAT_EMU_THREADS).
 void set_schedule_seed(uint64_t seed);
 uint64_t schedule_seed();
+// Which ready fiber a block resumes (env RELAT_EMU_SCHEDULE=random|priority|greedy; random by
+// default). See the header comment for what each finds.
+enum class Schedule : uint8_t { Random, Priority, Greedy };
+void set_schedule(Schedule s);
+Schedule schedule();
+const char *schedule_name(Schedule s);
+const char *schedule_name();  // of the current schedule
+bool parse_schedule(const char *name, Schedule *s);
+// Whether the kernels of this executable carry the inter-block conflict check (the _race builds).
+bool race_checked();
 void set_worker_threads(unsigned n);
 unsigned worker_threads();
 // Message of the last kernel fault (divergent barrier, bad shuffle, deadlock, trap), "" if none.

@@ -23,4 +23,18 @@ size_t dynamic_shared_limit(const void *func);
 
 std::string format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+// Inter-block conflict detection (emu_race.cpp). Inactive unless enable() ran, which the hooks of
+// emu_race_hooks.cpp do when a race-instrumented kernel object is loaded.
+namespace race {
+enum class Access : uint8_t { Read, Write, AtomicLoad, AtomicUpdate };
+void enable();
+bool enabled();
+void thread_init(const void *stacks, size_t bytes);  // a worker's fiber stacks, never global
+void launch_begin(dim3 grid);
+std::string launch_end();  // the first conflict of the launch, "" if none
+void block_begin(uint64_t linear);
+void block_end();
+void access(const void *p, size_t n, Access k, const void *pc);
+}  // namespace race
+
 }  // namespace relat_emu::detail

@@ -1,7 +1,8 @@
 // Scheduler of the CUDA emulation. Each block runs on one OS thread; each of its CUDA threads is a
 // fiber with its own stack. A fiber runs until it reaches a scheduling point (barrier, warp
-// primitive, __activemask, atomic), then the scheduler resumes a randomly chosen ready fiber, so
-// every legal interleaving at those points can happen. Barriers and warp primitives complete only
+// primitive, __activemask, atomic), then the scheduler resumes a ready fiber chosen by the schedule
+// policy (random by default, so every legal interleaving at those points can happen; priority and
+// greedy are the adversarial orders, see cuda_emu.h). Barriers and warp primitives complete only
 // when every thread they name has arrived; a block in which no thread can move is a deadlock and is
 // reported with where each thread waits. Blocks are spread over a small pool of OS threads.
 #include <sys/mman.h>
@@ -164,7 +165,16 @@ struct Block {
   uint3 idx{0, 0, 0};
   unsigned nthreads = 0;
   Fiber *fibers = nullptr;
-  std::vector<Fiber *> ready;
+  Schedule policy = Schedule::Random;
+  std::vector<Fiber *> ready;  // Random: one pool, picked uniformly
+  // Priority and Greedy: ready fibers per warp, and bit r of `ranks` set while the warp of rank r
+  // has any; the highest set rank runs next (Greedy: after the current warp).
+  Fiber *warp_ready[kMaxThreadsPerBlock / kWarpSize][kWarpSize];
+  uint8_t warp_count[kMaxThreadsPerBlock / kWarpSize];
+  uint8_t warp_rank[kMaxThreadsPerBlock / kWarpSize], rank_warp[kMaxThreadsPerBlock / kWarpSize];
+  uint8_t lane_rank[kWarpSize];  // Priority: ties inside a warp, also drawn per block
+  uint32_t ranks = 0;
+  int current_warp = -1;  // Greedy: the warp that ran last
   unsigned at_barrier = 0, exited = 0;
   std::string fault;
   uint64_t rng = 0;
@@ -207,6 +217,7 @@ struct Worker {
       mprotect(region + i * stride, page_size(), PROT_NONE);  // overflow hits the guard page
       fibers[i].stack_lo = region + i * stride + page_size();
     }
+    race::thread_init(region, region_bytes);
   }
   ~Worker() {
     asan_unpoison(region, region_bytes);
@@ -291,7 +302,66 @@ void suspend(Fiber *f) {
 
 void make_ready(Block &b, Fiber &f) {
   f.state = State::Ready;
-  b.ready.push_back(&f);
+  if (b.policy == Schedule::Random) {
+    b.ready.push_back(&f);
+    return;
+  }
+  b.warp_ready[f.warp][b.warp_count[f.warp]++] = &f;
+  b.ranks |= 1u << b.warp_rank[f.warp];
+}
+
+bool any_ready(const Block &b) {
+  return b.policy == Schedule::Random ? !b.ready.empty() : b.ranks != 0;
+}
+
+// Takes the fiber to resume next off the ready set.
+Fiber *take_next(Block &b) {
+  if (b.policy == Schedule::Random) {
+    const size_t k = splitmix(b.rng) % b.ready.size();
+    Fiber *f = b.ready[k];
+    b.ready[k] = b.ready.back();
+    b.ready.pop_back();
+    return f;
+  }
+  unsigned w;
+  if (b.policy == Schedule::Greedy && b.current_warp >= 0 && b.warp_count[b.current_warp])
+    w = unsigned(b.current_warp);
+  else
+    w = b.rank_warp[31 - __builtin_clz(b.ranks)];
+  Fiber **lanes = b.warp_ready[w];
+  const unsigned n = b.warp_count[w];
+  unsigned k = 0;
+  if (b.policy == Schedule::Priority) {
+    for (unsigned i = 1; i < n; ++i)
+      if (b.lane_rank[lanes[i]->lane] > b.lane_rank[lanes[k]->lane]) k = i;
+  } else {
+    k = unsigned(splitmix(b.rng) % n);
+  }
+  Fiber *f = lanes[k];
+  lanes[k] = lanes[n - 1];
+  if ((b.warp_count[w] = uint8_t(n - 1)) == 0) b.ranks &= ~(1u << b.warp_rank[w]);
+  b.current_warp = int(w);
+  return f;
+}
+
+// Per-block ranks. Priority: a random order of the warps (and of the lanes within each), so one
+// warp runs as far as it can ahead of the others, and which one changes from block to block.
+// Greedy: greedy-then-oldest, as GPU warp schedulers do: the running warp goes on until it
+// blocks, then the lowest-numbered warp that can run.
+void draw_ranks(Block &b) {
+  constexpr unsigned kWarps = kMaxThreadsPerBlock / kWarpSize;
+  for (unsigned i = 0; i < kWarps; ++i) b.rank_warp[i] = uint8_t(kWarps - 1 - i);
+  for (unsigned i = 0; i < kWarpSize; ++i) b.lane_rank[i] = uint8_t(i);
+  if (b.policy == Schedule::Priority) {
+    for (unsigned i = kWarps - 1; i > 0; --i)
+      std::swap(b.rank_warp[i], b.rank_warp[splitmix(b.rng) % (i + 1)]);
+    for (unsigned i = kWarpSize - 1; i > 0; --i)
+      std::swap(b.lane_rank[i], b.lane_rank[splitmix(b.rng) % (i + 1)]);
+  }
+  for (unsigned r = 0; r < kWarps; ++r) b.warp_rank[b.rank_warp[r]] = uint8_t(r);
+  std::memset(b.warp_count, 0, sizeof b.warp_count);
+  b.ranks = 0;
+  b.current_warp = -1;
 }
 
 // ---- warp primitives ----------------------------------------------------------------------------
@@ -547,7 +617,7 @@ std::string deadlock_message(const Block &b) {
 }
 
 bool run_block(Worker &w, const LaunchConfig &cfg, KernelCall call, uint64_t linear,
-               uint64_t seed) {
+               uint64_t seed, Schedule policy) {
   Block &b = w.block;
   const dim3 g = cfg.grid, bd = cfg.block;
   b.cfg = &cfg;
@@ -559,6 +629,8 @@ bool run_block(Worker &w, const LaunchConfig &cfg, KernelCall call, uint64_t lin
   b.at_barrier = b.exited = 0;
   b.fault.clear();
   b.rng = seed ^ (linear * 0xd1342543de82ef95ull);
+  b.policy = policy;
+  if (policy != Schedule::Random) draw_ranks(b);
   tl_builtins.block_idx = b.idx;
   tl_builtins.block_dim = bd;
   tl_builtins.grid_dim = g;
@@ -580,20 +652,16 @@ bool run_block(Worker &w, const LaunchConfig &cfg, KernelCall call, uint64_t lin
   // Shared memory holds garbage when a block starts; NaN bytes make a read before write visible.
   std::memset(relat_emu_dynamic_shared, 0xff, cfg.smem);
 
+  race::block_begin(linear);
   for (;;) {
-    while (!b.ready.empty() && b.fault.empty()) {
-      const size_t k = splitmix(b.rng) % b.ready.size();
-      Fiber *f = b.ready[k];
-      b.ready[k] = b.ready.back();
-      b.ready.pop_back();
-      resume(w, f);
-    }
+    while (any_ready(b) && b.fault.empty()) resume(w, take_next(b));
     if (!b.fault.empty() || b.exited == b.nthreads) break;
     if (!resolve_active_masks(b)) {
       b.fault = deadlock_message(b);
       break;
     }
   }
+  race::block_end();
   if (b.fault.empty()) return true;
   // Abandoned fibers leave poisoned redzones on their stacks; clear them before the stacks are
   // reused.
@@ -620,10 +688,11 @@ void work(Job &job) {
   // Dynamic shared memory past what the launch asked for is poisoned, so ASan reports overruns.
   const size_t asked = (job.cfg->smem + 7) & ~size_t(7);
   asan_poison(relat_emu_dynamic_shared + asked, kMaxSharedOptinSm90 - asked);
+  const Schedule policy = relat_emu::schedule();
   while (!job.abort.load(std::memory_order_relaxed)) {
     const uint64_t i = job.next.fetch_add(1);
     if (i >= job.nblocks) break;
-    if (!run_block(w, *job.cfg, job.call, i, job.seed)) {
+    if (!run_block(w, *job.cfg, job.call, i, job.seed, policy)) {
       std::lock_guard<std::mutex> lock(job.mutex);
       if (job.fault.empty()) {
         const uint3 bi = w.block.idx;
@@ -698,8 +767,17 @@ Pool &pool() {
   return p;
 }
 
+// Runs every block of the launch; a conflict between blocks (race-checked builds) is its fault.
+void run_grid(Job &job) {
+  race::launch_begin(job.cfg->grid);
+  pool().run(job, worker_threads());
+  const std::string conflict = race::launch_end();
+  if (!conflict.empty() && job.fault.empty()) job.fault = conflict;
+}
+
 std::atomic<uint64_t> g_seed{0};
 std::atomic<bool> g_seed_set{false};
+std::atomic<int> g_schedule{-1};
 std::atomic<unsigned> g_workers{0};
 std::atomic<uint64_t> g_launches{0};
 std::mutex g_launch_mutex;
@@ -760,6 +838,9 @@ unsigned active_mask(const char *file, int line) {
 void atomic_point(const char *op) {
   Fiber *f = tl_fiber;
   if (!f) return;  // host code (a test) using the atomics directly
+  // Priority would resume this same fiber (nothing became ready since it was picked, and it
+  // outranks every ready fiber); Greedy runs the warp on. Skipping the switch saves its cost.
+  if (f->block->policy != Schedule::Random) return;
   record(f, op, "", 0);
   make_ready(*f->block, *f);
   suspend(f);
@@ -859,7 +940,7 @@ void launch(const LaunchConfig &cfg, KernelCall call) {
   job.nblocks = uint64_t(g.x) * g.y * g.z;
   uint64_t s = schedule_seed() ^ (g_launches.fetch_add(1) * 0x9e3779b97f4a7c15ull);
   job.seed = splitmix(s);
-  pool().run(job, worker_threads());
+  run_grid(job);
   if (!job.fault.empty())
     raise_fault(
         format("kernel %s launched at %s:%d, %s", cfg.name, cfg.file, cfg.line, job.fault.c_str()));
@@ -892,6 +973,41 @@ std::vector<PlannedLaunch> take_planned_launches() {
   std::lock_guard<std::mutex> lock(detail::g_launch_mutex);
   return std::move(detail::g_planned);
 }
+
+void set_schedule(Schedule s) { detail::g_schedule = int(s); }
+
+Schedule schedule() {
+  if (detail::g_schedule.load() < 0) {
+    Schedule s = Schedule::Random;
+    if (const char *e = std::getenv("RELAT_EMU_SCHEDULE"); e && *e && !parse_schedule(e, &s)) {
+      std::fprintf(stderr, "relat-cuda-emu: RELAT_EMU_SCHEDULE=%s: not random, priority or greedy\n",
+                   e);
+      std::exit(2);
+    }
+    set_schedule(s);
+  }
+  return Schedule(detail::g_schedule.load());
+}
+
+const char *schedule_name(Schedule s) {
+  switch (s) {
+    case Schedule::Random: return "random";
+    case Schedule::Priority: return "priority";
+    case Schedule::Greedy: return "greedy";
+  }
+  return "?";
+}
+
+bool parse_schedule(const char *name, Schedule *s) {
+  for (Schedule c : {Schedule::Random, Schedule::Priority, Schedule::Greedy})
+    if (std::strcmp(name, schedule_name(c)) == 0) {
+      *s = c;
+      return true;
+    }
+  return false;
+}
+
+const char *schedule_name() { return schedule_name(schedule()); }
 
 void set_worker_threads(unsigned n) { detail::g_workers = std::max(1u, std::min(n, 64u)); }
 

@@ -15,7 +15,15 @@ namespace {
 
 double bound(relat_dtype d) { return d == RELAT_F32 ? 1e-5 : d == RELAT_BF16 ? 1e-2 : 1e-3; }
 
-// max |a - b| / max |b| within the bound, no NaN.
+// The spacing of the dtype's subnormals: below the normal range a value keeps fewer bits, so two
+// correct roundings of nearly equal results can differ by a step however small the relative bound
+// (a huge f16 row: the rescale's dx is ~target / ||x|| ~ 4e-7, seven steps of 2^-24).
+double subnormal_step(relat_dtype d) {
+  return d == RELAT_F16 ? std::ldexp(1.0, -24) : d == RELAT_BF16 ? std::ldexp(1.0, -133)
+                                                                 : std::ldexp(1.0, -149);
+}
+
+// max |a - b| / max |b| within the bound (plus two subnormal steps), no NaN.
 bool close(const Tensor &a, const Tensor &b, double tol, double *err_out) {
   double err = 0, scale = 0;
   bool nan = false;
@@ -26,7 +34,7 @@ bool close(const Tensor &a, const Tensor &b, double tol, double *err_out) {
     scale = std::max(scale, std::fabs(y));
   }
   *err_out = scale > 0 ? err / scale : err;
-  return !nan && (scale > 0 ? err <= tol * scale : err == 0);
+  return !nan && err <= tol * scale + 2 * subnormal_step(a.dtype);
 }
 
 struct Shape {

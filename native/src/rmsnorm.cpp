@@ -1,10 +1,10 @@
 // RMSNorm, residual-add + RMSNorm, and their backwards: CPU twin of kernels/rmsnorm.cu.
 //
 // What is fused, per row (rows are spread over threads, each row stays on one thread):
-//  - forward: sum of squares (fp32 over chunks of 256, the chunks in fp64), then the scaling pass; with the residual, s = x + r is
-//    computed, rounded to the storage type, written and squared in the first pass, and the
-//    scaling pass re-reads s from cache. x (or x, r) is read once from memory, y (and s) written
-//    once; a row of up to a few hundred KiB stays in L2 between the two passes.
+//  - forward: sum of squares (fp32 over chunks of 256, the chunks in fp64), then the scaling
+//    pass; with the residual, s = x + r is computed, rounded to the storage type, written and
+//    squared in the first pass, and the scaling pass re-reads s from cache. x (or x, r) is read
+//    once from memory, y (and s) written once; a row of up to a few hundred KiB stays in L2 between the two passes.
 //  - backward: the row dot product sum(dy * w * x) in fp32, then one pass that writes
 //    dx = rstd * w * dy - x * rstd^3 * dot / cols (+ ds_next for the residual form) and, when
 //    dweight is asked for, accumulates dy * x * rstd into a per-chunk fp32 partial. libtorch

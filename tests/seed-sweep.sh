@@ -12,7 +12,9 @@
 #     -o      the record file to append to (kept, so sweeps can be merged)   default a temp file
 #     -D      a further system property, e.g. -D relat.test.cases=TRAINED (the EngineTest cases
 #             whose name the regex finds); repeatable
-#   tests/seed-sweep.sh -s FILE   summarises an existing record file only
+#   tests/seed-sweep.sh -s FILE [-s FILE...]   summarises existing record files only; when a
+#           check's bound changed between them, every value is held against the bound of its
+#           last record (the files in the order given), so margins and fails are today's
 #
 # Needs a build first (mvn -o -DskipTests package, or any mvn verify): it runs surefire:test
 # offline. A failing run is reported and the sweep goes on: failures are what it looks for.
@@ -21,21 +23,24 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2; }
-runs=1 repeat=1 record="" summary_only="" props=()
+runs=1 repeat=1 record="" summary_only=() props=()
 while getopts "n:r:o:s:D:" opt; do
   case $opt in
     n) runs=$OPTARG ;;
     r) repeat=$OPTARG ;;
     o) record=$OPTARG ;;
-    s) summary_only=$OPTARG ;;
+    s) summary_only+=("$OPTARG") ;;
     D) props+=("-D$OPTARG") ;;
     *) usage; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
 
-summarise() {  # record lines: test, check, value, bound, seed (tab-separated)
-  sed -E 's/ \([-0-9.eE+]+ vs [-0-9.eE+]+\)//' "$1" |  # values quoted inside a check name
+summarise() {  # record files, lines: test, check, value, bound, seed (tab-separated)
+  cat "$@" | sed -E 's/ \([-0-9.eE+]+ vs [-0-9.eE+]+\)//' |  # values quoted inside a check name
+    awk -F'\t' -v OFS='\t' '{ line[NR] = $0; bound[$1 FS $2] = $4 }
+      END { for (i = 1; i <= NR; i++) { split(line[i], f, FS); f[4] = bound[f[1] FS f[2]]
+            print f[1], f[2], f[3], f[4], f[5] } }' |
     LC_ALL=C sort -t"$(printf '\t')" -k1,1 -k2,2 -k3,3g |
     awk -F'\t' '
       function row() {
@@ -58,7 +63,7 @@ summarise() {  # record lines: test, check, value, bound, seed (tab-separated)
       END { row() }'
 }
 
-if [[ -n $summary_only ]]; then summarise "$summary_only"; exit 0; fi
+if ((${#summary_only[@]})); then summarise "${summary_only[@]}"; exit 0; fi
 [[ $# -gt 0 ]] || { usage; exit 2; }
 [[ -n $record ]] || record=$(mktemp /tmp/relat-sweep-XXXXXX.tsv)
 failed_runs=0

@@ -54,9 +54,14 @@ public final class Seeds {
         }
     }
 
-    /** The last seed this thread drew, if any. */
+    /** The last seed this thread drew in the running test, if any. */
     public static Optional<Long> current() {
         return Optional.ofNullable(CURRENT.get());
+    }
+
+    /** Forgets {@link #current()}; {@link SeedScope} calls it before every test. */
+    public static void forget() {
+        CURRENT.remove();
     }
 
     /** "seed N (replay: -Drelat.test.seed=N)", for failure messages. */

@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -45,6 +46,19 @@ class SeedsTest {
         System.setProperty(Seeds.SEED, "12ab");
         var e = assertThrows(IllegalArgumentException.class, Seeds::fresh);
         assertTrue(e.getMessage().contains("relat.test.seed=12ab"), e.getMessage());
+    }
+
+    @BeforeAll
+    static void drawASeedBeforeAnyTest() {
+        Seeds.fresh(); // stale by the time any test here starts, unless SeedScope forgets it
+    }
+
+    @Test
+    void everyTestStartsWithoutASeed() {
+        assertTrue(Seeds.current().isEmpty(), "stale seed " + Seeds.current());
+        Seeds.fresh();
+        Seeds.forget();
+        assertTrue(Seeds.current().isEmpty());
     }
 
     @Test

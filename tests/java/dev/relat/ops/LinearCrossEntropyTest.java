@@ -181,8 +181,9 @@ class LinearCrossEntropyTest {
         Tensor dh = poisoned(dtype, tokens, hidden);
         LinearCrossEntropy.forwardBackward(h, u, targets, IGNORE, loss, dh);
         Tensor[] ref = reference(h, u, targets);
-        String what = "confident " + dtype + " seed " + seed + " loss " + ref[0].item_double();
-        assertTrue(ref[0].item_double() < 0.01, what + ": the setup should give confident predictions");
+        String what = "confident " + dtype; // the check's name: the same on every seed, for sweeps
+        assertTrue(ref[0].item_double() < 0.01, what + " seed " + seed + " loss " + ref[0].item_double()
+                + ": the setup should give confident predictions");
         // Both loss (lse - logit_t) and dH ((p_t - 1) U_t + ...) are now differences of nearly equal
         // quantities: any fp32 evaluation, libtorch's included, is only accurate relative to the
         // size of the terms, |logit_t| for the loss and max |U| / count for dH.

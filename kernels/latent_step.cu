@@ -448,12 +448,12 @@ __global__ void __launch_bounds__(kRowThreads)
 
 using namespace relat::cuda;
 
-extern "C" relat_status relat_cuda_latent_soft_workspace(int64_t batch, int64_t hidden,
-                                                         int64_t vocab, relat_dtype dtype,
-                                                         int64_t *forward_bytes,
-                                                         int64_t *backward_bytes) {
-  if (auto m = relat::validate::latent_soft_workspace(batch, hidden, vocab, dtype, forward_bytes,
-                                                      backward_bytes);
+extern "C" relat_status relat_cuda_latent_soft_workspace_bytes(int64_t batch, int64_t hidden,
+                                                               int64_t vocab, relat_dtype dtype,
+                                                               int64_t *forward_bytes,
+                                                               int64_t *backward_bytes) {
+  if (auto m = relat::validate::latent_soft_workspace_bytes(batch, hidden, vocab, dtype,
+                                                            forward_bytes, backward_bytes);
       !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
   *forward_bytes = make_plan(batch, hidden, vocab, kMaxBlocks, 1).total;

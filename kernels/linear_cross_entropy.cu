@@ -414,11 +414,10 @@ char *aligned(void *p) {
 
 using namespace relat::cuda;
 
-extern "C" relat_status relat_cuda_linear_cross_entropy_workspace(int64_t tokens, int64_t hidden,
-                                                                  int64_t vocab,
-                                                                  relat_dtype dtype,
-                                                                  int64_t *bytes) {
-  if (auto m = relat::validate::linear_cross_entropy_workspace(tokens, hidden, vocab, dtype, bytes);
+extern "C" relat_status relat_cuda_linear_cross_entropy_workspace_bytes(
+    int64_t tokens, int64_t hidden, int64_t vocab, relat_dtype dtype, int64_t *bytes) {
+  if (auto m = relat::validate::linear_cross_entropy_workspace_bytes(tokens, hidden, vocab, dtype,
+                                                                     bytes);
       !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
   *bytes = make_layout(tokens, hidden, vocab).total;

@@ -299,9 +299,9 @@ extern "C" relat_status relat_cuda_add_rmsnorm_forward(const void *x, const void
                               dtype, stream);
 }
 
-extern "C" relat_status relat_cuda_rmsnorm_backward_workspace_size(int64_t rows, int64_t cols,
-                                                                   int64_t *bytes) {
-  if (auto m = relat::validate::rmsnorm_backward_workspace_size(rows, cols, bytes); !m.empty())
+extern "C" relat_status relat_cuda_rmsnorm_backward_workspace_bytes(int64_t rows, int64_t cols,
+                                                                    int64_t *bytes) {
+  if (auto m = relat::validate::rmsnorm_backward_workspace_bytes(rows, cols, bytes); !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
   *bytes = weight_grad_partials(rows, cols) * cols * int64_t(sizeof(float));
   return RELAT_OK;

@@ -313,10 +313,13 @@ extern "C" relat_status relat_cpu_attention_forward(const void *q, const void *k
   });
 }
 
-extern "C" relat_status relat_cpu_attention_backward_workspace(int64_t tq, int64_t tk, int64_t hq,
-                                                               int64_t hkv, int64_t head_dim,
-                                                               relat_dtype dtype, int64_t *bytes) {
-  if (auto m = relat::validate::attention_backward_workspace(tq, tk, hq, hkv, head_dim, dtype, bytes);
+extern "C" relat_status relat_cpu_attention_backward_workspace_bytes(int64_t tq, int64_t tk,
+                                                                     int64_t hq, int64_t hkv,
+                                                                     int64_t head_dim,
+                                                                     relat_dtype dtype,
+                                                                     int64_t *bytes) {
+  if (auto m = relat::validate::attention_backward_workspace_bytes(tq, tk, hq, hkv, head_dim, dtype,
+                                                                   bytes);
       !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
   const int64_t chunks = tk > 0 ? backward_chunks(tk, hkv) : 1;

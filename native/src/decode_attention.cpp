@@ -139,10 +139,12 @@ relat_status decode_impl(const T *q, const T *kc, const T *vc, T *out, const int
 
 using namespace relat::cpu;
 
-extern "C" relat_status relat_cpu_decode_attention_workspace(int64_t batch, int64_t hq,
-                                                             int64_t head_dim, int64_t max_len,
-                                                             int64_t *bytes) {
-  if (auto m = relat::validate::decode_attention_workspace(batch, hq, head_dim, max_len, bytes);
+extern "C" relat_status relat_cpu_decode_attention_workspace_bytes(int64_t batch, int64_t hq,
+                                                                   int64_t head_dim,
+                                                                   int64_t max_len,
+                                                                   int64_t *bytes) {
+  if (auto m =
+          relat::validate::decode_attention_workspace_bytes(batch, hq, head_dim, max_len, bytes);
       !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
   *bytes = 4 * relat::plan::decode_workspace_floats(batch, hq, head_dim, max_len);

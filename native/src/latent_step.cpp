@@ -423,11 +423,12 @@ RELAT_VECTOR_CLONES void rescale_row_backward(const T *x, const T *dy, T *dx, in
 
 using namespace relat::cpu;
 
-extern "C" relat_status relat_cpu_latent_soft_workspace(int64_t batch, int64_t hidden, int64_t vocab,
-                                                        relat_dtype dtype, int64_t *forward_bytes,
-                                                        int64_t *backward_bytes) {
-  if (auto m = relat::validate::latent_soft_workspace(batch, hidden, vocab, dtype, forward_bytes,
-                                                      backward_bytes);
+extern "C" relat_status relat_cpu_latent_soft_workspace_bytes(int64_t batch, int64_t hidden,
+                                                              int64_t vocab, relat_dtype dtype,
+                                                              int64_t *forward_bytes,
+                                                              int64_t *backward_bytes) {
+  if (auto m = relat::validate::latent_soft_workspace_bytes(batch, hidden, vocab, dtype,
+                                                            forward_bytes, backward_bytes);
       !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
   const int threads = soft_threads(vocab);

@@ -9,7 +9,7 @@
 // block of rows and a tile of U:
 //   S^T = U_tile H_blk^T                     (product 1, [vt x Tb], fp32)
 //   m' = max(m, max_j S), alpha = exp(m - m'), P^T = exp(S^T - m'), l = alpha l + sum_j P
-//   acc = alpha * acc + P U_tile             (product 2, [Tb x d], fp32; alpha folded in the C load)
+//   acc = alpha * acc + P U_tile             (product 2, [Tb x d], fp32; alpha in the C load)
 // and at the end, per row: lse = m + log l, loss = lse - logit[target],
 //   dH = (acc / l + (p_t - 1) U[target]) / count, p_t = exp(logit[target] - lse),
 // where the target's own column is left out of P, so that p_t - 1 is formed in fp32 rather than
@@ -21,21 +21,21 @@
 //
 // Layout of the work: counted rows are compacted first (ignored positions cost nothing), dealt in
 // whole 16-row panels into blocks of at most Tb <= 96 rows, as many blocks as a multiple of the
-// worker count so every worker gets the same number of rows (balanced_blocks); when there are fewer blocks than threads the vocabulary is also split
-// into S ranges. Each (block, range) item owns fp32 partials m, l, acc in the workspace; they are
-// merged per row afterwards. Extra memory: max(T, workers Tb) x d fp32 for the partials, plus per
-// worker a packed H block (Tb x d), a packed U tile (vt x d, ~1 MiB: vt = 192 at d = 1024, 60 at
-// d = 4096) and the S^T tile (vt x Tb), all fp32: O(T d + workers (Tb + vt) d), never O(T V).
-// The workers are the OpenMP threads, fewer when needed to keep the workspace within
-// 2 T d fp32 + 8 MiB (on many-core hosts at large d). The exact size is
-// linear_cross_entropy_workspace (e.g. 14.6 MB at T = 512, d = 4096 with 2 threads).
+// worker count so every worker gets the same number of rows (balanced_blocks); when there are fewer
+// blocks than threads the vocabulary is also split into S ranges. Each (block, range) item owns
+// fp32 partials m, l, acc in the workspace; they are merged per row afterwards. Extra memory:
+// max(T, workers Tb) x d fp32 for the partials, plus per worker a packed H block (Tb x d), a packed
+// U tile (vt x d, ~1 MiB: vt = 192 at d = 1024, 60 at d = 4096) and the S^T tile (vt x Tb), all
+// fp32: O(T d + workers (Tb + vt) d), never O(T V). The workers are the OpenMP threads, fewer when
+// needed to keep the workspace within 2 T d fp32 + 8 MiB (on many-core hosts at large d). The exact
+// size is linear_cross_entropy_workspace_bytes (e.g. 14.6 MB at T = 512, d = 4096 with 2 threads).
 //
 // The GEMMs use a 6x16 register-blocked micro-kernel (12 accumulators) written with 8-lane vectors:
 // AVX2/FMA or AVX-512VL ymm code through RELAT_VECTOR_CLONES, SSE2 otherwise. Product 1 broadcasts
 // U rows and streams H^T panels (H packed once per block); product 2 broadcasts P^T (which is the
 // layout product 1 writes, so P needs no transposition) and streams U rows, which are row-major in
-// the packed tile: no operand is ever transposed per tile. The packed tile's row stride is padded so
-// rows do not alias in L1 when d is a multiple of 1024.
+// the packed tile: no operand is ever transposed per tile. The packed tile's row stride is padded
+// so rows do not alias in L1 when d is a multiple of 1024.
 //
 // With OpenBLAS in the process (always in the Java library: libtorch links it; relat.h,
 // relat_cpu_set_gemm) the two products are instead cblas_sgemm calls over all counted rows at once,
@@ -612,10 +612,10 @@ relat_status run_blas(Sgemm sgemm, const T *h, const T *u, const int64_t *target
 
 using namespace relat::cpu;
 
-extern "C" relat_status relat_cpu_linear_cross_entropy_workspace(int64_t tokens, int64_t hidden,
-                                                                 int64_t vocab, relat_dtype dtype,
-                                                                 int64_t *bytes) {
-  if (auto m = relat::validate::linear_cross_entropy_workspace(tokens, hidden, vocab, dtype, bytes);
+extern "C" relat_status relat_cpu_linear_cross_entropy_workspace_bytes(
+    int64_t tokens, int64_t hidden, int64_t vocab, relat_dtype dtype, int64_t *bytes) {
+  if (auto m = relat::validate::linear_cross_entropy_workspace_bytes(tokens, hidden, vocab, dtype,
+                                                                     bytes);
       !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
   *bytes = workspace_bytes(tokens, hidden, vocab, int(dtype) != RELAT_F32, omp_get_max_threads());

@@ -198,9 +198,9 @@ extern "C" relat_status relat_cpu_add_rmsnorm_forward(const void *x, const void 
   });
 }
 
-extern "C" relat_status relat_cpu_rmsnorm_backward_workspace_size(int64_t rows, int64_t cols,
-                                                                  int64_t *bytes) {
-  if (auto m = relat::validate::rmsnorm_backward_workspace_size(rows, cols, bytes); !m.empty())
+extern "C" relat_status relat_cpu_rmsnorm_backward_workspace_bytes(int64_t rows, int64_t cols,
+                                                                   int64_t *bytes) {
+  if (auto m = relat::validate::rmsnorm_backward_workspace_bytes(rows, cols, bytes); !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
   *bytes = workspace_bytes_for(rows, cols);
   return RELAT_OK;

@@ -104,10 +104,10 @@ inline std::string attention_forward(const void *q, const void *k, const void *v
   return m;
 }
 
-inline std::string attention_backward_workspace(int64_t tq, int64_t tk, int64_t hq, int64_t hkv,
+inline std::string attention_backward_workspace_bytes(int64_t tq, int64_t tk, int64_t hq, int64_t hkv,
                                                 int64_t head_dim, relat_dtype d,
                                                 const int64_t *bytes) {
-  const char *op = "attention_backward_workspace";
+  const char *op = "attention_backward_workspace_bytes";
   std::string m = attention_shape(op, tq, tk, hq, hkv, head_dim, hkv * head_dim, 1.f, d);
   if (m.empty()) m = not_null(op, "bytes", bytes);
   return m;
@@ -136,7 +136,7 @@ inline std::string attention_backward(const void *dout, const void *q, const voi
     const int64_t need = 4 * plan::attention_backward_min_workspace_floats(tq, hq, head_dim, d);
     if (workspace_bytes < need)
       m = std::string(op) + format(": workspace has %lld bytes; needs at least %lld "
-                                   "(attention_backward_workspace)", workspace_bytes, need);
+                                   "(attention_backward_workspace_bytes)", workspace_bytes, need);
   }
   return m;
 }
@@ -152,9 +152,9 @@ inline std::string decode_attention_shape(const char *op, int64_t batch, int64_t
   return m;
 }
 
-inline std::string decode_attention_workspace(int64_t batch, int64_t hq, int64_t head_dim,
+inline std::string decode_attention_workspace_bytes(int64_t batch, int64_t hq, int64_t head_dim,
                                               int64_t max_len, const int64_t *bytes) {
-  const char *op = "decode_attention_workspace";
+  const char *op = "decode_attention_workspace_bytes";
   std::string m = decode_attention_shape(op, batch, max_len, hq, hq, head_dim);
   if (m.empty()) m = not_null(op, "bytes", bytes);
   return m;
@@ -193,7 +193,7 @@ inline std::string decode_attention_forward(const void *q, const void *k_cache,
     if (need > 0) m = not_null(op, "workspace", workspace);
     if (m.empty() && workspace_bytes < need)
       m = std::string(op) + format(": workspace has %lld bytes; needs at least %lld "
-                                   "(decode_attention_workspace)", workspace_bytes, need);
+                                   "(decode_attention_workspace_bytes)", workspace_bytes, need);
   }
   return m;
 }
@@ -220,9 +220,9 @@ inline std::string workspace(const char *op, const void *ws, int64_t have, int64
   return {};
 }
 
-inline std::string linear_cross_entropy_workspace(int64_t tokens, int64_t hidden, int64_t vocab,
+inline std::string linear_cross_entropy_workspace_bytes(int64_t tokens, int64_t hidden, int64_t vocab,
                                                   relat_dtype d, const int64_t *bytes) {
-  const char *op = "linear_cross_entropy_workspace";
+  const char *op = "linear_cross_entropy_workspace_bytes";
   std::string m = dims(op, "tokens", tokens, "hidden", hidden, "vocab", vocab);
   if (m.empty()) m = dtype(op, d);
   if (m.empty()) m = not_null(op, "bytes", bytes);
@@ -244,9 +244,9 @@ inline std::string linear_cross_entropy(const void *h, const void *u, const int6
   return m;
 }
 
-inline std::string latent_soft_workspace(int64_t batch, int64_t hidden, int64_t vocab,
+inline std::string latent_soft_workspace_bytes(int64_t batch, int64_t hidden, int64_t vocab,
                                          relat_dtype d, const int64_t *fwd, const int64_t *bwd) {
-  const char *op = "latent_soft_workspace";
+  const char *op = "latent_soft_workspace_bytes";
   std::string m = dims(op, "batch", batch, "hidden", hidden, "vocab", vocab);
   if (m.empty()) m = dtype(op, d);
   if (m.empty()) m = not_null(op, "forward_bytes", fwd);
@@ -307,8 +307,8 @@ inline std::string row_rescale(const char *op, const void *x, const void *dy, co
 
 // ---- RMSNorm backward, residual add + RMSNorm, SwiGLU, embedding ------------------------------
 
-inline std::string rmsnorm_backward_workspace_size(int64_t rows, int64_t cols, const int64_t *bytes) {
-  const char *op = "rmsnorm_backward_workspace_size";
+inline std::string rmsnorm_backward_workspace_bytes(int64_t rows, int64_t cols, const int64_t *bytes) {
+  const char *op = "rmsnorm_backward_workspace_bytes";
   std::string m = rows_cols(op, rows, cols);
   if (m.empty()) m = not_null(op, "bytes", bytes);
   return m;

@@ -137,8 +137,8 @@ void check_attention(Counter &c, Rng &rng, relat_dtype d, AttnShape s) {
 
   // Backward from the host forward's out and lse, so both sides see the same inputs.
   int64_t ws_dev = 0, ws_host = 0;
-  relat_cuda_attention_backward_workspace(s.tq, tk, s.hq, s.hkv, s.d, d, &ws_dev);
-  relat_cpu_attention_backward_workspace(s.tq, tk, s.hq, s.hkv, s.d, d, &ws_host);
+  relat_cuda_attention_backward_workspace_bytes(s.tq, tk, s.hq, s.hkv, s.d, d, &ws_dev);
+  relat_cpu_attention_backward_workspace_bytes(s.tq, tk, s.hq, s.hkv, s.d, d, &ws_host);
   Tensor grads[3] = {Tensor(d, nq), Tensor(d, nkv), Tensor(d, nkv)};
   Tensor want[3] = {Tensor(d, nq), Tensor(d, nkv), Tensor(d, nkv)};
   for (Tensor &g : grads) poison(g);
@@ -175,7 +175,7 @@ void check_decode(Counter &c, Rng &rng, relat_dtype d, int64_t len, int64_t hq, 
   const Tensor kc = random_tensor(rng, d, ncache, -2.f, 2.f), vc = random_tensor(rng, d, ncache, -2.f, 2.f),
                q = random_tensor(rng, d, nq, -2.f, 2.f);
   int64_t ws_bytes = 0;
-  relat_cuda_decode_attention_workspace(1, hq, dim, len, &ws_bytes);
+  relat_cuda_decode_attention_workspace_bytes(1, hq, dim, len, &ws_bytes);
   Tensor out(d, nq), want(d, nq), ws(RELAT_F32, size_t(std::max<int64_t>(1, ws_bytes / 4)));
   poison(out);
   poison(ws);
@@ -226,8 +226,8 @@ void check_linear_cross_entropy(Counter &c, Rng &rng, relat_dtype d, int64_t tok
   for (auto &t : targets) t = rng.uniform(0.f, 1.f) < ignored ? -100 : rng.integer(0, vocab - 1);
   targets[0] = rng.integer(0, vocab - 1);  // at least one counted position
   int64_t ws_gpu = 0, ws_cpu = 0;
-  relat_cuda_linear_cross_entropy_workspace(tokens, hidden, vocab, d, &ws_gpu);
-  relat_cpu_linear_cross_entropy_workspace(tokens, hidden, vocab, d, &ws_cpu);
+  relat_cuda_linear_cross_entropy_workspace_bytes(tokens, hidden, vocab, d, &ws_gpu);
+  relat_cpu_linear_cross_entropy_workspace_bytes(tokens, hidden, vocab, d, &ws_cpu);
   Tensor dh(d, nh), want(d, nh), loss(RELAT_F32, 1), want_loss(RELAT_F32, 1);
   poison(dh);
   poison(loss);
@@ -270,8 +270,8 @@ void check_latent_soft(Counter &c, Rng &rng, relat_dtype d, int64_t batch, int64
                de = random_tensor(rng, d, nh, -1.f, 1.f);
   const Tensor &emb = tied ? u : e_own;
   int64_t fg = 0, bg = 0, fc = 0, bc = 0;
-  relat_cuda_latent_soft_workspace(batch, hidden, vocab, d, &fg, &bg);
-  relat_cpu_latent_soft_workspace(batch, hidden, vocab, d, &fc, &bc);
+  relat_cuda_latent_soft_workspace_bytes(batch, hidden, vocab, d, &fg, &bg);
+  relat_cpu_latent_soft_workspace_bytes(batch, hidden, vocab, d, &fc, &bc);
   Tensor e(d, nh), lse(RELAT_F32, size_t(batch)), e32(RELAT_F32, nh), dh(d, nh);
   Tensor we(d, nh), wlse(RELAT_F32, size_t(batch)), we32(RELAT_F32, nh), wdh(d, nh);
   for (Tensor *t : {&e, &lse, &e32, &dh}) poison(*t);
@@ -413,7 +413,7 @@ void bench_attention(FILE *csv, Rng &rng, relat_dtype d, int64_t tq, int64_t tk)
       v(timing_tensor(rng, d, nkv, -2.f, 2.f)), dout(timing_tensor(rng, d, nq, -1.f, 1.f));
   DeviceBuffer out(nq * es), lse(size_t(tq * hq) * 4), gq(nq * es), gk(nkv * es), gv(nkv * es);
   int64_t ws_bytes = 0;
-  relat_cuda_attention_backward_workspace(tq, tk, hq, hkv, dim, d, &ws_bytes);
+  relat_cuda_attention_backward_workspace_bytes(tq, tk, hq, hkv, dim, d, &ws_bytes);
   DeviceBuffer ws{size_t(ws_bytes)};
   relat_status status = RELAT_OK;
   auto fwd = [&] {
@@ -452,7 +452,7 @@ void bench_decode(FILE *csv, Rng &rng, relat_dtype d, int64_t len) {
   DeviceBuffer kc(timing_tensor(rng, d, ncache, -2.f, 2.f)), vc(timing_tensor(rng, d, ncache, -2.f, 2.f)),
       q(timing_tensor(rng, d, nq, -2.f, 2.f)), out(nq * es);
   int64_t ws_bytes = 0;
-  relat_cuda_decode_attention_workspace(1, hq, dim, len, &ws_bytes);
+  relat_cuda_decode_attention_workspace_bytes(1, hq, dim, len, &ws_bytes);
   DeviceBuffer ws{size_t(ws_bytes)};
   relat_status status = RELAT_OK;
   const double us = median_us([&] {
@@ -484,7 +484,7 @@ void bench_linear_cross_entropy(FILE *csv, Rng &rng, relat_dtype d, int64_t toke
   std::vector<int64_t> targets(static_cast<size_t>(tokens));
   for (auto &t : targets) t = rng.integer(0, vocab - 1);
   int64_t ws = 0;
-  relat_cuda_linear_cross_entropy_workspace(tokens, hidden, vocab, d, &ws);
+  relat_cuda_linear_cross_entropy_workspace_bytes(tokens, hidden, vocab, d, &ws);
   DeviceBuffer dt(targets.size() * 8), dloss(4), ddh(size_t(tokens * hidden) * es), dws(static_cast<size_t>(ws));
   cuda_ok(cudaMemcpy(dt.get(), targets.data(), targets.size() * 8, cudaMemcpyHostToDevice), "targets");
   relat_status status = RELAT_OK;
@@ -518,7 +518,7 @@ void bench_latent_soft(FILE *csv, Rng &rng, relat_dtype d, int64_t batch, int64_
   DeviceBuffer dh_in(timing_tensor(rng, d, nh, -1.5f, 1.5f)), du(timing_tensor(rng, d, nu, -scale, scale)),
       demb(timing_tensor(rng, d, nu, -scale, scale)), dde(timing_tensor(rng, d, nh, -1.f, 1.f));
   int64_t fw = 0, bw = 0;
-  relat_cuda_latent_soft_workspace(batch, hidden, vocab, d, &fw, &bw);
+  relat_cuda_latent_soft_workspace_bytes(batch, hidden, vocab, d, &fw, &bw);
   DeviceBuffer de(nh * es), dlse(size_t(batch) * 4), de32(nh * 4), ddh(nh * es), dwf(static_cast<size_t>(fw)),
       dwb(static_cast<size_t>(bw));
   relat_status status = RELAT_OK;
@@ -555,8 +555,8 @@ void check_norm_backward(Counter &c, Rng &rng, relat_dtype d, int64_t rows, int6
   relat_cpu_rmsnorm_forward(x.data(), w.data(), y.data(), static_cast<float *>(rstd.data()), rows,
                             cols, 1e-6f, d, nullptr);
   int64_t ws_dev = 0, ws_host = 0;
-  relat_cuda_rmsnorm_backward_workspace_size(rows, cols, &ws_dev);
-  relat_cpu_rmsnorm_backward_workspace_size(rows, cols, &ws_host);
+  relat_cuda_rmsnorm_backward_workspace_bytes(rows, cols, &ws_dev);
+  relat_cpu_rmsnorm_backward_workspace_bytes(rows, cols, &ws_host);
   Tensor work(RELAT_F32, size_t(ws_host / 4));
   poison(dx);
   poison(dw);
@@ -718,7 +718,7 @@ void bench_norms(FILE *csv, Rng &rng, relat_dtype d, int64_t rows, int64_t cols)
       g(timing_tensor(rng, d, n, -1.f, 1.f)), gn(timing_tensor(rng, d, n, -1.f, 1.f));
   DeviceBuffer y(n * es), s(n * es), rstd(size_t(rows) * 4), dw(size_t(cols) * 4);
   int64_t ws = 0;
-  relat_cuda_rmsnorm_backward_workspace_size(rows, cols, &ws);
+  relat_cuda_rmsnorm_backward_workspace_bytes(rows, cols, &ws);
   DeviceBuffer work(static_cast<size_t>(ws));
   float *r = static_cast<float *>(rstd.get());
   relat_cuda_rmsnorm_forward(x.get(), w.get(), y.get(), r, rows, cols, 1e-6f, d, nullptr);

@@ -66,8 +66,8 @@ void check(Counter &counter, Rng &rng, relat_dtype d, Shape s, bool accumulate) 
 
   // Backward from the CPU forward's out and lse, so both see the same inputs.
   int64_t ws_emu_bytes = 0, ws_cpu_bytes = 0;
-  relat_cuda_attention_backward_workspace(s.tq, tk, s.hq, s.hkv, s.d, d, &ws_emu_bytes);
-  relat_cpu_attention_backward_workspace(s.tq, tk, s.hq, s.hkv, s.d, d, &ws_cpu_bytes);
+  relat_cuda_attention_backward_workspace_bytes(s.tq, tk, s.hq, s.hkv, s.d, d, &ws_emu_bytes);
+  relat_cpu_attention_backward_workspace_bytes(s.tq, tk, s.hq, s.hkv, s.d, d, &ws_cpu_bytes);
   Tensor ws_emu(RELAT_F32, size_t(std::max<int64_t>(1, ws_emu_bytes / 4))),
       ws_cpu(RELAT_F32, size_t(std::max<int64_t>(1, ws_cpu_bytes / 4)));
   poison(ws_emu);

@@ -37,8 +37,8 @@ void check(Counter &counter, Rng &rng, relat_dtype d, Shape s, const int32_t *le
   const Tensor q = random_tensor(rng, d, nq, -2.f, 2.f);
   const float scale = 1.f / std::sqrt(float(s.d));
   int64_t ws_bytes = 0, ws_cpu_bytes = 0;
-  relat_cuda_decode_attention_workspace(s.batch, s.hq, s.d, s.max_len, &ws_bytes);
-  relat_cpu_decode_attention_workspace(s.batch, s.hq, s.d, s.max_len, &ws_cpu_bytes);
+  relat_cuda_decode_attention_workspace_bytes(s.batch, s.hq, s.d, s.max_len, &ws_bytes);
+  relat_cpu_decode_attention_workspace_bytes(s.batch, s.hq, s.d, s.max_len, &ws_cpu_bytes);
   Tensor ws_emu(RELAT_F32, size_t(std::max<int64_t>(1, ws_bytes / 4))),
       ws_cpu(RELAT_F32, size_t(std::max<int64_t>(1, ws_bytes / 4)));
   Tensor out_emu(d, nq), out_cpu(d, nq);

@@ -52,8 +52,8 @@ void check_soft(Counter &counter, Rng &rng, relat_dtype d, Shape s, bool tied, f
   const float inv_tau = 1.f / tau;
 
   int64_t fe = 0, be = 0, fc = 0, bc = 0;
-  relat_cuda_latent_soft_workspace(s.batch, s.hidden, s.vocab, d, &fe, &be);
-  relat_cpu_latent_soft_workspace(s.batch, s.hidden, s.vocab, d, &fc, &bc);
+  relat_cuda_latent_soft_workspace_bytes(s.batch, s.hidden, s.vocab, d, &fe, &be);
+  relat_cpu_latent_soft_workspace_bytes(s.batch, s.hidden, s.vocab, d, &fc, &bc);
   std::vector<unsigned char> wfe(size_t(std::max<int64_t>(fe, 1)), 0xff),
       wbe(size_t(std::max<int64_t>(be, 1)), 0xff), wfc(size_t(std::max<int64_t>(fc, 1))),
       wbc(size_t(std::max<int64_t>(bc, 1)));
@@ -223,7 +223,7 @@ void check_errors(Counter &counter) {
     counter.check(se == RELAT_ERR_INVALID_ARGUMENT && sc == RELAT_ERR_INVALID_ARGUMENT,
                   "latent_soft_forward rejects %s: emulated %d, cpu %d", c.name, se, sc);
   }
-  relat_cuda_latent_soft_workspace(2, 16, 1000, RELAT_F32, &f, &b);
+  relat_cuda_latent_soft_workspace_bytes(2, 16, 1000, RELAT_F32, &f, &b);
   const relat_status se = relat_cuda_latent_soft_backward(buf, buf, buf, buf, buf, buf, buf, 2, 16,
                                                           1000, 1.f, ws, 8, RELAT_F32, nullptr);
   const relat_status sc = relat_cpu_latent_soft_backward(buf, buf, buf, buf, buf, buf, buf, 2, 16,

@@ -70,8 +70,8 @@ void check(Counter &counter, Rng &rng, relat_dtype d, const Case &c) {
   if (c.bad_target) targets[0] = c.vocab;  // past the vocabulary
 
   int64_t ws_emu = -1, ws_cpu = -1;
-  relat_cuda_linear_cross_entropy_workspace(c.tokens, c.hidden, c.vocab, d, &ws_emu);
-  relat_cpu_linear_cross_entropy_workspace(c.tokens, c.hidden, c.vocab, d, &ws_cpu);
+  relat_cuda_linear_cross_entropy_workspace_bytes(c.tokens, c.hidden, c.vocab, d, &ws_emu);
+  relat_cpu_linear_cross_entropy_workspace_bytes(c.tokens, c.hidden, c.vocab, d, &ws_cpu);
   std::vector<unsigned char> w_emu(size_t(std::max<int64_t>(ws_emu, 1))),
       w_cpu(size_t(std::max<int64_t>(ws_cpu, 1)));
   Tensor dh_emu(d, nh), dh_cpu(d, nh), loss_emu(RELAT_F32, 1), loss_cpu(RELAT_F32, 1);
@@ -179,13 +179,16 @@ void check_errors(Counter &counter) {
     counter.check(se == RELAT_ERR_INVALID_ARGUMENT && sc == RELAT_ERR_INVALID_ARGUMENT,
                   "linear_cross_entropy rejects %s: emulated %d, cpu %d", b.name, se, sc);
   }
-  const relat_status se = relat_cuda_linear_cross_entropy_workspace(4, 4, 4, RELAT_F32, nullptr);
-  const relat_status sc = relat_cpu_linear_cross_entropy_workspace(4, 4, 4, RELAT_F32, nullptr);
+  const relat_status se =
+      relat_cuda_linear_cross_entropy_workspace_bytes(4, 4, 4, RELAT_F32, nullptr);
+  const relat_status sc =
+      relat_cpu_linear_cross_entropy_workspace_bytes(4, 4, 4, RELAT_F32, nullptr);
   counter.check(se == RELAT_ERR_INVALID_ARGUMENT && sc == RELAT_ERR_INVALID_ARGUMENT,
-                "linear_cross_entropy_workspace rejects bytes=NULL: emulated %d, cpu %d", se, sc);
+                "linear_cross_entropy_workspace_bytes rejects bytes=NULL: emulated %d, cpu %d", se,
+                sc);
   // No tokens: nothing to do but write NaN, with no workspace at all.
   float l_emu = 0, l_cpu = 0;
-  relat_cuda_linear_cross_entropy_workspace(0, 4, 4, RELAT_F32, &bytes);
+  relat_cuda_linear_cross_entropy_workspace_bytes(0, 4, 4, RELAT_F32, &bytes);
   const relat_status z_emu = relat_cuda_linear_cross_entropy(nullptr, nullptr, nullptr, kIgnore,
                                                              &l_emu, nullptr, 0, 4, 4, nullptr, 0,
                                                              RELAT_F32, nullptr);

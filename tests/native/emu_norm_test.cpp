@@ -22,8 +22,8 @@ Tolerance dweight_tolerance(int64_t rows) { return {1e-5, 2e-6 * double(rows)}; 
 
 int64_t workspace_bytes(bool emu, int64_t rows, int64_t cols) {
   int64_t bytes = -1;
-  const relat_status s = emu ? relat_cuda_rmsnorm_backward_workspace_size(rows, cols, &bytes)
-                             : relat_cpu_rmsnorm_backward_workspace_size(rows, cols, &bytes);
+  const relat_status s = emu ? relat_cuda_rmsnorm_backward_workspace_bytes(rows, cols, &bytes)
+                             : relat_cpu_rmsnorm_backward_workspace_bytes(rows, cols, &bytes);
   return s == RELAT_OK ? bytes : -1;
 }
 

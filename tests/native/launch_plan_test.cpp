@@ -167,7 +167,7 @@ void sweep_model(Sweep &s, const Model &m, int64_t T, relat_dtype d) {
       return relat_cuda_add_rmsnorm_forward(fake(1), fake(2), fake(3), fake(4), fake(5),
                                             fake_as<float>(6), rows, cols, eps, d, nullptr);
     });
-    relat_cuda_rmsnorm_backward_workspace_size(rows, cols, &ws);
+    relat_cuda_rmsnorm_backward_workspace_bytes(rows, cols, &ws);
     s.op("rmsnorm_backward", sh, [&] {
       return relat_cuda_rmsnorm_backward(fake(1), fake(2), fake(3), fake_as<float>(4), fake(5),
                                          fake_as<float>(6), fake(7), ws, rows, cols, d, nullptr);
@@ -187,7 +187,7 @@ void sweep_model(Sweep &s, const Model &m, int64_t T, relat_dtype d) {
       return relat_cuda_attention_forward(fake(1), fake(2), fake(3), fake(4), fake_as<float>(5), T,
                                           tk, hq, hkv, D, hkv * D, 0.088f, d, nullptr);
     });
-    relat_cuda_attention_backward_workspace(T, tk, hq, hkv, D, d, &ws);
+    relat_cuda_attention_backward_workspace_bytes(T, tk, hq, hkv, D, d, &ws);
     s.op("attention_backward", sh, [&] {
       return relat_cuda_attention_backward(
           fake(1), fake(2), fake(3), fake(4), fake(5), fake_as<float>(6), fake(7), fake(8), fake(9),
@@ -197,7 +197,7 @@ void sweep_model(Sweep &s, const Model &m, int64_t T, relat_dtype d) {
   // Decoding: T sequences (capped at 64) over a cache of T positions, and one over 32,768.
   for (auto [batch, len] : {std::pair<int64_t, int64_t>{std::min<int64_t>(T, 64), T}, {1, 32768}}) {
     const std::string sh = at + " batch=" + std::to_string(batch) + " len=" + std::to_string(len);
-    relat_cuda_decode_attention_workspace(batch, hq, D, len, &ws);
+    relat_cuda_decode_attention_workspace_bytes(batch, hq, D, len, &ws);
     s.op("decode_attention_forward", sh, [&] {
       return relat_cuda_decode_attention_forward(
           fake(1), fake(2), fake(3), fake(4), fake_as<int32_t>(5), batch, len, hq, hkv, D, hkv * D,
@@ -205,7 +205,7 @@ void sweep_model(Sweep &s, const Model &m, int64_t T, relat_dtype d) {
     });
   }
 
-  relat_cuda_linear_cross_entropy_workspace(T, H, V, d, &ws);
+  relat_cuda_linear_cross_entropy_workspace_bytes(T, H, V, d, &ws);
   s.op("linear_cross_entropy", at, [&] {
     return relat_cuda_linear_cross_entropy(fake(1), fake(2), fake_as<int64_t>(3), -100,
                                            fake_as<float>(4), fake(5), T, H, V, fake(6), ws, d,
@@ -214,7 +214,7 @@ void sweep_model(Sweep &s, const Model &m, int64_t T, relat_dtype d) {
 
   // The latent step with one latent row per question: batch T.
   int64_t fwd = 0, bwd = 0;
-  relat_cuda_latent_soft_workspace(T, H, V, d, &fwd, &bwd);
+  relat_cuda_latent_soft_workspace_bytes(T, H, V, d, &fwd, &bwd);
   s.op("latent_soft_forward", at, [&] {
     return relat_cuda_latent_soft_forward(fake(1), fake(2), fake(3), fake(4), fake_as<float>(5),
                                           fake_as<float>(6), T, H, V, 1.f, fake(7), fwd, d,

@@ -12,8 +12,9 @@
  *  - `stream` is a cudaStream_t for cuda (NULL = legacy default stream) and ignored on cpu;
  *  - the return value is RELAT_OK or an error code; relat_<lib>_last_error() then holds a message
  *    for the calling thread. Kernels are asynchronous on cuda: an error inside a kernel may surface
- *    at a later call.
- */
+ *    at a later call;
+ *  - a workspace-taking op has a size query <op>_workspace_bytes(..., int64_t *bytes).
+ * Ops are listed in the order a forward pass meets them, then the training and sampling ops. */
 #ifndef RELAT_H
 #define RELAT_H
 
@@ -76,6 +77,21 @@ typedef enum relat_cpu_gemm {
 RELAT_API relat_status relat_cpu_set_gemm(relat_cpu_gemm gemm);
 RELAT_API relat_cpu_gemm relat_cpu_gemm_in_use(void);
 
+/* ---- Embedding gather ------------------------------------------------------------------------
+ * out[i, :] = table[ids[i], :] for i < n; table: [vocab, dim] in `dtype`, out: [n, dim].
+ * ids (int32 or int64, `id_dtype`) live where the kernel runs (device memory for cuda).
+ * An id outside [0, vocab) is never read past:
+ *  - cpu: every id is checked before any row is read; the call fails with a message naming the
+ *    first bad id and its position, writes nothing to out, and lowers *bad_position as below;
+ *  - cuda: the check would need a device->host copy, so the kernel records it instead: the row of
+ *    a bad id is filled with zeros and the smallest bad position is stored into *bad_position
+ *    (atomic minimum, as unsigned), which the caller must set to -1 beforehand. The flag is sticky:
+ *    several launches may share it, and the caller checks it when it chooses (one copy to the host).
+ * On both, bad_position may be NULL (cuda: bad rows are then zero-filled silently). */
+RELAT_OP(embedding_forward, (const void *ids, relat_index_dtype id_dtype, int64_t n,
+                             const void *table, int64_t vocab, int64_t dim, void *out,
+                             int64_t *bad_position, relat_dtype dtype, relat_stream stream))
+
 /* ---- RMSNorm ---------------------------------------------------------------------------------
  * y[r, :] = x[r, :] * rstd[r] * weight,  rstd[r] = 1 / sqrt(mean(x[r, :]^2) + eps)
  * x, y: [rows, cols] in `dtype`; weight: [cols] in `dtype`; rstd: [rows] fp32, may be NULL.
@@ -83,125 +99,14 @@ RELAT_API relat_cpu_gemm relat_cpu_gemm_in_use(void);
 RELAT_OP(rmsnorm_forward, (const void *x, const void *weight, void *y, float *rstd, int64_t rows,
                            int64_t cols, float eps, relat_dtype dtype, relat_stream stream))
 
-/* ---- Attention (training) ----------------------------------------------------------------------
- * Causal attention of tq queries over tk = P + tq keys. The first P = tk - tq keys are a prefix
- * (the KV of earlier segments: prompt, earlier latent steps) that every query sees; the last tq
- * keys are causal with the queries: query i (0-based) attends to keys 0 .. P + i.
- * Grouped-query heads: query head h reads KV head h / (hq / hkv).
- *   q, out, dout, dq: [tq, hq, head_dim], contiguous (token-major, as the projections write them)
- *   k, v: [tk, hkv, head_dim]; token rows are kv_stride elements apart (kv_stride >= hkv*head_dim;
- *         equal when contiguous), so K/V can be read in place from a KV cache preallocated to its
- *         maximum length (or one that interleaves K and V rows)
- *   dk, dv: [tk, hkv, head_dim], contiguous
- *   lse: [tq, hq] fp32: natural-log log-sum-exp of the scaled, masked scores of each (query, head)
- * out = softmax(scale * q k^T + mask) v, scale typically 1/sqrt(head_dim).
- * head_dim: 64 or 128. hq must be a multiple of hkv. tk >= tq >= 0 (tq = 0 is a no-op).
- *
- * attention_backward: from dout, q, k, v, out, lse -> dq, dk, dv, including the gradients of the
- * prefix keys/values. dq is overwritten; dk and dv are overwritten, or accumulated into when
- * accumulate_dkv != 0 (the prefix gradient of several segments can then be summed in place).
- * workspace: fp32 scratch of at least attention_backward_workspace(...) bytes; the size depends on
- * the library (the CPU one may ask for more to parallelise over key blocks), any size of at least
- * 4*tq*hq (+ 4*tq*hq*head_dim unless dtype is RELAT_F32) bytes is accepted by both. */
-RELAT_OP(attention_forward, (const void *q, const void *k, const void *v, void *out, float *lse,
-                             int64_t tq, int64_t tk, int64_t hq, int64_t hkv, int64_t head_dim,
-                             int64_t kv_stride, float scale, relat_dtype dtype, relat_stream stream))
-RELAT_OP(attention_backward_workspace, (int64_t tq, int64_t tk, int64_t hq, int64_t hkv,
-                                        int64_t head_dim, relat_dtype dtype, int64_t *bytes))
-RELAT_OP(attention_backward, (const void *dout, const void *q, const void *k, const void *v,
-                              const void *out, const float *lse, void *dq, void *dk, void *dv,
-                              float *workspace, int64_t workspace_bytes, int64_t tq, int64_t tk,
-                              int64_t hq, int64_t hkv, int64_t head_dim, int64_t kv_stride,
-                              float scale, int accumulate_dkv, relat_dtype dtype,
-                              relat_stream stream))
-
-/* ---- Decode attention --------------------------------------------------------------------------
- * One query token per sequence over its KV cache, forward only (answer decoding).
- *   q, out: [batch, hq, head_dim], contiguous
- *   k_cache, v_cache: element (b, s, h, d) at b*cache_batch_stride + s*cache_seq_stride + h*head_dim
- *         + d, i.e. per sequence [max positions, hkv, head_dim] with the position rows
- *         cache_seq_stride >= hkv*head_dim elements apart; K and V share the strides. A cache
- *         preallocated to its maximum length is read in place, whatever its current length.
- *   seq_lens: int32 [batch] (device memory on cuda) with the number of valid positions of each
- *         sequence, or NULL when every sequence has max_len. Lengths are clamped to [0, max_len];
- *         a sequence of length 0 gets out = 0.
- * Each query attends to positions 0 .. len-1 (no causal mask: the query is the newest position).
- * The sequence is cut into splits (flash-decoding); the partial (max, sum, acc) of every split go
- * to the fp32 workspace of at least decode_attention_workspace(...) bytes, then a combine pass
- * writes out. head_dim: 64 or 128; hq a multiple of hkv. */
-RELAT_OP(decode_attention_workspace, (int64_t batch, int64_t hq, int64_t head_dim, int64_t max_len,
-                                      int64_t *bytes))
-RELAT_OP(decode_attention_forward, (const void *q, const void *k_cache, const void *v_cache,
-                                    void *out, const int32_t *seq_lens, int64_t batch,
-                                    int64_t max_len, int64_t hq, int64_t hkv, int64_t head_dim,
-                                    int64_t cache_seq_stride, int64_t cache_batch_stride,
-                                    float scale, float *workspace, int64_t workspace_bytes,
-                                    relat_dtype dtype, relat_stream stream))
-
-/* ---- Fused linear cross-entropy (the reconstruction loss) --------------------------------------
- * For every counted position t (targets[t] != ignore_index):
- *   loss_t = logsumexp_v(h[t] . u[v]) - h[t] . u[targets[t]]
- * loss = mean of loss_t over the counted positions, written to one fp32 scalar, and
- * dh = d loss / d h = (softmax(h[t] u^T) - onehot(targets[t])) u / count, without ever holding the
- * [tokens, vocab] logits: the vocabulary is swept in tiles with an online log-sum-exp and the
- * gradient is accumulated in the same sweep (one pass: the two GEMMs' FLOPs, no recomputation).
- * h: [tokens, hidden] in `dtype`; u: [vocab, hidden] in `dtype` (the frozen LM head);
- * targets: [tokens] int64, each in [0, vocab) or equal to ignore_index (libtorch uses -100);
- * loss: one fp32 scalar; dh: [tokens, hidden] in `dtype`, rows of ignored positions are zeros.
- * The count of counted positions is computed by the kernel from targets (nothing crosses to the
- * host). With no counted position, loss is NaN (0/0, as libtorch's mean) and dh is all zeros.
- * A target outside [0, vocab) that is not ignore_index makes loss and that row of dh NaN (the CUDA
- * kernel cannot report it synchronously; the CPU twin does the same for identical semantics).
- * workspace: at least linear_cross_entropy_workspace(...) bytes, any alignment. On the CPU the size
- * depends on the GEMM in use (relat_cpu_set_gemm) and on the OpenMP thread count at the time of the
- * query; a call with fewer bytes fails. */
-RELAT_OP(linear_cross_entropy_workspace, (int64_t tokens, int64_t hidden, int64_t vocab,
-                                          relat_dtype dtype, int64_t *bytes))
-RELAT_OP(linear_cross_entropy, (const void *h, const void *u, const int64_t *targets,
-                                int64_t ignore_index, float *loss, void *dh, int64_t tokens,
-                                int64_t hidden, int64_t vocab, void *workspace,
-                                int64_t workspace_bytes, relat_dtype dtype, relat_stream stream))
-
-/* ---- Latent step, soft mode (ReLAT default) ------------------------------------------------------
- * z[b, v] = (h[b] . u[v]) * inv_tau,  p[b] = softmax_v(z[b]),  e[b] = sum_v p[b, v] emb[v]
- * h: [batch, hidden]; u (LM head), emb (input embeddings): [vocab, hidden]; e: [batch, hidden]; all
- * in `dtype`. emb may be the same pointer as u (tied embeddings). One pass over u and emb.
- * Saved for the backward (either may be NULL in inference): lse [batch] fp32 = logsumexp_v z[b, v];
- * e32 [batch, hidden] fp32 = e before rounding to `dtype`.
- * Backward: with g[b, v] = emb[v] . de[b] and s[b] = sum_v p g = e32[b] . de[b],
- *   dh[b] = inv_tau * sum_v p[b, v] (g[b, v] - s[b]) u[v]
- * again in one pass over u and emb (p is recomputed from lse). dh is overwritten.
- * workspace: latent_soft_workspace gives the bytes of each direction (any alignment). */
-RELAT_OP(latent_soft_workspace, (int64_t batch, int64_t hidden, int64_t vocab, relat_dtype dtype,
-                                 int64_t *forward_bytes, int64_t *backward_bytes))
-RELAT_OP(latent_soft_forward, (const void *h, const void *u, const void *emb, void *e, float *lse,
-                               float *e32, int64_t batch, int64_t hidden, int64_t vocab,
-                               float inv_tau, void *workspace, int64_t workspace_bytes,
-                               relat_dtype dtype, relat_stream stream))
-RELAT_OP(latent_soft_backward, (const void *h, const void *u, const void *emb, const float *lse,
-                                const float *e32, const void *de, void *dh, int64_t batch,
-                                int64_t hidden, int64_t vocab, float inv_tau, void *workspace,
-                                int64_t workspace_bytes, relat_dtype dtype, relat_stream stream))
-
-/* ---- Row rescale to a target norm (latent step, realign and identity modes) -----------------------
- * y[r] = x[r] * target_norm / max(||x[r]||, min_norm)     (LatentMAS uses min_norm = 1e-6)
- * Backward, with n = ||x[r]||: if n >= min_norm, dx[r] = target_norm / n * (dy[r] - x[r] (x[r].dy[r]) / n^2),
- * else dx[r] = dy[r] * target_norm / min_norm (the clamp has no gradient, as in libtorch).
- * x, y, dy, dx: [rows, cols] in `dtype`; y may alias x and dx may alias dy. */
-RELAT_OP(row_rescale_forward, (const void *x, void *y, int64_t rows, int64_t cols, float target_norm,
-                               float min_norm, relat_dtype dtype, relat_stream stream))
-RELAT_OP(row_rescale_backward, (const void *x, const void *dy, void *dx, int64_t rows, int64_t cols,
-                                float target_norm, float min_norm, relat_dtype dtype,
-                                relat_stream stream))
-
 /* RMSNorm backward, from the rstd saved by the forward (always fp32):
  *   dx[r, c] = rstd[r] * weight[c] * dy[r, c] - x[r, c] * rstd[r]^3 / cols * sum_k dy[r,k] weight[k] x[r,k]
  *   dweight[c] = sum_r dy[r, c] * x[r, c] * rstd[r]          (fp32, [cols]; optional)
  * dx may alias dy. dweight may be NULL: then no workspace is needed and both may be NULL/0.
  * When dweight is requested, `workspace` must hold at least the bytes returned by
- * rmsnorm_backward_workspace_size for the same rows and cols (its contents on entry do not
+ * rmsnorm_backward_workspace_bytes for the same rows and cols (its contents on entry do not
  * matter); the reduction over rows is deterministic (per-block partials, then a fixed-order sum). */
-RELAT_OP(rmsnorm_backward_workspace_size, (int64_t rows, int64_t cols, int64_t *bytes))
+RELAT_OP(rmsnorm_backward_workspace_bytes, (int64_t rows, int64_t cols, int64_t *bytes))
 RELAT_OP(rmsnorm_backward, (const void *dy, const void *x, const void *weight, const float *rstd,
                             void *dx, float *dweight, void *workspace, int64_t workspace_bytes,
                             int64_t rows, int64_t cols, relat_dtype dtype, relat_stream stream))
@@ -219,36 +124,6 @@ RELAT_OP(add_rmsnorm_backward, (const void *dy, const void *ds_next, const void 
                                 const void *weight, const float *rstd, void *ds, float *dweight,
                                 void *workspace, int64_t workspace_bytes, int64_t rows, int64_t cols,
                                 relat_dtype dtype, relat_stream stream))
-
-/* ---- SwiGLU ----------------------------------------------------------------------------------
- * out[r, c] = silu(gate[r, c]) * up[r, c], silu(g) = g / (1 + exp(-g)), for c < cols.
- * gate and up are [rows, cols] views with the common leading dimension ld_in (elements): two
- * separate [rows, cols] tensors have ld_in = cols; a fused projection output gu [rows, 2*cols]
- * laid out [gate | up] per row is gate = gu, up = gu + cols, ld_in = 2*cols. out: [rows, cols],
- * contiguous; it may alias gate when ld_in == cols. */
-RELAT_OP(swiglu_forward, (const void *gate, const void *up, int64_t ld_in, void *out, int64_t rows,
-                          int64_t cols, relat_dtype dtype, relat_stream stream))
-/* dgate = dout * up * silu'(gate), dup = dout * silu(gate); dgate / dup share ld_grad (fused: dgate =
- * dgu, dup = dgu + cols, ld_grad = 2*cols). dout: [rows, cols] contiguous. The gradients may alias
- * gate / up (same layout) and dout; every element is read before its own position is written. */
-RELAT_OP(swiglu_backward, (const void *dout, const void *gate, const void *up, int64_t ld_in,
-                           void *dgate, void *dup, int64_t ld_grad, int64_t rows, int64_t cols,
-                           relat_dtype dtype, relat_stream stream))
-
-/* ---- Embedding gather ------------------------------------------------------------------------
- * out[i, :] = table[ids[i], :] for i < n; table: [vocab, dim] in `dtype`, out: [n, dim].
- * ids (int32 or int64, `id_dtype`) live where the kernel runs (device memory for cuda).
- * An id outside [0, vocab) is never read past:
- *  - cpu: every id is checked before any row is read; the call fails with a message naming the
- *    first bad id and its position, writes nothing to out, and lowers *bad_position as below;
- *  - cuda: the check would need a device->host copy, so the kernel records it instead: the row of
- *    a bad id is filled with zeros and the smallest bad position is stored into *bad_position
- *    (atomic minimum, as unsigned), which the caller must set to -1 beforehand. The flag is sticky:
- *    several launches may share it, and the caller checks it when it chooses (one copy to the host).
- * On both, bad_position may be NULL (cuda: bad rows are then zero-filled silently). */
-RELAT_OP(embedding_forward, (const void *ids, relat_index_dtype id_dtype, int64_t n,
-                             const void *table, int64_t vocab, int64_t dim, void *out,
-                             int64_t *bad_position, relat_dtype dtype, relat_stream stream))
 
 /* ---- RoPE: rotary position embedding, Qwen / Hugging Face rotate-half convention -----------------
  * For token t, head h and pair i in [0, D/2), D = head_dim:
@@ -274,6 +149,133 @@ RELAT_OP(rope_backward, (const void *dq, const void *dk, void *dq_in, void *dk_i
                          const int64_t *positions, const float *inv_freq, int64_t tokens,
                          int64_t q_heads, int64_t kv_heads, int64_t head_dim, int64_t ldq,
                          int64_t ldk, relat_dtype dtype, relat_stream stream))
+
+/* ---- Attention (training) ----------------------------------------------------------------------
+ * Causal attention of tq queries over tk = P + tq keys. The first P = tk - tq keys are a prefix
+ * (the KV of earlier segments: prompt, earlier latent steps) that every query sees; the last tq
+ * keys are causal with the queries: query i (0-based) attends to keys 0 .. P + i.
+ * Grouped-query heads: query head h reads KV head h / (hq / hkv).
+ *   q, out, dout, dq: [tq, hq, head_dim], contiguous (token-major, as the projections write them)
+ *   k, v: [tk, hkv, head_dim]; token rows are kv_stride elements apart (kv_stride >= hkv*head_dim;
+ *         equal when contiguous), so K/V can be read in place from a KV cache preallocated to its
+ *         maximum length (or one that interleaves K and V rows)
+ *   dk, dv: [tk, hkv, head_dim], contiguous
+ *   lse: [tq, hq] fp32: natural-log log-sum-exp of the scaled, masked scores of each (query, head)
+ * out = softmax(scale * q k^T + mask) v, scale typically 1/sqrt(head_dim).
+ * head_dim: 64 or 128. hq must be a multiple of hkv. tk >= tq >= 0 (tq = 0 is a no-op).
+ *
+ * attention_backward: from dout, q, k, v, out, lse -> dq, dk, dv, including the gradients of the
+ * prefix keys/values. dq is overwritten; dk and dv are overwritten, or accumulated into when
+ * accumulate_dkv != 0 (the prefix gradient of several segments can then be summed in place).
+ * workspace: fp32 scratch of at least attention_backward_workspace_bytes(...) bytes; the size
+ * depends on the library (the CPU one may ask for more to parallelise over key blocks), any size
+ * of at least 4*tq*hq (+ 4*tq*hq*head_dim unless dtype is RELAT_F32) bytes is accepted by both. */
+RELAT_OP(attention_forward, (const void *q, const void *k, const void *v, void *out, float *lse,
+                             int64_t tq, int64_t tk, int64_t hq, int64_t hkv, int64_t head_dim,
+                             int64_t kv_stride, float scale, relat_dtype dtype, relat_stream stream))
+RELAT_OP(attention_backward_workspace_bytes, (int64_t tq, int64_t tk, int64_t hq, int64_t hkv,
+                                              int64_t head_dim, relat_dtype dtype, int64_t *bytes))
+RELAT_OP(attention_backward, (const void *dout, const void *q, const void *k, const void *v,
+                              const void *out, const float *lse, void *dq, void *dk, void *dv,
+                              float *workspace, int64_t workspace_bytes, int64_t tq, int64_t tk,
+                              int64_t hq, int64_t hkv, int64_t head_dim, int64_t kv_stride,
+                              float scale, int accumulate_dkv, relat_dtype dtype,
+                              relat_stream stream))
+
+/* ---- Decode attention --------------------------------------------------------------------------
+ * One query token per sequence over its KV cache, forward only (answer decoding).
+ *   q, out: [batch, hq, head_dim], contiguous
+ *   k_cache, v_cache: element (b, s, h, d) at b*cache_batch_stride + s*cache_seq_stride + h*head_dim
+ *         + d, i.e. per sequence [max positions, hkv, head_dim] with the position rows
+ *         cache_seq_stride >= hkv*head_dim elements apart; K and V share the strides. A cache
+ *         preallocated to its maximum length is read in place, whatever its current length.
+ *   seq_lens: int32 [batch] (device memory on cuda) with the number of valid positions of each
+ *         sequence, or NULL when every sequence has max_len. Lengths are clamped to [0, max_len];
+ *         a sequence of length 0 gets out = 0.
+ * Each query attends to positions 0 .. len-1 (no causal mask: the query is the newest position).
+ * The sequence is cut into splits (flash-decoding); the partial (max, sum, acc) of every split go
+ * to the fp32 workspace of at least decode_attention_workspace_bytes(...) bytes, then a combine
+ * pass writes out. head_dim: 64 or 128; hq a multiple of hkv. */
+RELAT_OP(decode_attention_workspace_bytes, (int64_t batch, int64_t hq, int64_t head_dim,
+                                            int64_t max_len, int64_t *bytes))
+RELAT_OP(decode_attention_forward, (const void *q, const void *k_cache, const void *v_cache,
+                                    void *out, const int32_t *seq_lens, int64_t batch,
+                                    int64_t max_len, int64_t hq, int64_t hkv, int64_t head_dim,
+                                    int64_t cache_seq_stride, int64_t cache_batch_stride,
+                                    float scale, float *workspace, int64_t workspace_bytes,
+                                    relat_dtype dtype, relat_stream stream))
+
+/* ---- SwiGLU ----------------------------------------------------------------------------------
+ * out[r, c] = silu(gate[r, c]) * up[r, c], silu(g) = g / (1 + exp(-g)), for c < cols.
+ * gate and up are [rows, cols] views with the common leading dimension ld_in (elements): two
+ * separate [rows, cols] tensors have ld_in = cols; a fused projection output gu [rows, 2*cols]
+ * laid out [gate | up] per row is gate = gu, up = gu + cols, ld_in = 2*cols. out: [rows, cols],
+ * contiguous; it may alias gate when ld_in == cols. */
+RELAT_OP(swiglu_forward, (const void *gate, const void *up, int64_t ld_in, void *out, int64_t rows,
+                          int64_t cols, relat_dtype dtype, relat_stream stream))
+/* dgate = dout * up * silu'(gate), dup = dout * silu(gate); dgate / dup share ld_grad (fused: dgate =
+ * dgu, dup = dgu + cols, ld_grad = 2*cols). dout: [rows, cols] contiguous. The gradients may alias
+ * gate / up (same layout) and dout; every element is read before its own position is written. */
+RELAT_OP(swiglu_backward, (const void *dout, const void *gate, const void *up, int64_t ld_in,
+                           void *dgate, void *dup, int64_t ld_grad, int64_t rows, int64_t cols,
+                           relat_dtype dtype, relat_stream stream))
+
+/* ---- Fused linear cross-entropy (the reconstruction loss) --------------------------------------
+ * For every counted position t (targets[t] != ignore_index):
+ *   loss_t = logsumexp_v(h[t] . u[v]) - h[t] . u[targets[t]]
+ * loss = mean of loss_t over the counted positions, written to one fp32 scalar, and
+ * dh = d loss / d h = (softmax(h[t] u^T) - onehot(targets[t])) u / count, without ever holding the
+ * [tokens, vocab] logits: the vocabulary is swept in tiles with an online log-sum-exp and the
+ * gradient is accumulated in the same sweep (one pass: the two GEMMs' FLOPs, no recomputation).
+ * h: [tokens, hidden] in `dtype`; u: [vocab, hidden] in `dtype` (the frozen LM head);
+ * targets: [tokens] int64, each in [0, vocab) or equal to ignore_index (libtorch uses -100);
+ * loss: one fp32 scalar; dh: [tokens, hidden] in `dtype`, rows of ignored positions are zeros.
+ * The count of counted positions is computed by the kernel from targets (nothing crosses to the
+ * host). With no counted position, loss is NaN (0/0, as libtorch's mean) and dh is all zeros.
+ * A target outside [0, vocab) that is not ignore_index makes loss and that row of dh NaN (the CUDA
+ * kernel cannot report it synchronously; the CPU twin does the same for identical semantics).
+ * workspace: at least linear_cross_entropy_workspace_bytes(...) bytes, any alignment. On the CPU
+ * the size depends on the GEMM in use (relat_cpu_set_gemm) and on the OpenMP thread count at the
+ * time of the query; a call with fewer bytes fails. */
+RELAT_OP(linear_cross_entropy_workspace_bytes, (int64_t tokens, int64_t hidden, int64_t vocab,
+                                                relat_dtype dtype, int64_t *bytes))
+RELAT_OP(linear_cross_entropy, (const void *h, const void *u, const int64_t *targets,
+                                int64_t ignore_index, float *loss, void *dh, int64_t tokens,
+                                int64_t hidden, int64_t vocab, void *workspace,
+                                int64_t workspace_bytes, relat_dtype dtype, relat_stream stream))
+
+/* ---- Latent step, soft mode (ReLAT default) ------------------------------------------------------
+ * z[b, v] = (h[b] . u[v]) * inv_tau,  p[b] = softmax_v(z[b]),  e[b] = sum_v p[b, v] emb[v]
+ * h: [batch, hidden]; u (LM head), emb (input embeddings): [vocab, hidden]; e: [batch, hidden]; all
+ * in `dtype`. emb may be the same pointer as u (tied embeddings). One pass over u and emb.
+ * Saved for the backward (either may be NULL in inference): lse [batch] fp32 = logsumexp_v z[b, v];
+ * e32 [batch, hidden] fp32 = e before rounding to `dtype`.
+ * Backward: with g[b, v] = emb[v] . de[b] and s[b] = sum_v p g = e32[b] . de[b],
+ *   dh[b] = inv_tau * sum_v p[b, v] (g[b, v] - s[b]) u[v]
+ * again in one pass over u and emb (p is recomputed from lse). dh is overwritten.
+ * workspace: latent_soft_workspace_bytes gives the bytes of each direction (any alignment). */
+RELAT_OP(latent_soft_workspace_bytes, (int64_t batch, int64_t hidden, int64_t vocab,
+                                       relat_dtype dtype, int64_t *forward_bytes,
+                                       int64_t *backward_bytes))
+RELAT_OP(latent_soft_forward, (const void *h, const void *u, const void *emb, void *e, float *lse,
+                               float *e32, int64_t batch, int64_t hidden, int64_t vocab,
+                               float inv_tau, void *workspace, int64_t workspace_bytes,
+                               relat_dtype dtype, relat_stream stream))
+RELAT_OP(latent_soft_backward, (const void *h, const void *u, const void *emb, const float *lse,
+                                const float *e32, const void *de, void *dh, int64_t batch,
+                                int64_t hidden, int64_t vocab, float inv_tau, void *workspace,
+                                int64_t workspace_bytes, relat_dtype dtype, relat_stream stream))
+
+/* ---- Row rescale to a target norm (latent step, realign and identity modes) -----------------------
+ * y[r] = x[r] * target_norm / max(||x[r]||, min_norm)     (LatentMAS uses min_norm = 1e-6)
+ * Backward, with n = ||x[r]||: if n >= min_norm, dx[r] = target_norm / n * (dy[r] - x[r] (x[r].dy[r]) / n^2),
+ * else dx[r] = dy[r] * target_norm / min_norm (the clamp has no gradient, as in libtorch).
+ * x, y, dy, dx: [rows, cols] in `dtype`; y may alias x and dx may alias dy. */
+RELAT_OP(row_rescale_forward, (const void *x, void *y, int64_t rows, int64_t cols, float target_norm,
+                               float min_norm, relat_dtype dtype, relat_stream stream))
+RELAT_OP(row_rescale_backward, (const void *x, const void *dy, void *dx, int64_t rows, int64_t cols,
+                                float target_norm, float min_norm, relat_dtype dtype,
+                                relat_stream stream))
 
 /* ---- AdamW over a list of tensors, one launch ----------------------------------------------------
  * For every tensor j and element e (step >= 1, bias corrections bc1 = 1 - beta1^step and

@@ -42,7 +42,7 @@ public final class CpuKernels {
             long headDim, long kvStride, float scale, @Cast("relat_dtype") int dtype,
             @Cast("relat_stream") Pointer stream);
 
-    @Name("relat_cpu_attention_backward_workspace")
+    @Name("relat_cpu_attention_backward_workspace_bytes")
     public static native int attentionBackwardWorkspace(long tq, long tk, long hq, long hkv,
             long headDim, @Cast("relat_dtype") int dtype, @Cast("int64_t*") long[] bytes);
 
@@ -54,7 +54,7 @@ public final class CpuKernels {
             float scale, int accumulateDkv, @Cast("relat_dtype") int dtype,
             @Cast("relat_stream") Pointer stream);
 
-    @Name("relat_cpu_decode_attention_workspace")
+    @Name("relat_cpu_decode_attention_workspace_bytes")
     public static native int decodeAttentionWorkspace(long batch, long hq, long headDim, long maxLen,
             @Cast("int64_t*") long[] bytes);
 
@@ -72,7 +72,7 @@ public final class CpuKernels {
 
     @Name("relat_cpu_gemm_in_use") public static native @Cast("int") int gemmInUse();
 
-    @Name("relat_cpu_linear_cross_entropy_workspace")
+    @Name("relat_cpu_linear_cross_entropy_workspace_bytes")
     public static native int linearCrossEntropyWorkspace(long tokens, long hidden, long vocab,
             @Cast("relat_dtype") int dtype, @Cast("int64_t*") long[] bytes);
 
@@ -84,7 +84,7 @@ public final class CpuKernels {
 
     // ---- latent step (relat.h) ----
 
-    @Name("relat_cpu_latent_soft_workspace")
+    @Name("relat_cpu_latent_soft_workspace_bytes")
     public static native int latentSoftWorkspace(long batch, long hidden, long vocab,
             @Cast("relat_dtype") int dtype, @Cast("int64_t*") long[] forwardBytes,
             @Cast("int64_t*") long[] backwardBytes);
@@ -111,7 +111,7 @@ public final class CpuKernels {
             long cols, float targetNorm, float minNorm, @Cast("relat_dtype") int dtype,
             @Cast("relat_stream") Pointer stream);
 
-    @Name("relat_cpu_rmsnorm_backward_workspace_size")
+    @Name("relat_cpu_rmsnorm_backward_workspace_bytes")
     public static native int rmsnormBackwardWorkspaceSize(long rows, long cols,
             @Cast("int64_t*") long[] bytes);
 

@@ -44,7 +44,7 @@ public final class CudaKernels {
             long headDim, long kvStride, float scale, @Cast("relat_dtype") int dtype,
             @Cast("relat_stream") Pointer stream);
 
-    @Name("relat_cuda_attention_backward_workspace")
+    @Name("relat_cuda_attention_backward_workspace_bytes")
     public static native int attentionBackwardWorkspace(long tq, long tk, long hq, long hkv,
             long headDim, @Cast("relat_dtype") int dtype, @Cast("int64_t*") long[] bytes);
 
@@ -56,7 +56,7 @@ public final class CudaKernels {
             float scale, int accumulateDkv, @Cast("relat_dtype") int dtype,
             @Cast("relat_stream") Pointer stream);
 
-    @Name("relat_cuda_decode_attention_workspace")
+    @Name("relat_cuda_decode_attention_workspace_bytes")
     public static native int decodeAttentionWorkspace(long batch, long hq, long headDim, long maxLen,
             @Cast("int64_t*") long[] bytes);
 
@@ -69,7 +69,7 @@ public final class CudaKernels {
 
     // ---- fused linear cross-entropy (relat.h) ----
 
-    @Name("relat_cuda_linear_cross_entropy_workspace")
+    @Name("relat_cuda_linear_cross_entropy_workspace_bytes")
     public static native int linearCrossEntropyWorkspace(long tokens, long hidden, long vocab,
             @Cast("relat_dtype") int dtype, @Cast("int64_t*") long[] bytes);
 
@@ -81,7 +81,7 @@ public final class CudaKernels {
 
     // ---- latent step (relat.h) ----
 
-    @Name("relat_cuda_latent_soft_workspace")
+    @Name("relat_cuda_latent_soft_workspace_bytes")
     public static native int latentSoftWorkspace(long batch, long hidden, long vocab,
             @Cast("relat_dtype") int dtype, @Cast("int64_t*") long[] forwardBytes,
             @Cast("int64_t*") long[] backwardBytes);
@@ -108,7 +108,7 @@ public final class CudaKernels {
             long cols, float targetNorm, float minNorm, @Cast("relat_dtype") int dtype,
             @Cast("relat_stream") Pointer stream);
 
-    @Name("relat_cuda_rmsnorm_backward_workspace_size")
+    @Name("relat_cuda_rmsnorm_backward_workspace_bytes")
     public static native int rmsnormBackwardWorkspaceSize(long rows, long cols,
             @Cast("int64_t*") long[] bytes);
 

@@ -58,7 +58,7 @@ final class Kernels {
     static long rmsnormWorkspaceBytes(long rows, long cols, boolean cuda) {
         long[] bytes = new long[1];
         if (cuda) {
-            Backend.requireCuda("rmsnorm_backward_workspace_size");
+            Backend.requireCuda("rmsnorm_backward_workspace_bytes");
             Backend.check(CudaKernels.rmsnormBackwardWorkspaceSize(rows, cols, bytes), true);
         } else {
             Backend.check(CpuKernels.rmsnormBackwardWorkspaceSize(rows, cols, bytes), false);

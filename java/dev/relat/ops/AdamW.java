@@ -1,7 +1,5 @@
 package dev.relat.ops;
 
-import dev.relat.binding.CpuKernels;
-import dev.relat.binding.CudaKernels;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -10,7 +8,6 @@ import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.cuda.CUDAGuard;
 import org.bytedeco.pytorch.global.torch;
 
 /**
@@ -122,16 +119,9 @@ public final class AdamW implements AutoCloseable {
             g.put(i, grad.data_ptr());
         }
         long next = step + 1;
-        if (cuda) {
-            Backend.requireCuda(OP);
-            try (CUDAGuard guard = new CUDAGuard(device)) {
-                Backend.check(CudaKernels.adamwStep(p, g, m, v, numelPointer, n, paramType.tag, gradType.tag, lr,
-                        beta1, beta2, eps, weightDecay, next, Backend.stream(params.get(0))), true);
-            }
-        } else {
-            Backend.check(CpuKernels.adamwStep(p, g, m, v, numelPointer, n, paramType.tag, gradType.tag, lr, beta1,
-                    beta2, eps, weightDecay, next, null), false);
-        }
+        Kernels.launch(OP, params.get(0), (library, stream) -> library.adamwStep(p, g, m, v,
+                numelPointer, n, paramType.tag, gradType.tag, lr, beta1, beta2, eps, weightDecay, next,
+                stream));
         step = next;
     }
 
@@ -207,16 +197,9 @@ public final class AdamW implements AutoCloseable {
                 numels.put(i, param.numel());
             }
             if (step < 1) throw new IllegalArgumentException(OP + ": step must be >= 1, got " + step);
-            if (cuda) {
-                Backend.requireCuda(OP);
-                try (CUDAGuard guard = new CUDAGuard(params.get(0).device())) {
-                    Backend.check(CudaKernels.adamwStep(p, g, m, v, numels, n, paramType.tag, gradType.tag, lr,
-                            beta1, beta2, eps, weightDecay, step, Backend.stream(params.get(0))), true);
-                }
-            } else {
-                Backend.check(CpuKernels.adamwStep(p, g, m, v, numels, n, paramType.tag, gradType.tag, lr, beta1,
-                        beta2, eps, weightDecay, step, null), false);
-            }
+            Kernels.launch(OP, params.get(0), (library, stream) -> library.adamwStep(p, g, m, v,
+                    numels, n, paramType.tag, gradType.tag, lr, beta1, beta2, eps, weightDecay, step,
+                    stream));
         }
     }
 

@@ -1,7 +1,5 @@
 package dev.relat.ops;
 
-import dev.relat.binding.CpuKernels;
-import dev.relat.binding.CudaKernels;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.ScalarTypeOptional;
@@ -64,13 +62,9 @@ public final class AddRmsNorm {
             throw new IllegalArgumentException(OP + ": tensor 'y' must not share storage with 's'");
         }
         Pointer rstdPtr = rstd == null ? null : rstd.data_ptr();
-        Pointer stream = Backend.stream(x);
-        Kernels.launch(OP, x,
-                () -> CpuKernels.addRmsnormForward(x.data_ptr(), r.data_ptr(), s.data_ptr(),
-                        weight.data_ptr(), y.data_ptr(), rstdPtr, rows, cols, (float) eps, dtype.tag, null),
-                () -> CudaKernels.addRmsnormForward(x.data_ptr(), r.data_ptr(), s.data_ptr(),
-                        weight.data_ptr(), y.data_ptr(), rstdPtr, rows, cols, (float) eps, dtype.tag,
-                        stream));
+        Kernels.launch(OP, x, (library, stream) -> library.addRmsnormForward(x.data_ptr(),
+                r.data_ptr(), s.data_ptr(), weight.data_ptr(), y.data_ptr(), rstdPtr, rows, cols,
+                (float) eps, dtype.tag, stream));
     }
 
     /** Returns ds = rmsnorm_backward(dy; s, weight, rstd) + dsNext (the gradient of x and of r). */

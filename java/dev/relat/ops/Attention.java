@@ -1,10 +1,7 @@
 package dev.relat.ops;
 
-import dev.relat.binding.CpuKernels;
-import dev.relat.binding.CudaKernels;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
-import org.bytedeco.pytorch.cuda.CUDAGuard;
 import org.bytedeco.pytorch.global.torch;
 
 /**
@@ -54,33 +51,16 @@ public final class Attention {
         Checks.shape(FWD, "lse", lse, s.tq, s.hq);
         Checks.sameDevice(FWD, new String[] {"q", "k", "v", "out", "lse"}, q, k, v, out, lse);
         Checks.finite(FWD, "scale", scale);
-        if (q.is_cuda()) {
-            Backend.requireCuda(FWD);
-            try (CUDAGuard guard = new CUDAGuard(q.device())) {
-                Backend.check(CudaKernels.attentionForward(q.data_ptr(), k.data_ptr(), v.data_ptr(),
-                        out.data_ptr(), lse.data_ptr(), s.tq, s.tk, s.hq, s.hkv, s.d, s.kvStride,
-                        (float) scale, s.dtype.tag, Backend.stream(q)), true);
-            }
-        } else {
-            Backend.check(CpuKernels.attentionForward(q.data_ptr(), k.data_ptr(), v.data_ptr(),
-                    out.data_ptr(), lse.data_ptr(), s.tq, s.tk, s.hq, s.hkv, s.d, s.kvStride,
-                    (float) scale, s.dtype.tag, null), false);
-        }
+        Kernels.launch(FWD, q, (library, stream) -> library.attentionForward(q.data_ptr(),
+                k.data_ptr(), v.data_ptr(), out.data_ptr(), lse.data_ptr(), s.tq, s.tk, s.hq, s.hkv,
+                s.d, s.kvStride, (float) scale, s.dtype.tag, stream));
     }
 
     /** Bytes of fp32 workspace the backward wants on the device of these tensors. */
     public static long backwardWorkspaceBytes(Tensor q, Tensor k, Tensor v) {
         Layout s = layout(BWD, q, k, v);
-        long[] bytes = new long[1];
-        if (q.is_cuda()) {
-            Backend.requireCuda(BWD);
-            Backend.check(CudaKernels.attentionBackwardWorkspace(s.tq, s.tk, s.hq, s.hkv, s.d,
-                    s.dtype.tag, bytes), true);
-        } else {
-            Backend.check(CpuKernels.attentionBackwardWorkspace(s.tq, s.tk, s.hq, s.hkv, s.d,
-                    s.dtype.tag, bytes), false);
-        }
-        return bytes[0];
+        return Kernels.bytes(BWD, q.is_cuda(), (library, bytes) -> library
+                .attentionBackwardWorkspaceBytes(s.tq, s.tk, s.hq, s.hkv, s.d, s.dtype.tag, bytes));
     }
 
     /** Returns new dq, dk, dv; the workspace is allocated for the call. */
@@ -122,22 +102,13 @@ public final class Attention {
         }
         Checks.sameDevice(BWD, new String[] {"q", "k", "v", "dout", "out", "lse", "dq", "dk", "dv",
                 "workspace"}, q, k, v, dout, out, lse, dq, dk, dv, workspace);
-        long wsBytes = workspace.numel() * 4;
+        Tensor ws = workspace;
+        long wsBytes = ws.numel() * 4;
         int acc = accumulateDkv ? 1 : 0;
-        if (q.is_cuda()) {
-            Backend.requireCuda(BWD);
-            try (CUDAGuard guard = new CUDAGuard(q.device())) {
-                Backend.check(CudaKernels.attentionBackward(dout.data_ptr(), q.data_ptr(), k.data_ptr(),
-                        v.data_ptr(), out.data_ptr(), lse.data_ptr(), dq.data_ptr(), dk.data_ptr(),
-                        dv.data_ptr(), workspace.data_ptr(), wsBytes, s.tq, s.tk, s.hq, s.hkv, s.d,
-                        s.kvStride, (float) scale, acc, s.dtype.tag, Backend.stream(q)), true);
-            }
-        } else {
-            Backend.check(CpuKernels.attentionBackward(dout.data_ptr(), q.data_ptr(), k.data_ptr(),
-                    v.data_ptr(), out.data_ptr(), lse.data_ptr(), dq.data_ptr(), dk.data_ptr(),
-                    dv.data_ptr(), workspace.data_ptr(), wsBytes, s.tq, s.tk, s.hq, s.hkv, s.d,
-                    s.kvStride, (float) scale, acc, s.dtype.tag, null), false);
-        }
+        Kernels.launch(BWD, q, (library, stream) -> library.attentionBackward(dout.data_ptr(),
+                q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(), lse.data_ptr(),
+                dq.data_ptr(), dk.data_ptr(), dv.data_ptr(), ws.data_ptr(), wsBytes, s.tq,
+                s.tk, s.hq, s.hkv, s.d, s.kvStride, (float) scale, acc, s.dtype.tag, stream));
     }
 
     private record Layout(DType dtype, long tq, long tk, long hq, long hkv, long d, long kvStride) {}

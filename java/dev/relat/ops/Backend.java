@@ -36,7 +36,7 @@ public final class Backend {
         if (!torch.cuda_is_available()) return false;
         try {
             CudaKernels.load();
-            return CudaKernels.deviceCount() > 0;
+            return CudaKernels.INSTANCE.deviceCount() > 0;
         } catch (UnsatisfiedLinkError | NoClassDefFoundError e) {
             return false;
         }
@@ -45,17 +45,10 @@ public final class Backend {
     /** A short description of the kernel library that serves a device: for logs and selftest. */
     public static String describe(boolean cuda) {
         if (cuda) {
-            return "librelat_cuda " + CudaKernels.version() + " (" + CudaKernels.architectures() + ")";
+            return "librelat_cuda " + CudaKernels.INSTANCE.version() + " ("
+                    + CudaKernels.INSTANCE.architectures() + ")";
         }
-        CpuKernels.load();
-        return "librelat_cpu " + CpuKernels.version();
-    }
-
-    /** Throws the native message when a kernel returned an error status. */
-    static void check(int status, boolean cuda) {
-        if (status != 0) {
-            throw new NativeKernelException(status, cuda ? CudaKernels.lastError() : CpuKernels.lastError());
-        }
+        return "librelat_cpu " + CpuKernels.INSTANCE.version();
     }
 
     /** Fails clearly when a CUDA tensor reaches an op but the CUDA kernels are not there. */

@@ -1,10 +1,7 @@
 package dev.relat.ops;
 
-import dev.relat.binding.CpuKernels;
-import dev.relat.binding.CudaKernels;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
-import org.bytedeco.pytorch.cuda.CUDAGuard;
 import org.bytedeco.pytorch.global.torch;
 
 /**
@@ -26,14 +23,8 @@ public final class DecodeAttention {
 
     /** Bytes of fp32 workspace the op needs for these sizes on the CPU or on CUDA. */
     public static long workspaceBytes(long batch, long hq, long headDim, long maxLen, boolean cuda) {
-        long[] bytes = new long[1];
-        if (cuda) {
-            Backend.requireCuda(OP);
-            Backend.check(CudaKernels.decodeAttentionWorkspace(batch, hq, headDim, maxLen, bytes), true);
-        } else {
-            Backend.check(CpuKernels.decodeAttentionWorkspace(batch, hq, headDim, maxLen, bytes), false);
-        }
-        return bytes[0];
+        return Kernels.bytes(OP, cuda, (library, bytes) ->
+                library.decodeAttentionWorkspaceBytes(batch, hq, headDim, maxLen, bytes));
     }
 
     /** Attends every sequence's query to the first {@code length} cache positions; returns out. */
@@ -111,20 +102,11 @@ public final class DecodeAttention {
                 q, kCache, vCache, out, seqLens, workspace);
         long seqStride = kCache.stride(rank - 3);
         long batchStride = rank == 4 ? kCache.stride(0) : 0;
-        long wsBytes = workspace.numel() * 4;
-        if (cuda) {
-            Backend.requireCuda(OP);
-            try (CUDAGuard guard = new CUDAGuard(q.device())) {
-                Backend.check(CudaKernels.decodeAttentionForward(q.data_ptr(), kCache.data_ptr(),
-                        vCache.data_ptr(), out.data_ptr(), seqLens == null ? null : seqLens.data_ptr(),
-                        batch, maxLen, hq, hkv, d, seqStride, batchStride, (float) scale,
-                        workspace.data_ptr(), wsBytes, dtype.tag, Backend.stream(q)), true);
-            }
-        } else {
-            Backend.check(CpuKernels.decodeAttentionForward(q.data_ptr(), kCache.data_ptr(),
-                    vCache.data_ptr(), out.data_ptr(), seqLens == null ? null : seqLens.data_ptr(),
-                    batch, maxLen, hq, hkv, d, seqStride, batchStride, (float) scale,
-                    workspace.data_ptr(), wsBytes, dtype.tag, null), false);
-        }
+        Tensor ws = workspace;
+        long wsBytes = ws.numel() * 4;
+        Kernels.launch(OP, q, (library, stream) -> library.decodeAttentionForward(q.data_ptr(),
+                kCache.data_ptr(), vCache.data_ptr(), out.data_ptr(),
+                seqLens == null ? null : seqLens.data_ptr(), batch, maxLen, hq, hkv, d, seqStride,
+                batchStride, (float) scale, ws.data_ptr(), wsBytes, dtype.tag, stream));
     }
 }

@@ -1,7 +1,5 @@
 package dev.relat.ops;
 
-import dev.relat.binding.CpuKernels;
-import dev.relat.binding.CudaKernels;
 import java.nio.IntBuffer;
 import java.nio.LongBuffer;
 import org.bytedeco.javacpp.IntPointer;
@@ -103,12 +101,8 @@ public final class Embedding {
         }
         Tensor idsOnDevice = deviceIds;
         Pointer flag = errorFlag == null ? null : errorFlag.data_ptr();
-        Pointer stream = Backend.stream(table);
-        Kernels.launch(OP, table,
-                () -> CpuKernels.embeddingForward(idsOnDevice.data_ptr(), idType, n, table.data_ptr(), vocab,
-                        dim, out.data_ptr(), flag, dtype.tag, null),
-                () -> CudaKernels.embeddingForward(idsOnDevice.data_ptr(), idType, n, table.data_ptr(), vocab,
-                        dim, out.data_ptr(), flag, dtype.tag, stream));
+        Kernels.launch(OP, table, (library, stream) -> library.embeddingForward(idsOnDevice.data_ptr(),
+                idType, n, table.data_ptr(), vocab, dim, out.data_ptr(), flag, dtype.tag, stream));
     }
 
     /** A new error flag (int64 [1] = -1) on the device of {@code table}. */

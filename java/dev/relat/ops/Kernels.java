@@ -2,7 +2,8 @@ package dev.relat.ops;
 
 import dev.relat.binding.CpuKernels;
 import dev.relat.binding.CudaKernels;
-import java.util.function.IntSupplier;
+import dev.relat.binding.KernelLibrary;
+import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
@@ -10,23 +11,60 @@ import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.cuda.CUDAGuard;
 import org.bytedeco.pytorch.global.torch;
 
-/** Shared plumbing of the ops: run the kernel of the right library, workspace buffers. */
+/**
+ * The one way an op reaches a kernel: {@link #launch} picks librelat_cpu or librelat_cuda from
+ * the device of a tensor, so each call site writes its argument list once. Also the workspace
+ * helpers the ops share.
+ */
 final class Kernels {
     private Kernels() {}
 
+    /** A kernel call on a library; {@code stream} is the device's current stream, null on the CPU. */
+    @FunctionalInterface
+    interface Call {
+        int run(KernelLibrary library, Pointer stream);
+    }
+
+    /** A size query: writes bytes[0] (no tensor, no stream). */
+    @FunctionalInterface
+    interface Query {
+        int run(KernelLibrary library, long[] bytes);
+    }
+
     /**
-     * Runs the CUDA kernel when {@code on} is a CUDA tensor (under a guard for its device), else
-     * the CPU kernel, and turns a bad status into a {@link NativeKernelException}.
+     * Runs the call on the CUDA library when {@code on} is a CUDA tensor (under a guard for its
+     * device, with that device's current stream), else on the CPU library, and turns a bad status
+     * into a {@link NativeKernelException} carrying the native message.
      */
-    static void launch(String op, Tensor on, IntSupplier cpu, IntSupplier cuda) {
+    static void launch(String op, Tensor on, Call call) {
         if (on.is_cuda()) {
-            Backend.requireCuda(op);
+            KernelLibrary cuda = library(op, true);
             try (CUDAGuard guard = new CUDAGuard(on.device())) {
-                Backend.check(cuda.getAsInt(), true);
+                check(cuda, call.run(cuda, Backend.stream(on)));
             }
         } else {
-            Backend.check(cpu.getAsInt(), false);
+            check(CpuKernels.INSTANCE, call.run(CpuKernels.INSTANCE, null));
         }
+    }
+
+    /** Runs a workspace-size query on the library of the CPU or of CUDA and returns the bytes. */
+    static long bytes(String op, boolean cuda, Query query) {
+        KernelLibrary library = library(op, cuda);
+        long[] bytes = new long[1];
+        check(library, query.run(library, bytes));
+        return bytes[0];
+    }
+
+    /** The library serving CPU or CUDA tensors; fails clearly when the CUDA one is absent. */
+    static KernelLibrary library(String op, boolean cuda) {
+        if (!cuda) return CpuKernels.INSTANCE;
+        Backend.requireCuda(op);
+        return CudaKernels.INSTANCE;
+    }
+
+    /** Throws the library's message for its calling thread when a call returned an error status. */
+    static void check(KernelLibrary library, int status) {
+        if (status != 0) throw new NativeKernelException(status, library.lastError());
     }
 
     /** Rows of a [..., cols] tensor, failing on an empty last dimension. */
@@ -53,16 +91,5 @@ final class Kernels {
             throw new IllegalArgumentException(op + ": tensor 'workspace' has " + workspace.nbytes()
                     + " bytes; " + needed + " needed");
         }
-    }
-
-    static long rmsnormWorkspaceBytes(long rows, long cols, boolean cuda) {
-        long[] bytes = new long[1];
-        if (cuda) {
-            Backend.requireCuda("rmsnorm_backward_workspace_bytes");
-            Backend.check(CudaKernels.rmsnormBackwardWorkspaceSize(rows, cols, bytes), true);
-        } else {
-            Backend.check(CpuKernels.rmsnormBackwardWorkspaceSize(rows, cols, bytes), false);
-        }
-        return bytes[0];
     }
 }

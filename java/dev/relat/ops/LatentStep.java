@@ -1,17 +1,15 @@
 package dev.relat.ops;
 
-import dev.relat.binding.CpuKernels;
-import dev.relat.binding.CudaKernels;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
-import org.bytedeco.pytorch.cuda.CUDAGuard;
 import org.bytedeco.pytorch.global.torch;
 
 /**
  * The latent step: from the final hidden state h (after the final RMSNorm) to the next input
- * embedding e, in the three modes of relat-method.md, each with its backward (dL/dh from dL/de).
+ * embedding e, in the three modes of the engine's {@code LatentMode}, each with its backward (dL/dh
+ * from dL/de).
  * <ul>
  *   <li>{@code soft} (ReLAT default): e = softmax(U h / tau)^T E, one fused kernel per direction
  *       that sweeps U and E once and never stores the [batch, vocab] probabilities
@@ -33,7 +31,7 @@ public final class LatentStep {
 
     /** The lower clamp of the norm in the rescale (LatentMAS). */
     public static final double MIN_NORM = 1e-6;
-    /** The ridge of the realign matrix (relat-method.md). */
+    /** The ridge of the realign matrix, as LatentMAS computes it (fp32, once per model). */
     public static final double REALIGN_LAMBDA = 1e-5;
 
     private LatentStep() {}
@@ -77,16 +75,9 @@ public final class LatentStep {
         long bytes = softWorkspaceBytes(batch, hidden, vocab, dtype, cuda)[0];
         Tensor ws = workspace(h, bytes);
         float invTau = (float) (1.0 / tau);
-        if (cuda) {
-            try (CUDAGuard guard = new CUDAGuard(h.device())) {
-                Backend.check(CudaKernels.latentSoftForward(h.data_ptr(), u.data_ptr(), emb.data_ptr(), e.data_ptr(),
-                        ptr(lse), ptr(e32), batch, hidden, vocab, invTau, ws.data_ptr(), bytes, dtype.tag,
-                        Backend.stream(h)), true);
-            }
-        } else {
-            Backend.check(CpuKernels.latentSoftForward(h.data_ptr(), u.data_ptr(), emb.data_ptr(), e.data_ptr(),
-                    ptr(lse), ptr(e32), batch, hidden, vocab, invTau, ws.data_ptr(), bytes, dtype.tag, null), false);
-        }
+        Kernels.launch(op, h, (library, stream) -> library.latentSoftForward(h.data_ptr(),
+                u.data_ptr(), emb.data_ptr(), e.data_ptr(), ptr(lse), ptr(e32), batch, hidden,
+                vocab, invTau, ws.data_ptr(), bytes, dtype.tag, stream));
     }
 
     /** dL/dh (shape and dtype of h) from dL/de, using the forward's saved lse and e32. */
@@ -116,28 +107,18 @@ public final class LatentStep {
         long bytes = softWorkspaceBytes(batch, hidden, vocab, dtype, cuda)[1];
         Tensor ws = workspace(h, bytes);
         float invTau = (float) (1.0 / tau);
-        if (cuda) {
-            try (CUDAGuard guard = new CUDAGuard(h.device())) {
-                Backend.check(CudaKernels.latentSoftBackward(h.data_ptr(), u.data_ptr(), emb.data_ptr(), lse.data_ptr(),
-                        e32.data_ptr(), de.data_ptr(), dh.data_ptr(), batch, hidden, vocab, invTau, ws.data_ptr(),
-                        bytes, dtype.tag, Backend.stream(h)), true);
-            }
-        } else {
-            Backend.check(CpuKernels.latentSoftBackward(h.data_ptr(), u.data_ptr(), emb.data_ptr(), lse.data_ptr(),
-                    e32.data_ptr(), de.data_ptr(), dh.data_ptr(), batch, hidden, vocab, invTau, ws.data_ptr(),
-                    bytes, dtype.tag, null), false);
-        }
+        Kernels.launch(op, h, (library, stream) -> library.latentSoftBackward(h.data_ptr(),
+                u.data_ptr(), emb.data_ptr(), lse.data_ptr(), e32.data_ptr(), de.data_ptr(),
+                dh.data_ptr(), batch, hidden, vocab, invTau, ws.data_ptr(), bytes, dtype.tag,
+                stream));
     }
 
     /** Workspace bytes of the soft forward ([0]) and backward ([1]): the fused kernels' extra memory. */
     public static long[] softWorkspaceBytes(long batch, long hidden, long vocab, DType dtype, boolean cuda) {
-        long[] fwd = new long[1], bwd = new long[1];
-        if (cuda) {
-            Backend.check(CudaKernels.latentSoftWorkspace(batch, hidden, vocab, dtype.tag, fwd, bwd), true);
-        } else {
-            Backend.check(CpuKernels.latentSoftWorkspace(batch, hidden, vocab, dtype.tag, fwd, bwd), false);
-        }
-        return new long[] {fwd[0], bwd[0]};
+        long[] backward = new long[1];
+        long forward = Kernels.bytes(SOFT_FWD, cuda, (library, bytes) ->
+                library.latentSoftWorkspaceBytes(batch, hidden, vocab, dtype.tag, bytes, backward));
+        return new long[] {forward, backward[0]};
     }
 
     private static long[] softChecks(String op, Tensor h, Tensor u, Tensor emb, double tau) {
@@ -170,7 +151,7 @@ public final class LatentStep {
 
     /**
      * W_a = (U^T U + lambda I)^-1 U^T E in fp32, [hidden, hidden], on u's device; computed once per
-     * model (relat-method.md, lambda = {@link #REALIGN_LAMBDA}). U and E are converted to fp32 in
+     * model (lambda = {@link #REALIGN_LAMBDA}, LatentMAS's value). U and E are converted to fp32 in
      * chunks of rows, so no fp32 copy of the whole vocabulary is ever held.
      */
     public static Tensor realignMatrix(Tensor u, Tensor emb, double lambda) {
@@ -268,16 +249,9 @@ public final class LatentStep {
         Checks.dtype(op, "y", y, dtype);
         Checks.shape(op, "y", y, Checks.shape(x));
         Checks.sameDevice(op, new String[] {"x", "y"}, x, y);
-        if (x.is_cuda()) {
-            Backend.requireCuda(op);
-            try (CUDAGuard guard = new CUDAGuard(x.device())) {
-                Backend.check(CudaKernels.rowRescaleForward(x.data_ptr(), y.data_ptr(), rc[0], rc[1],
-                        (float) targetNorm, (float) minNorm, dtype.tag, Backend.stream(x)), true);
-            }
-        } else {
-            Backend.check(CpuKernels.rowRescaleForward(x.data_ptr(), y.data_ptr(), rc[0], rc[1],
-                    (float) targetNorm, (float) minNorm, dtype.tag, null), false);
-        }
+        Kernels.launch(op, x, (library, stream) -> library.rowRescaleForward(x.data_ptr(),
+                y.data_ptr(), rc[0], rc[1], (float) targetNorm, (float) minNorm, dtype.tag,
+                stream));
     }
 
     /** dx from dy for the rescale above; dx may be dy. */
@@ -290,16 +264,9 @@ public final class LatentStep {
         Checks.dtype(op, "dx", dx, dtype);
         Checks.shape(op, "dx", dx, Checks.shape(x));
         Checks.sameDevice(op, new String[] {"x", "dy", "dx"}, x, dy, dx);
-        if (x.is_cuda()) {
-            Backend.requireCuda(op);
-            try (CUDAGuard guard = new CUDAGuard(x.device())) {
-                Backend.check(CudaKernels.rowRescaleBackward(x.data_ptr(), dy.data_ptr(), dx.data_ptr(), rc[0], rc[1],
-                        (float) targetNorm, (float) minNorm, dtype.tag, Backend.stream(x)), true);
-            }
-        } else {
-            Backend.check(CpuKernels.rowRescaleBackward(x.data_ptr(), dy.data_ptr(), dx.data_ptr(), rc[0], rc[1],
-                    (float) targetNorm, (float) minNorm, dtype.tag, null), false);
-        }
+        Kernels.launch(op, x, (library, stream) -> library.rowRescaleBackward(x.data_ptr(),
+                dy.data_ptr(), dx.data_ptr(), rc[0], rc[1], (float) targetNorm, (float) minNorm,
+                dtype.tag, stream));
     }
 
     private static long[] rescaleChecks(String op, Tensor x, double targetNorm, double minNorm) {

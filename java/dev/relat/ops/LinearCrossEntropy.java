@@ -1,10 +1,8 @@
 package dev.relat.ops;
 
 import dev.relat.binding.CpuKernels;
-import dev.relat.binding.CudaKernels;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
-import org.bytedeco.pytorch.cuda.CUDAGuard;
 import org.bytedeco.pytorch.global.torch;
 
 /**
@@ -34,12 +32,12 @@ public final class LinearCrossEntropy {
 
     /** Selects the CPU GEMM for the whole process (relat.h, relat_cpu_set_gemm). */
     public static void useCpuGemm(CpuGemm gemm) {
-        Backend.check(CpuKernels.setGemm(gemm.ordinal()), false);
+        Kernels.check(CpuKernels.INSTANCE, CpuKernels.INSTANCE.setGemm(gemm.ordinal()));
     }
 
     /** The CPU GEMM the next call will use: BUILTIN or OPENBLAS. */
     public static CpuGemm cpuGemm() {
-        return CpuGemm.values()[CpuKernels.gemmInUse()];
+        return CpuGemm.values()[CpuKernels.INSTANCE.gemmInUse()];
     }
 
     /** The loss (a 0-dim fp32 tensor on h's device) and dL/dh (shape and dtype of h). */
@@ -92,21 +90,11 @@ public final class LinearCrossEntropy {
         Checks.shape(OP, "dh", dh, Checks.shape(h));
         Checks.sameDevice(OP, new String[] {"h", "u", "targets", "loss", "dh"}, h, u, targets, loss, dh);
 
-        boolean cuda = h.is_cuda();
-        if (cuda) Backend.requireCuda(OP);
-        long bytes = workspaceBytes(tokens, hidden, vocab, dtype, cuda);
+        long bytes = workspaceBytes(tokens, hidden, vocab, dtype, h.is_cuda());
         Tensor workspace = h.new_empty(new long[] {Math.max(bytes, 1)}, new TensorOptions(torch.ScalarType.Byte));
-        if (cuda) {
-            try (CUDAGuard guard = new CUDAGuard(h.device())) {
-                Backend.check(CudaKernels.linearCrossEntropy(h.data_ptr(), u.data_ptr(), targets.data_ptr(),
-                        ignoreIndex, loss.data_ptr(), dh.data_ptr(), tokens, hidden, vocab,
-                        workspace.data_ptr(), bytes, dtype.tag, Backend.stream(h)), true);
-            }
-        } else {
-            Backend.check(CpuKernels.linearCrossEntropy(h.data_ptr(), u.data_ptr(), targets.data_ptr(),
-                    ignoreIndex, loss.data_ptr(), dh.data_ptr(), tokens, hidden, vocab,
-                    workspace.data_ptr(), bytes, dtype.tag, null), false);
-        }
+        Kernels.launch(OP, h, (library, stream) -> library.linearCrossEntropy(h.data_ptr(),
+                u.data_ptr(), targets.data_ptr(), ignoreIndex, loss.data_ptr(), dh.data_ptr(),
+                tokens, hidden, vocab, workspace.data_ptr(), bytes, dtype.tag, stream));
     }
 
     /**
@@ -114,12 +102,7 @@ public final class LinearCrossEntropy {
      * on the GEMM in use ({@link #cpuGemm}) and the OpenMP thread count; on CUDA only on the shape.
      */
     public static long workspaceBytes(long tokens, long hidden, long vocab, DType dtype, boolean cuda) {
-        long[] bytes = new long[1];
-        if (cuda) {
-            Backend.check(CudaKernels.linearCrossEntropyWorkspace(tokens, hidden, vocab, dtype.tag, bytes), true);
-        } else {
-            Backend.check(CpuKernels.linearCrossEntropyWorkspace(tokens, hidden, vocab, dtype.tag, bytes), false);
-        }
-        return bytes[0];
+        return Kernels.bytes(OP, cuda, (library, bytes) ->
+                library.linearCrossEntropyWorkspaceBytes(tokens, hidden, vocab, dtype.tag, bytes));
     }
 }

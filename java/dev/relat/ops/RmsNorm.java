@@ -1,7 +1,5 @@
 package dev.relat.ops;
 
-import dev.relat.binding.CpuKernels;
-import dev.relat.binding.CudaKernels;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
@@ -74,7 +72,8 @@ public final class RmsNorm {
 
     /** Workspace bytes for a backward with dweight over [rows, cols], on the CPU or on CUDA. */
     public static long backwardWorkspaceBytes(long rows, long cols, boolean cuda) {
-        return Kernels.rmsnormWorkspaceBytes(rows, cols, cuda);
+        return Kernels.bytes("rmsnorm_backward_workspace_bytes", cuda,
+                (library, bytes) -> library.rmsnormBackwardWorkspaceBytes(rows, cols, bytes));
     }
 
     // ---- shared with QkNorm and AddRmsNorm ---------------------------------------------------
@@ -92,12 +91,8 @@ public final class RmsNorm {
         Checks.sameDevice(op, new String[] {"x", "weight", "y", "rstd"}, x, weight, y, rstd);
         if (!(eps >= 0)) throw new IllegalArgumentException(op + ": eps must be >= 0, got " + eps);
         Pointer rstdPtr = rstd == null ? null : rstd.data_ptr();
-        Pointer stream = Backend.stream(x);
-        Kernels.launch(op, x,
-                () -> CpuKernels.rmsnormForward(x.data_ptr(), weight.data_ptr(), y.data_ptr(), rstdPtr,
-                        rows, cols, (float) eps, dtype.tag, null),
-                () -> CudaKernels.rmsnormForward(x.data_ptr(), weight.data_ptr(), y.data_ptr(), rstdPtr,
-                        rows, cols, (float) eps, dtype.tag, stream));
+        Kernels.launch(op, x, (library, stream) -> library.rmsnormForward(x.data_ptr(),
+                weight.data_ptr(), y.data_ptr(), rstdPtr, rows, cols, (float) eps, dtype.tag, stream));
     }
 
     /**
@@ -132,28 +127,21 @@ public final class RmsNorm {
                 x, dy, dsNext, weight, rstd, dx, dweight);
         long needed = 0;
         if (dweight != null) {
-            needed = Kernels.rmsnormWorkspaceBytes(rows, cols, x.is_cuda());
+            needed = backwardWorkspaceBytes(rows, cols, x.is_cuda());
             if (workspace == null) workspace = Kernels.workspace(x, needed);
             Kernels.checkWorkspace(op, workspace, x, needed);
         }
         Pointer dw = dweight == null ? null : dweight.data_ptr();
         Pointer ws = dweight == null ? null : workspace.data_ptr();
         long wsBytes = dweight == null ? 0 : workspace.nbytes();
-        Pointer stream = Backend.stream(x);
         if (residual) {
-            Kernels.launch(op, x,
-                    () -> CpuKernels.addRmsnormBackward(dy.data_ptr(), dsNext.data_ptr(), x.data_ptr(),
-                            weight.data_ptr(), rstd.data_ptr(), dx.data_ptr(), dw, ws, wsBytes, rows, cols,
-                            dtype.tag, null),
-                    () -> CudaKernels.addRmsnormBackward(dy.data_ptr(), dsNext.data_ptr(), x.data_ptr(),
-                            weight.data_ptr(), rstd.data_ptr(), dx.data_ptr(), dw, ws, wsBytes, rows, cols,
-                            dtype.tag, stream));
+            Kernels.launch(op, x, (library, stream) -> library.addRmsnormBackward(dy.data_ptr(),
+                    dsNext.data_ptr(), x.data_ptr(), weight.data_ptr(), rstd.data_ptr(), dx.data_ptr(),
+                    dw, ws, wsBytes, rows, cols, dtype.tag, stream));
         } else {
-            Kernels.launch(op, x,
-                    () -> CpuKernels.rmsnormBackward(dy.data_ptr(), x.data_ptr(), weight.data_ptr(),
-                            rstd.data_ptr(), dx.data_ptr(), dw, ws, wsBytes, rows, cols, dtype.tag, null),
-                    () -> CudaKernels.rmsnormBackward(dy.data_ptr(), x.data_ptr(), weight.data_ptr(),
-                            rstd.data_ptr(), dx.data_ptr(), dw, ws, wsBytes, rows, cols, dtype.tag, stream));
+            Kernels.launch(op, x, (library, stream) -> library.rmsnormBackward(dy.data_ptr(),
+                    x.data_ptr(), weight.data_ptr(), rstd.data_ptr(), dx.data_ptr(), dw, ws, wsBytes,
+                    rows, cols, dtype.tag, stream));
         }
     }
 

@@ -1,12 +1,10 @@
 package dev.relat.ops;
 
-import dev.relat.binding.CpuKernels;
-import dev.relat.binding.CudaKernels;
+import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
-import org.bytedeco.pytorch.cuda.CUDAGuard;
 import org.bytedeco.pytorch.global.torch;
 
 /**
@@ -137,29 +135,15 @@ public final class Rope {
         Checks.sameDevice(op, new String[] {qName, qOutName, kName, kOutName, "positions", "invFreq"}, q, qOut, k,
                 kOut, positions, invFreq);
 
-        if (q.is_cuda()) {
-            Backend.requireCuda(op);
-            try (CUDAGuard guard = new CUDAGuard(q.device())) {
-                var stream = Backend.stream(q);
-                int status = fwd
-                        ? CudaKernels.ropeForward(q.data_ptr(), k == null ? null : k.data_ptr(), qOut.data_ptr(),
-                                kOut == null ? null : kOut.data_ptr(), positions.data_ptr(), invFreq.data_ptr(),
-                                tokens, qHeads, kvHeads, headDim, ldq, ldk, dtype.tag, stream)
-                        : CudaKernels.ropeBackward(q.data_ptr(), k == null ? null : k.data_ptr(),
-                                qOut.data_ptr(), kOut == null ? null : kOut.data_ptr(), positions.data_ptr(),
-                                invFreq.data_ptr(), tokens, qHeads, kvHeads, headDim, ldq, ldk, dtype.tag, stream);
-                Backend.check(status, true);
-            }
-        } else {
-            int status = fwd
-                    ? CpuKernels.ropeForward(q.data_ptr(), k == null ? null : k.data_ptr(), qOut.data_ptr(),
-                            kOut == null ? null : kOut.data_ptr(), positions.data_ptr(), invFreq.data_ptr(), tokens,
-                            qHeads, kvHeads, headDim, ldq, ldk, dtype.tag, null)
-                    : CpuKernels.ropeBackward(q.data_ptr(), k == null ? null : k.data_ptr(), qOut.data_ptr(),
-                            kOut == null ? null : kOut.data_ptr(), positions.data_ptr(), invFreq.data_ptr(), tokens,
-                            qHeads, kvHeads, headDim, ldq, ldk, dtype.tag, null);
-            Backend.check(status, false);
-        }
+        long kvHeadCount = kvHeads, kStride = ldk;
+        Pointer kPtr = k == null ? null : k.data_ptr(), kOutPtr = kOut == null ? null : kOut.data_ptr();
+        Kernels.launch(op, q, (library, stream) -> fwd
+                ? library.ropeForward(q.data_ptr(), kPtr, qOut.data_ptr(), kOutPtr, positions.data_ptr(),
+                        invFreq.data_ptr(), tokens, qHeads, kvHeadCount, headDim, ldq, kStride, dtype.tag,
+                        stream)
+                : library.ropeBackward(q.data_ptr(), kPtr, qOut.data_ptr(), kOutPtr, positions.data_ptr(),
+                        invFreq.data_ptr(), tokens, qHeads, kvHeadCount, headDim, ldq, kStride, dtype.tag,
+                        stream));
     }
 
     /** Heads and headDim contiguous, tokens at any stride that does not overlap; returns the token stride. */

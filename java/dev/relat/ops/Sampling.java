@@ -1,12 +1,9 @@
 package dev.relat.ops;
 
-import dev.relat.binding.CpuKernels;
-import dev.relat.binding.CudaKernels;
-import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
-import org.bytedeco.pytorch.cuda.CUDAGuard;
 import org.bytedeco.pytorch.global.torch;
 
 /**
@@ -55,15 +52,8 @@ public final class Sampling {
 
     /** Bytes of workspace the kernel needs for rows x vocab logits on the device (0 on CUDA). */
     public static long workspaceBytes(long rows, long vocab, boolean cuda) {
-        try (LongPointer bytes = new LongPointer(1)) {
-            if (cuda) {
-                Backend.requireCuda(OP);
-                Backend.check(CudaKernels.sampleWorkspaceBytes(rows, vocab, bytes), true);
-            } else {
-                Backend.check(CpuKernels.sampleWorkspaceBytes(rows, vocab, bytes), false);
-            }
-            return bytes.get();
-        }
+        return Kernels.bytes(OP, cuda,
+                (library, bytes) -> library.sampleWorkspaceBytes(rows, vocab, bytes));
     }
 
     /** A workspace tensor (uint8) for rows x vocab logits on the device; allocate once and reuse. */
@@ -138,18 +128,10 @@ public final class Sampling {
                         + " at least " + workspaceBytes(rows, vocab, false) + " (Sampling.workspaceBytes)");
             }
         }
-        if (cuda) {
-            Backend.requireCuda(OP);
-            try (CUDAGuard guard = new CUDAGuard(logits.device())) {
-                Backend.check(CudaKernels.sample(logits.data_ptr(), rows, vocab, ld, (float) params.temperature(),
-                        params.topK(), (float) params.topP(), seed, step, out.data_ptr(),
-                        workspace == null ? null : workspace.data_ptr(), wsBytes, dtype.tag,
-                        Backend.stream(logits)), true);
-            }
-        } else {
-            Backend.check(CpuKernels.sample(logits.data_ptr(), rows, vocab, ld, (float) params.temperature(),
-                    params.topK(), (float) params.topP(), seed, step, out.data_ptr(),
-                    workspace == null ? null : workspace.data_ptr(), wsBytes, dtype.tag, null), false);
-        }
+        Pointer ws = workspace == null ? null : workspace.data_ptr();
+        long wsLength = wsBytes;
+        Kernels.launch(OP, logits, (library, stream) -> library.sample(logits.data_ptr(), rows,
+                vocab, ld, (float) params.temperature(), params.topK(), (float) params.topP(), seed,
+                step, out.data_ptr(), ws, wsLength, dtype.tag, stream));
     }
 }

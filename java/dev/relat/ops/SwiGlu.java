@@ -1,7 +1,5 @@
 package dev.relat.ops;
 
-import dev.relat.binding.CpuKernels;
-import dev.relat.binding.CudaKernels;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -124,20 +122,14 @@ public final class SwiGlu {
 
     private static void launchForward(Tensor on, Pointer gate, Pointer up, long ldIn, Tensor out,
             long rows, long cols, DType dtype) {
-        Pointer stream = Backend.stream(on);
-        Kernels.launch(OP, on,
-                () -> CpuKernels.swigluForward(gate, up, ldIn, out.data_ptr(), rows, cols, dtype.tag, null),
-                () -> CudaKernels.swigluForward(gate, up, ldIn, out.data_ptr(), rows, cols, dtype.tag, stream));
+        Kernels.launch(OP, on, (library, stream) -> library.swigluForward(gate, up, ldIn,
+                out.data_ptr(), rows, cols, dtype.tag, stream));
     }
 
     private static void launchBackward(Tensor on, Tensor dout, Pointer gate, Pointer up, long ldIn,
             Pointer dgate, Pointer dup, long ldGrad, long rows, long cols, DType dtype) {
-        Pointer stream = Backend.stream(on);
-        Kernels.launch(BACKWARD, on,
-                () -> CpuKernels.swigluBackward(dout.data_ptr(), gate, up, ldIn, dgate, dup, ldGrad, rows,
-                        cols, dtype.tag, null),
-                () -> CudaKernels.swigluBackward(dout.data_ptr(), gate, up, ldIn, dgate, dup, ldGrad, rows,
-                        cols, dtype.tag, stream));
+        Kernels.launch(BACKWARD, on, (library, stream) -> library.swigluBackward(dout.data_ptr(),
+                gate, up, ldIn, dgate, dup, ldGrad, rows, cols, dtype.tag, stream));
     }
 
     private static long fusedHalf(String op, Tensor gu) {

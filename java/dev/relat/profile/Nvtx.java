@@ -26,29 +26,29 @@ public final class Nvtx {
     /** Opens a named range (nests); false when it failed or when no-op. */
     public static boolean push(String name) {
         if (name == null) throw new IllegalArgumentException("NVTX range name must not be null");
-        return active() && ok(CudaKernels.profileRangePush(name), "nvtx range push");
+        return active() && ok(CudaKernels.INSTANCE.profileRangePush(name), "nvtx range push");
     }
 
     /** Closes the range opened last. */
     public static boolean pop() {
-        return active() && ok(CudaKernels.profileRangePop(), "nvtx range pop");
+        return active() && ok(CudaKernels.INSTANCE.profileRangePop(), "nvtx range pop");
     }
 
     /** cudaProfilerStart: the capture range of nsys --capture-range=cudaProfilerApi begins. */
     public static boolean start() {
-        return active() && ok(CudaKernels.profileStart(), "cudaProfilerStart");
+        return active() && ok(CudaKernels.INSTANCE.profileStart(), "cudaProfilerStart");
     }
 
     /** cudaProfilerStop: the capture range ends. */
     public static boolean stop() {
-        return active() && ok(CudaKernels.profileStop(), "cudaProfilerStop");
+        return active() && ok(CudaKernels.INSTANCE.profileStop(), "cudaProfilerStop");
     }
 
     private static boolean ok(int status, String what) {
         if (status == 0) return true;
         if (!warned) {
             warned = true;
-            System.err.println("relat: warning: " + what + " failed: " + CudaKernels.lastError()
+            System.err.println("relat: warning: " + what + " failed: " + CudaKernels.INSTANCE.lastError()
                     + " (profiling markers are off from here on)");
         }
         return false;

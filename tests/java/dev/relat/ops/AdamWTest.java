@@ -227,11 +227,11 @@ class AdamWTest {
 
     @Test
     void nativeErrorsSurfaceWithTheNativeMessage() {
-        int status = CpuKernels.adamwStep(null, null, null, null, null, 2, 0, 0, 1e-3, 0.9, 0.999, 1e-8, 0, 1, null);
-        var e = assertThrows(NativeKernelException.class, () -> Backend.check(status, false));
+        int status = CpuKernels.INSTANCE.adamwStep(null, null, null, null, null, 2, 0, 0, 1e-3, 0.9, 0.999, 1e-8, 0, 1, null);
+        var e = assertThrows(NativeKernelException.class, () -> Kernels.check(CpuKernels.INSTANCE, status));
         assertEquals("adamw_step: params is null", e.getMessage());
-        int badBeta = CpuKernels.adamwStep(null, null, null, null, null, 0, 0, 0, 1e-3, 1.0, 0.999, 1e-8, 0, 1, null);
-        e = assertThrows(NativeKernelException.class, () -> Backend.check(badBeta, false));
+        int badBeta = CpuKernels.INSTANCE.adamwStep(null, null, null, null, null, 0, 0, 0, 1e-3, 1.0, 0.999, 1e-8, 0, 1, null);
+        e = assertThrows(NativeKernelException.class, () -> Kernels.check(CpuKernels.INSTANCE, badBeta));
         assertEquals("adamw_step: beta1 must be in [0, 1)", e.getMessage());
     }
 }

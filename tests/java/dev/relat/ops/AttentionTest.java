@@ -260,21 +260,21 @@ class AttentionTest {
 
     @Test
     void nativeValidationMessages() {
-        int status = CpuKernels.attentionForward(null, null, null, null, null, 4, 6, 8, 2, 64, 128, 0.1f, 0, null);
-        var e = assertThrows(NativeKernelException.class, () -> Backend.check(status, false));
+        int status = CpuKernels.INSTANCE.attentionForward(null, null, null, null, null, 4, 6, 8, 2, 64, 128, 0.1f, 0, null);
+        var e = assertThrows(NativeKernelException.class, () -> Kernels.check(CpuKernels.INSTANCE, status));
         assertEquals("attention_forward: q is null", e.getMessage());
-        int s2 = CpuKernels.attentionForward(null, null, null, null, null, 4, 3, 8, 2, 64, 128, 0.1f, 0, null);
-        e = assertThrows(NativeKernelException.class, () -> Backend.check(s2, false));
+        int s2 = CpuKernels.INSTANCE.attentionForward(null, null, null, null, null, 4, 3, 8, 2, 64, 128, 0.1f, 0, null);
+        e = assertThrows(NativeKernelException.class, () -> Kernels.check(CpuKernels.INSTANCE, s2));
         assertEquals("attention_forward: bad lengths tq=4 tk=3 (need 0 <= tq <= tk)", e.getMessage());
-        int s3 = CpuKernels.attentionForward(null, null, null, null, null, 4, 6, 8, 2, 64, 100, 0.1f, 0, null);
-        e = assertThrows(NativeKernelException.class, () -> Backend.check(s3, false));
+        int s3 = CpuKernels.INSTANCE.attentionForward(null, null, null, null, null, 4, 6, 8, 2, 64, 100, 0.1f, 0, null);
+        e = assertThrows(NativeKernelException.class, () -> Kernels.check(CpuKernels.INSTANCE, s3));
         assertEquals("attention_forward: kv_stride 100 is smaller than hkv*head_dim = 128", e.getMessage());
-        int s4 = CpuKernels.attentionBackward(null, null, null, null, null, null, null, null, null, null, 0,
+        int s4 = CpuKernels.INSTANCE.attentionBackward(null, null, null, null, null, null, null, null, null, null, 0,
                 4, 6, 8, 2, 64, 128, 0.1f, 0, 1, null);
-        e = assertThrows(NativeKernelException.class, () -> Backend.check(s4, false));
+        e = assertThrows(NativeKernelException.class, () -> Kernels.check(CpuKernels.INSTANCE, s4));
         assertEquals("attention_backward: dk is null", e.getMessage());
         // tq = 0 is a no-op that needs no pointers.
-        assertEquals(0, CpuKernels.attentionForward(null, null, null, null, null, 0, 0, 8, 2, 64, 128, 0.1f, 0, null));
+        assertEquals(0, CpuKernels.INSTANCE.attentionForward(null, null, null, null, null, 0, 0, 8, 2, 64, 128, 0.1f, 0, null));
     }
 
     /**
@@ -292,41 +292,41 @@ class AttentionTest {
             {4, 6, 8, 2, 96, 192}, {4, 6, 8, 2, 64, 100}, {4, 6, 8, 2, 64, 132}, {-1, 6, 8, 2, 64, 128}};
         for (long[] a : forward) {
             for (int dtype : new int[] {0, 1, 7}) {
-                int cpu = CpuKernels.attentionForward(null, null, null, null, null, a[0], a[1], a[2], a[3], a[4], a[5], 0.1f, dtype, null);
-                String cpuMessage = CpuKernels.lastError();
-                int gpu = CudaKernels.attentionForward(null, null, null, null, null, a[0], a[1], a[2], a[3], a[4], a[5], 0.1f, dtype, null);
+                int cpu = CpuKernels.INSTANCE.attentionForward(null, null, null, null, null, a[0], a[1], a[2], a[3], a[4], a[5], 0.1f, dtype, null);
+                String cpuMessage = CpuKernels.INSTANCE.lastError();
+                int gpu = CudaKernels.INSTANCE.attentionForward(null, null, null, null, null, a[0], a[1], a[2], a[3], a[4], a[5], 0.1f, dtype, null);
                 assertEquals(cpu, gpu, java.util.Arrays.toString(a));
-                assertEquals(cpuMessage, CudaKernels.lastError());
+                assertEquals(cpuMessage, CudaKernels.INSTANCE.lastError());
                 assertTrue(cpu != 0, cpuMessage);
-                cpu = CpuKernels.attentionBackward(null, null, null, null, null, null, null, null, null, null, 0,
+                cpu = CpuKernels.INSTANCE.attentionBackward(null, null, null, null, null, null, null, null, null, null, 0,
                         a[0], a[1], a[2], a[3], a[4], a[5], 0.1f, 0, dtype, null);
-                cpuMessage = CpuKernels.lastError();
-                gpu = CudaKernels.attentionBackward(null, null, null, null, null, null, null, null, null, null, 0,
+                cpuMessage = CpuKernels.INSTANCE.lastError();
+                gpu = CudaKernels.INSTANCE.attentionBackward(null, null, null, null, null, null, null, null, null, null, 0,
                         a[0], a[1], a[2], a[3], a[4], a[5], 0.1f, 0, dtype, null);
                 assertEquals(cpu, gpu);
-                assertEquals(cpuMessage, CudaKernels.lastError());
+                assertEquals(cpuMessage, CudaKernels.INSTANCE.lastError());
             }
         }
         long[][] decode = {{1, 10, 8, 2, 64, 128, 0}, {1, 10, 8, 2, 64, 100, 0}, {1, 10, 8, 2, 64, 132, 0},
             {1, 10, 8, 2, 64, 128, -8}, {1, -1, 8, 2, 64, 128, 0}, {70000, 10, 8, 2, 64, 128, 0}, {1, 10, 8, 2, 32, 128, 0}};
         for (long[] a : decode) {
-            int cpu = CpuKernels.decodeAttentionForward(null, null, null, null, null, a[0], a[1], a[2], a[3], a[4], a[5], a[6],
+            int cpu = CpuKernels.INSTANCE.decodeAttentionForward(null, null, null, null, null, a[0], a[1], a[2], a[3], a[4], a[5], a[6],
                     0.1f, null, 0, 1, null);
-            String cpuMessage = CpuKernels.lastError();
-            int gpu = CudaKernels.decodeAttentionForward(null, null, null, null, null, a[0], a[1], a[2], a[3], a[4], a[5], a[6],
+            String cpuMessage = CpuKernels.INSTANCE.lastError();
+            int gpu = CudaKernels.INSTANCE.decodeAttentionForward(null, null, null, null, null, a[0], a[1], a[2], a[3], a[4], a[5], a[6],
                     0.1f, null, 0, 1, null);
             assertEquals(cpu, gpu, java.util.Arrays.toString(a));
-            assertEquals(cpuMessage, CudaKernels.lastError());
+            assertEquals(cpuMessage, CudaKernels.INSTANCE.lastError());
             assertTrue(cpu != 0, cpuMessage);
         }
         // Workspace sizes: decode identical; the CUDA backward asks for the minimum both accept.
         long[] c = new long[1], g = new long[1];
-        assertEquals(0, CpuKernels.decodeAttentionWorkspace(2, 16, 128, 32768, c));
-        assertEquals(0, CudaKernels.decodeAttentionWorkspace(2, 16, 128, 32768, g));
+        assertEquals(0, CpuKernels.INSTANCE.decodeAttentionWorkspaceBytes(2, 16, 128, 32768, c));
+        assertEquals(0, CudaKernels.INSTANCE.decodeAttentionWorkspaceBytes(2, 16, 128, 32768, g));
         assertEquals(c[0], g[0]);
-        assertEquals(0, CudaKernels.attentionBackwardWorkspace(256, 456, 16, 8, 128, 1, g));
+        assertEquals(0, CudaKernels.INSTANCE.attentionBackwardWorkspaceBytes(256, 456, 16, 8, 128, 1, g));
         assertEquals(4L * (256 * 16 + 256 * 16 * 128), g[0]);
-        assertEquals(0, CudaKernels.attentionBackwardWorkspace(256, 456, 16, 8, 128, 0, g));
+        assertEquals(0, CudaKernels.INSTANCE.attentionBackwardWorkspaceBytes(256, 456, 16, 8, 128, 0, g));
         assertEquals(4L * 256 * 16, g[0]);
     }
 }

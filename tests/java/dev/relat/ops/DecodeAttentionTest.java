@@ -14,6 +14,7 @@ import dev.relat.testing.TensorAssert;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
+import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
@@ -61,7 +62,7 @@ class DecodeAttentionTest {
         // A cache preallocated beyond the current length.
         Tensor kCache = randn(seed, dtype, len + 50, hkv, d);
         Tensor vCache = randn(seed + 1, dtype, len + 50, hkv, d);
-        Tensor q = randn(seed + 2, dtype, 1, hq, d).mul(new org.bytedeco.pytorch.Scalar(2.0)).to(dtype.scalarType());
+        Tensor q = randn(seed + 2, dtype, 1, hq, d).mul(new Scalar(2.0)).to(dtype.scalarType());
         Tensor expected = reference(q.select(0, 0), kCache, vCache, len, scale);
         for (boolean cuda : AttentionTest.devices()) {
             Tensor out = AttentionTest.on(poisoned(dtype, 1, hq, d), cuda);
@@ -142,9 +143,9 @@ class DecodeAttentionTest {
         e = assertThrows(IllegalArgumentException.class, () -> DecodeAttention.forward(q, k, v, null, 10, 0.1,
                 torch.empty_like(q), poisoned(DType.F32, 3)));
         assertTrue(e.getMessage().contains("'workspace' holds 12 bytes"), e.getMessage());
-        int status = CpuKernels.decodeAttentionForward(null, null, null, null, null, 1, 10, 8, 2, 64, 100, 0, 0.1f,
+        int status = CpuKernels.INSTANCE.decodeAttentionForward(null, null, null, null, null, 1, 10, 8, 2, 64, 100, 0, 0.1f,
                 null, 0, 0, null);
-        var ne = assertThrows(NativeKernelException.class, () -> Backend.check(status, false));
+        var ne = assertThrows(NativeKernelException.class, () -> Kernels.check(CpuKernels.INSTANCE, status));
         assertEquals("decode_attention_forward: cache_seq_stride 100 is smaller than hkv*head_dim = 128", ne.getMessage());
     }
 }

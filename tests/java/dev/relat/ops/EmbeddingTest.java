@@ -77,9 +77,9 @@ class EmbeddingTest {
         ids = ids.mul(new Scalar(3));                                                      // 12, 15 are not
         Tensor out = poisoned(DType.BF16, 6, 8);
         Tensor flag = Embedding.errorFlag(table);
-        int status = CpuKernels.embeddingForward(ids.data_ptr(), 1, 6, table.data_ptr(), 10, 8, out.data_ptr(),
+        int status = CpuKernels.INSTANCE.embeddingForward(ids.data_ptr(), 1, 6, table.data_ptr(), 10, 8, out.data_ptr(),
                 flag.data_ptr(), 1, null);
-        var e = assertThrows(NativeKernelException.class, () -> Backend.check(status, false));
+        var e = assertThrows(NativeKernelException.class, () -> Kernels.check(CpuKernels.INSTANCE, status));
         assertEquals("embedding_forward: ids[4] = 12 is out of range [0, 10)", e.getMessage());
         assertTrue(torch.all(torch.isnan(out)).item_bool(), "nothing written");
         assertEquals(4, flag.item_long());
@@ -88,14 +88,14 @@ class EmbeddingTest {
         assertTrue(ioe.getMessage().contains("ids[4] = 12"), ioe.getMessage());
 
         flag.fill_(new Scalar(2));  // a lower position recorded earlier stays
-        CpuKernels.embeddingForward(ids.data_ptr(), 1, 6, table.data_ptr(), 10, 8, out.data_ptr(),
+        CpuKernels.INSTANCE.embeddingForward(ids.data_ptr(), 1, 6, table.data_ptr(), 10, 8, out.data_ptr(),
                 flag.data_ptr(), 1, null);
         assertEquals(2, flag.item_long());
         Embedding.resetErrorFlag(flag);
         Embedding.checkErrorFlag(flag, ids);  // -1: no error
-        int badType = CpuKernels.embeddingForward(ids.data_ptr(), 7, 6, table.data_ptr(), 10, 8, out.data_ptr(),
+        int badType = CpuKernels.INSTANCE.embeddingForward(ids.data_ptr(), 7, 6, table.data_ptr(), 10, 8, out.data_ptr(),
                 null, 1, null);
-        e = assertThrows(NativeKernelException.class, () -> Backend.check(badType, false));
+        e = assertThrows(NativeKernelException.class, () -> Kernels.check(CpuKernels.INSTANCE, badType));
         assertTrue(e.getMessage().contains("unknown index dtype tag 7"), e.getMessage());
     }
 

@@ -11,9 +11,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.relat.binding.CpuKernels;
 import java.util.stream.Stream;
+import org.bytedeco.pytorch.BoolOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorArrayRefOptional;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -84,7 +86,7 @@ class LatentStepTest {
         Tensor hf = f64(h).detach().requires_grad_(true);
         Tensor z = hf.mm(f64(u).t()).div(new Scalar(tau));
         Tensor eRef = torch.softmax(z, 1).mm(f64(emb));
-        eRef.backward(f64(de), new org.bytedeco.pytorch.BoolOptional(), false, new org.bytedeco.pytorch.TensorArrayRefOptional());
+        eRef.backward(f64(de), new BoolOptional(), false, new TensorArrayRefOptional());
         assertClose(e, eRef.detach(), bound(dtype), what + " e");
         assertClose(e32, eRef.detach(), 1e-5, what + " e32");
         assertClose(lse, torch.logsumexp(z.detach(), new long[] {1}, false), 1e-5, what + " lse");
@@ -117,8 +119,8 @@ class LatentStepTest {
 
         Tensor hf = f64(h).detach().requires_grad_(true);
         Tensor eRef = torch.softmax(hf.mm(f64(u).t()).div(new Scalar(tau)), 1).mm(f64(u));
-        eRef.backward(f64(de), new org.bytedeco.pytorch.BoolOptional(), false,
-                new org.bytedeco.pytorch.TensorArrayRefOptional());
+        eRef.backward(f64(de), new BoolOptional(), false,
+                new TensorArrayRefOptional());
         assertClose(dh, hf.grad(), SOFT_DH_F32_BOUND, "soft dh, flat softmax over 151,936 rows, seed " + seed);
     }
 
@@ -161,7 +163,7 @@ class LatentStepTest {
         Tensor a = hf.mm(wa);
         Tensor norm = torch.linalg_vector_norm(a, new Scalar(2.0), new long[] {1}, true, new ScalarTypeOptional());
         Tensor eRef = a.mul(new Scalar(target)).div(torch.clamp_min(norm, new Scalar(LatentStep.MIN_NORM)));
-        eRef.backward(f32(de), new org.bytedeco.pytorch.BoolOptional(), false, new org.bytedeco.pytorch.TensorArrayRefOptional());
+        eRef.backward(f32(de), new BoolOptional(), false, new TensorArrayRefOptional());
         assertClose(r.e(), eRef.detach(), bound(dtype), what + " e");
         Tensor dh = LatentStep.realignBackward(r.a(), wa, target, de, dtype);
         assertClose(dh, hf.grad(), bound(dtype), what + " dh");
@@ -189,7 +191,7 @@ class LatentStepTest {
             Tensor hf = f32(h).detach().requires_grad_(true);
             Tensor norm = torch.linalg_vector_norm(hf, new Scalar(2.0), new long[] {1}, true, new ScalarTypeOptional());
             Tensor eRef = hf.mul(new Scalar(target)).div(torch.clamp_min(norm, new Scalar(LatentStep.MIN_NORM)));
-            eRef.backward(f32(de), new org.bytedeco.pytorch.BoolOptional(), false, new org.bytedeco.pytorch.TensorArrayRefOptional());
+            eRef.backward(f32(de), new BoolOptional(), false, new TensorArrayRefOptional());
             assertClose(e, eRef.detach(), bound(dtype), what + " e");
             assertClose(dh, hf.grad(), bound(dtype), what + " dh");
         }
@@ -208,7 +210,7 @@ class LatentStepTest {
         Tensor xf = x.detach().requires_grad_(true);
         Tensor norm = torch.linalg_vector_norm(xf, new Scalar(2.0), new long[] {1}, true, new ScalarTypeOptional());
         Tensor ref = xf.mul(new Scalar(2.0)).div(torch.clamp_min(norm, new Scalar(LatentStep.MIN_NORM)));
-        ref.backward(dy, new org.bytedeco.pytorch.BoolOptional(), false, new org.bytedeco.pytorch.TensorArrayRefOptional());
+        ref.backward(dy, new BoolOptional(), false, new TensorArrayRefOptional());
         assertClose(y, ref.detach(), 1e-5, "clamped rescale seed " + seed);
         assertClose(dx, xf.grad(), 1e-5, "clamped rescale backward seed " + seed);
     }
@@ -248,11 +250,11 @@ class LatentStepTest {
 
     @Test
     void nativeErrorsSurfaceWithTheNativeMessage() {
-        int status = CpuKernels.latentSoftForward(null, null, null, null, null, null, 2, 16, 30, 1f, null, 0, 0, null);
-        var e = assertThrows(NativeKernelException.class, () -> Backend.check(status, false));
+        int status = CpuKernels.INSTANCE.latentSoftForward(null, null, null, null, null, null, 2, 16, 30, 1f, null, 0, 0, null);
+        var e = assertThrows(NativeKernelException.class, () -> Kernels.check(CpuKernels.INSTANCE, status));
         assertEquals("latent_soft_forward: h is null", e.getMessage());
-        int bad = CpuKernels.rowRescaleForward(null, null, 2, 16, 1f, 0f, 0, null);
-        e = assertThrows(NativeKernelException.class, () -> Backend.check(bad, false));
+        int bad = CpuKernels.INSTANCE.rowRescaleForward(null, null, 2, 16, 1f, 0f, 0, null);
+        e = assertThrows(NativeKernelException.class, () -> Kernels.check(CpuKernels.INSTANCE, bad));
         assertTrue(e.getMessage().contains("row_rescale_forward: x is null"), e.getMessage());
     }
 }

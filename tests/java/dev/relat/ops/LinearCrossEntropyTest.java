@@ -17,6 +17,7 @@ import dev.relat.ops.LinearCrossEntropy.CpuGemm;
 import java.util.Random;
 import java.util.stream.Stream;
 import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.global.torch;
@@ -173,7 +174,7 @@ class LinearCrossEntropyTest {
                 .to(dtype.scalarType());
         Tensor uf = u.to(torch.ScalarType.Float);
         Tensor ut = uf.index_select(0, Tensor.create(t));
-        Tensor norms = ut.pow(new Scalar(2)).sum(new long[] {1}, true, new org.bytedeco.pytorch.ScalarTypeOptional());
+        Tensor norms = ut.pow(new Scalar(2)).sum(new long[] {1}, true, new ScalarTypeOptional());
         Tensor h = randn(seed + 2, DType.F32, tokens, hidden).mul(new Scalar(0.1))
                 .add(ut.div(norms).mul(new Scalar(14.0))).to(dtype.scalarType());
         Tensor targets = Tensor.create(t);
@@ -222,8 +223,8 @@ class LinearCrossEntropyTest {
     @Test
     void openBlasIsTheDefaultUnderLibtorch() {
         assertEquals(CpuGemm.OPENBLAS, LinearCrossEntropy.cpuGemm());
-        int status = CpuKernels.setGemm(7);
-        var e = assertThrows(NativeKernelException.class, () -> Backend.check(status, false));
+        int status = CpuKernels.INSTANCE.setGemm(7);
+        var e = assertThrows(NativeKernelException.class, () -> Kernels.check(CpuKernels.INSTANCE, status));
         assertTrue(e.getMessage().contains("unknown GEMM 7"), e.getMessage());
         assertEquals(CpuGemm.OPENBLAS, LinearCrossEntropy.cpuGemm(), "a rejected setting changes nothing");
     }
@@ -281,17 +282,17 @@ class LinearCrossEntropyTest {
 
     @Test
     void nativeErrorsSurfaceWithTheNativeMessage() {
-        int status = CpuKernels.linearCrossEntropy(null, null, null, IGNORE, null, null, 4, 16, 30, null, 0, 0, null);
-        var e = assertThrows(NativeKernelException.class, () -> Backend.check(status, false));
+        int status = CpuKernels.INSTANCE.linearCrossEntropy(null, null, null, IGNORE, null, null, 4, 16, 30, null, 0, 0, null);
+        var e = assertThrows(NativeKernelException.class, () -> Kernels.check(CpuKernels.INSTANCE, status));
         assertEquals("linear_cross_entropy: loss is null", e.getMessage());
         Tensor h = randn(1, DType.F32, 4, 16);
         Tensor u = randn(2, DType.F32, 30, 16);
         Tensor t = Tensor.create(1L, 2L, 3L, 4L);
         Tensor loss = poisoned(DType.F32);
         Tensor dh = poisoned(DType.F32, 4, 16);
-        int small = CpuKernels.linearCrossEntropy(h.data_ptr(), u.data_ptr(), t.data_ptr(), IGNORE, loss.data_ptr(),
+        int small = CpuKernels.INSTANCE.linearCrossEntropy(h.data_ptr(), u.data_ptr(), t.data_ptr(), IGNORE, loss.data_ptr(),
                 dh.data_ptr(), 4, 16, 30, dh.data_ptr(), 8, 0, null);
-        e = assertThrows(NativeKernelException.class, () -> Backend.check(small, false));
+        e = assertThrows(NativeKernelException.class, () -> Kernels.check(CpuKernels.INSTANCE, small));
         assertTrue(e.getMessage().contains("workspace has 8 bytes"), e.getMessage());
     }
 
@@ -343,7 +344,8 @@ class LinearCrossEntropyTest {
             return null;
         }
         long[] bytes = new long[1];
-        Backend.check(CudaKernels.linearCrossEntropyWorkspace(tokens, hidden, vocab, dtype.tag, bytes), true);
+        Kernels.check(CudaKernels.INSTANCE,
+                CudaKernels.INSTANCE.linearCrossEntropyWorkspaceBytes(tokens, hidden, vocab, dtype.tag, bytes));
         return bytes[0];
     }
 }

@@ -12,6 +12,7 @@ import dev.relat.testing.Autograd;
 import java.util.stream.Stream;
 import org.bytedeco.pytorch.DoubleOptional;
 import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.global.torch;
@@ -55,7 +56,7 @@ class QkNormTest {
         assertClose(y, yf.view(shape), bound(dtype), what + " y");
         Tensor xd = x.to(torch.ScalarType.Float).view(t * h, d);
         Tensor expectedRstd = torch.rsqrt(xd.mul(xd).mean(new long[] {-1}, false,
-                new org.bytedeco.pytorch.ScalarTypeOptional()).add(new Scalar(eps)));
+                new ScalarTypeOptional()).add(new Scalar(eps)));
         assertClose(rstd, expectedRstd, 1e-5, what + " rstd");
         assertClose(dx, xf.grad(), bound(dtype), what + " dx");
         assertClose(dweight, wf.grad(), bound(dtype), what + " dweight");

@@ -13,13 +13,16 @@ import dev.relat.binding.CpuKernels;
 import dev.relat.testing.Autograd;
 import java.util.stream.Stream;
 import org.bytedeco.pytorch.DoubleOptional;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptional;
+import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
-import org.junit.jupiter.api.Test;
 
 /**
  * RMSNorm against libtorch's rms_norm, computed in fp32 from the same (rounded) inputs; the
@@ -39,7 +42,7 @@ class RmsNormTest {
         long rows = 1;
         for (int i = 0; i < shape.length - 1; i++) rows *= shape[i];
         Tensor x = randn(seed, dtype, shape);
-        Tensor w = randn(seed + 1, dtype, cols).add(new org.bytedeco.pytorch.Scalar(1.0));
+        Tensor w = randn(seed + 1, dtype, cols).add(new Scalar(1.0));
         double eps = 1e-6;
 
         Tensor y = poisoned(dtype, shape);
@@ -53,8 +56,8 @@ class RmsNormTest {
                 new DoubleOptional(eps));
         String what = "rmsnorm " + dtype + " seed " + seed;
         assertClose(y, expected, bound(dtype), what);
-        Tensor expectedRstd = torch.rsqrt(xf.pow(new org.bytedeco.pytorch.Scalar(2)).mean(new long[] {-1}, false,
-                new org.bytedeco.pytorch.ScalarTypeOptional()).add(new org.bytedeco.pytorch.Scalar(eps))).reshape(rows);
+        Tensor expectedRstd = torch.rsqrt(xf.pow(new Scalar(2)).mean(new long[] {-1}, false,
+                new ScalarTypeOptional()).add(new Scalar(eps))).reshape(rows);
         assertClose(rstd, expectedRstd, 1e-5, what + " rstd");
     }
 
@@ -72,7 +75,7 @@ class RmsNormTest {
         long rows = 1;
         for (int i = 0; i < shape.length - 1; i++) rows *= shape[i];
         Tensor x = randn(seed, dtype, shape);
-        Tensor w = randn(seed + 1, dtype, cols).add(new org.bytedeco.pytorch.Scalar(1.0));
+        Tensor w = randn(seed + 1, dtype, cols).add(new Scalar(1.0));
         Tensor dy = randn(seed + 2, dtype, shape);
         double eps = 1e-6;
         Tensor rstd = poisoned(DType.F32, rows);
@@ -106,8 +109,8 @@ class RmsNormTest {
 
         long bytes = RmsNorm.backwardWorkspaceBytes(40, 257, false);
         assertTrue(bytes >= 257 * 4, "workspace holds at least one fp32 partial row: " + bytes);
-        Tensor workspace = torch.full(new long[] {bytes}, new org.bytedeco.pytorch.Scalar(0x7f),
-                new org.bytedeco.pytorch.TensorOptions(torch.ScalarType.Byte));  // garbage on entry
+        Tensor workspace = torch.full(new long[] {bytes}, new Scalar(0x7f),
+                new TensorOptions(torch.ScalarType.Byte));  // garbage on entry
         Tensor dweight = poisoned(DType.F32, 257);
         Tensor inPlace = dy.clone();
         RmsNorm.backward(inPlace, x, w, rstd, inPlace, dweight, workspace);
@@ -121,9 +124,9 @@ class RmsNormTest {
         assertTrue(e.getMessage().contains("'rstd' has 39 elements"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> RmsNorm.backward(randn(1, DType.F32, 40, 256), x, w, rstd));
         assertTrue(e.getMessage().contains("'dy' has shape [40, 256]"), e.getMessage());
-        int status = CpuKernels.rmsnormBackward(dy.data_ptr(), x.data_ptr(), w.data_ptr(), rstd.data_ptr(),
+        int status = CpuKernels.INSTANCE.rmsnormBackward(dy.data_ptr(), x.data_ptr(), w.data_ptr(), rstd.data_ptr(),
                 inPlace.data_ptr(), dweight.data_ptr(), workspace.data_ptr(), bytes - 4, 40, 257, 0, null);
-        var ne = assertThrows(NativeKernelException.class, () -> Backend.check(status, false));
+        var ne = assertThrows(NativeKernelException.class, () -> Kernels.check(CpuKernels.INSTANCE, status));
         assertTrue(ne.getMessage().startsWith("rmsnorm_backward: workspace has " + (bytes - 4) + " bytes"),
                 ne.getMessage());
     }
@@ -159,12 +162,12 @@ class RmsNormTest {
 
     @Test
     void nativeErrorsSurfaceWithTheNativeMessage() {
-        int status = CpuKernels.rmsnormForward(null, null, null, null, 4, 16, 1e-6f, 0, null);
-        var e = assertThrows(NativeKernelException.class, () -> Backend.check(status, false));
+        int status = CpuKernels.INSTANCE.rmsnormForward(null, null, null, null, 4, 16, 1e-6f, 0, null);
+        var e = assertThrows(NativeKernelException.class, () -> Kernels.check(CpuKernels.INSTANCE, status));
         assertEquals(1, e.status());
         assertEquals("rmsnorm_forward: x is null", e.getMessage());
-        int badDtype = CpuKernels.rmsnormForward(null, null, null, null, 4, 16, 1e-6f, 7, null);
-        e = assertThrows(NativeKernelException.class, () -> Backend.check(badDtype, false));
+        int badDtype = CpuKernels.INSTANCE.rmsnormForward(null, null, null, null, 4, 16, 1e-6f, 7, null);
+        e = assertThrows(NativeKernelException.class, () -> Kernels.check(CpuKernels.INSTANCE, badDtype));
         assertTrue(e.getMessage().contains("unknown dtype tag 7"), e.getMessage());
     }
 }

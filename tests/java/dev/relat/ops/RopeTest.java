@@ -227,11 +227,11 @@ class RopeTest {
 
     @Test
     void nativeErrorsSurfaceWithTheNativeMessage() {
-        int status = CpuKernels.ropeForward(null, null, null, null, null, null, 2, 1, 0, 5, 5, 0, 0, null);
-        var e = assertThrows(NativeKernelException.class, () -> Backend.check(status, false));
+        int status = CpuKernels.INSTANCE.ropeForward(null, null, null, null, null, null, 2, 1, 0, 5, 5, 0, 0, null);
+        var e = assertThrows(NativeKernelException.class, () -> Kernels.check(CpuKernels.INSTANCE, status));
         assertEquals("rope_forward: head_dim must be even and in [2, 1024], got 5", e.getMessage());
-        int nulls = CpuKernels.ropeBackward(null, null, null, null, null, null, 2, 1, 0, 4, 4, 0, 0, null);
-        e = assertThrows(NativeKernelException.class, () -> Backend.check(nulls, false));
+        int nulls = CpuKernels.INSTANCE.ropeBackward(null, null, null, null, null, null, 2, 1, 0, 4, 4, 0, 0, null);
+        e = assertThrows(NativeKernelException.class, () -> Kernels.check(CpuKernels.INSTANCE, nulls));
         assertEquals("rope_backward: q is null", e.getMessage());
     }
 }

@@ -17,6 +17,8 @@ import java.util.Set;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
 import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.LongOptional;
+import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
@@ -312,7 +314,7 @@ class SamplingTest {
         Arrays.fill(x, -30f);
         for (int i = 0; i < 60; i++) x[random.nextInt(vocab)] = 10f + (float) random.nextGaussian();
         Tensor logits = torch.empty(new long[] {vocab}, new TensorOptions(torch.ScalarType.Float),
-                new org.bytedeco.pytorch.MemoryFormatOptional());
+                new MemoryFormatOptional());
         logits.data_ptr_float().put(x);
         int draws = 10_000;  // each draw reads the whole vocabulary
         for (Sampling.Params params : new Sampling.Params[] {
@@ -376,7 +378,7 @@ class SamplingTest {
                 Tensor out = longs(3);
                 Sampling.sample(logits, Sampling.Params.greedy(), seed, 0, out, null);
                 Tensor expected = torch.argmax(logits.to(torch.ScalarType.Float),
-                        new org.bytedeco.pytorch.LongOptional(1), false);
+                        new LongOptional(1), false);
                 assertTrue(torch.equal(out, expected), "greedy " + dtype + " vocab " + vocab + " seed " + seed);
                 // top-k 1 at any temperature is greedy too.
                 out.fill_(new Scalar(-1));
@@ -386,7 +388,7 @@ class SamplingTest {
         }
         float[] ties = {1f, 3f, -0f, 3f, 3f};
         Tensor t = torch.empty(new long[] {5}, new TensorOptions(torch.ScalarType.Float),
-                new org.bytedeco.pytorch.MemoryFormatOptional());
+                new MemoryFormatOptional());
         t.data_ptr_float().put(ties);
         assertEquals(1, Sampling.sample(t, Sampling.Params.greedy(), 0, 0));
         float[] zeros = {-0f, 0f, -1f};
@@ -435,7 +437,7 @@ class SamplingTest {
     void infiniteAndNanLogits() {
         float inf = Float.POSITIVE_INFINITY, nan = Float.NaN;
         Tensor t = torch.empty(new long[] {6}, new TensorOptions(torch.ScalarType.Float),
-                new org.bytedeco.pytorch.MemoryFormatOptional());
+                new MemoryFormatOptional());
         Sampling.Params params = new Sampling.Params(1.0, 0, 1.0);
         t.data_ptr_float().put(new float[] {-inf, 2f, nan, -inf, 2f, -1f});
         for (long step = 0; step < 200; step++) {
@@ -476,17 +478,17 @@ class SamplingTest {
 
     @Test
     void nativeErrorsSurfaceWithTheNativeMessage() {
-        int status = CpuKernels.sample(null, 1, 10, 10, 1f, 0, 1f, 0, 0, null, null, 0, 0, null);
-        var e = assertThrows(NativeKernelException.class, () -> Backend.check(status, false));
+        int status = CpuKernels.INSTANCE.sample(null, 1, 10, 10, 1f, 0, 1f, 0, 0, null, null, 0, 0, null);
+        var e = assertThrows(NativeKernelException.class, () -> Kernels.check(CpuKernels.INSTANCE, status));
         assertEquals("sample: logits is null", e.getMessage());
-        int big = CpuKernels.sample(null, 1, 1L << 24, 1L << 24, 1f, 0, 1f, 0, 0, null, null, 0, 0, null);
-        e = assertThrows(NativeKernelException.class, () -> Backend.check(big, false));
+        int big = CpuKernels.INSTANCE.sample(null, 1, 1L << 24, 1L << 24, 1f, 0, 1f, 0, 0, null, null, 0, 0, null);
+        e = assertThrows(NativeKernelException.class, () -> Kernels.check(CpuKernels.INSTANCE, big));
         assertTrue(e.getMessage().contains("vocab must be in [1, 8388608]"), e.getMessage());
         Tensor logits = randn(1, DType.F32, 10);
         Tensor out = longs(1);
-        int noWorkspace = CpuKernels.sample(logits.data_ptr(), 1, 10, 10, 1f, 0, 1f, 0, 0, out.data_ptr(), null, 0, 0,
+        int noWorkspace = CpuKernels.INSTANCE.sample(logits.data_ptr(), 1, 10, 10, 1f, 0, 1f, 0, 0, out.data_ptr(), null, 0, 0,
                 null);
-        e = assertThrows(NativeKernelException.class, () -> Backend.check(noWorkspace, false));
+        e = assertThrows(NativeKernelException.class, () -> Kernels.check(CpuKernels.INSTANCE, noWorkspace));
         assertTrue(e.getMessage().contains("workspace of 0 bytes is too small"), e.getMessage());
     }
 }

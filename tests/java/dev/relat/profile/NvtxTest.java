@@ -16,12 +16,12 @@ class NvtxTest {
     @Test
     void cpuLibraryMarkersAreNoOpsThatValidate() {
         CpuKernels.load();
-        assertEquals(0, CpuKernels.profileStart());
-        assertEquals(0, CpuKernels.profileRangePush("range"));
-        assertEquals(0, CpuKernels.profileRangePop());
-        assertEquals(0, CpuKernels.profileStop());
-        assertEquals(1, CpuKernels.profileRangePush(null), "NULL name: RELAT_ERR_INVALID_ARGUMENT");
-        assertTrue(CpuKernels.lastError().contains("name is NULL"), CpuKernels.lastError());
+        assertEquals(0, CpuKernels.INSTANCE.profileStart());
+        assertEquals(0, CpuKernels.INSTANCE.profileRangePush("range"));
+        assertEquals(0, CpuKernels.INSTANCE.profileRangePop());
+        assertEquals(0, CpuKernels.INSTANCE.profileStop());
+        assertEquals(1, CpuKernels.INSTANCE.profileRangePush(null), "NULL name: RELAT_ERR_INVALID_ARGUMENT");
+        assertTrue(CpuKernels.INSTANCE.lastError().contains("name is NULL"), CpuKernels.INSTANCE.lastError());
     }
 
     @Test
@@ -42,17 +42,17 @@ class NvtxTest {
         } catch (UnsatisfiedLinkError | NoClassDefFoundError e) {
             assumeTrue(false, "librelat_cuda was not built or does not load here: " + e.getMessage());
         }
-        assertEquals(0, CudaKernels.profileRangePush("relat test range"));
-        assertEquals(0, CudaKernels.profileRangePush("nested"));
-        assertEquals(0, CudaKernels.profileRangePop());
-        assertEquals(0, CudaKernels.profileRangePop());
-        assertEquals(1, CudaKernels.profileRangePush(null));
-        int start = CudaKernels.profileStart();
+        assertEquals(0, CudaKernels.INSTANCE.profileRangePush("relat test range"));
+        assertEquals(0, CudaKernels.INSTANCE.profileRangePush("nested"));
+        assertEquals(0, CudaKernels.INSTANCE.profileRangePop());
+        assertEquals(0, CudaKernels.INSTANCE.profileRangePop());
+        assertEquals(1, CudaKernels.INSTANCE.profileRangePush(null));
+        int start = CudaKernels.INSTANCE.profileStart();
         if (start != 0) {
             assertEquals(3, start, "RELAT_ERR_DEVICE without a GPU");
-            assertTrue(CudaKernels.lastError().contains("cudaProfilerStart"), CudaKernels.lastError());
+            assertTrue(CudaKernels.INSTANCE.lastError().contains("cudaProfilerStart"), CudaKernels.INSTANCE.lastError());
         } else {
-            assertEquals(0, CudaKernels.profileStop());
+            assertEquals(0, CudaKernels.INSTANCE.profileStop());
         }
     }
 

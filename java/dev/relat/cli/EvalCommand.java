@@ -10,8 +10,6 @@ import dev.relat.eval.Dataset;
 import dev.relat.eval.Evaluator;
 import dev.relat.eval.MethodSummary;
 import dev.relat.eval.Solver;
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -34,8 +32,9 @@ import picocli.CommandLine.Model.CommandSpec;
         description = {"Runs each method on each question of a JSON-lines file and writes into --out: results.jsonl"
                 + " (one line per question x method, with the full result record), summary.md (accuracy per method),"
                 + " accuracy.png and loss.png (mean test-time-training loss per update step).",
-            "Resumable: rerun with the same --out and finished lines are kept, not redone. Malformed input lines are"
-                + " reported by line number and skipped. The engine options apply to every method; --method is"
+            "Resumable: rerun with the same --out and finished lines are kept, not redone; results made with other"
+                + " settings or for a changed question are refused (see --force-resume). Malformed input lines"
+                + " (not UTF-8, not JSON, a missing field, a repeated id) are reported by line number and skipped. The engine options apply to every method; --method is"
                 + " ignored (see --methods)."})
 final class EvalCommand implements Callable<Integer> {
     @ParentCommand
@@ -73,6 +72,11 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--out", paramLabel = "DIR", description = "output folder (default: relat-eval-<data file name>)")
     Path out;
 
+    @Option(names = "--force-resume", description = "redo the results in --out that were made with other settings"
+            + " or for another text of their question (they move to results.dropped.jsonl); without it such a"
+            + " folder is refused")
+    boolean forceResume;
+
     @Mixin
     EngineOptions engine;
 
@@ -106,7 +110,7 @@ final class EvalCommand implements Callable<Integer> {
         }
         if (demo) ctx.err().println("relat: note: " + DemoModel.NOTICE);
         Path dir = demo ? DemoModel.ensure(ctx.cacheRoot()) : model.checkout();
-        writeRunInfo(ctx, outDir, dir, demo, device, dtype, base);
+        Evaluator.Settings settings = new Evaluator.Settings(runInfo(dir, demo, device, dtype, base), forceResume);
 
         final Options options = base;
         try (SolveEngine solver = ctx.engines().open(dir, device, dtype)) {
@@ -115,7 +119,12 @@ final class EvalCommand implements Callable<Integer> {
                         PhaseListener.NONE);
                 return new Solver.Outcome(r.answer(), r.losses(), ResultJson.of(r));
             };
-            List<MethodSummary> summaries = new Evaluator(adapter, ctx.err()).run(dataset, name, methodNames, outDir, limit);
+            List<MethodSummary> summaries;
+            try {
+                summaries = new Evaluator(adapter, ctx.err()).run(dataset, name, methodNames, outDir, limit, settings);
+            } catch (Evaluator.ResumeConflict e) {
+                throw new UsageError(e.getMessage());
+            }
             ctx.out().printf("%-10s %8s %6s %9s%n", "method", "correct", "total", "accuracy");
             for (MethodSummary s : summaries) {
                 ctx.out().printf(Locale.ROOT, "%-10s %8d %6d %8.1f%%%n", s.method(), s.correct(), s.total(),
@@ -127,9 +136,8 @@ final class EvalCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** run.json: the model and options of this run; a rerun with other settings is warned about. */
-    private static void writeRunInfo(Context ctx, Path outDir, Path model, boolean demo, Device device, ScalarType dtype,
-            Options options) throws IOException {
+    /** run.json: the model and options of this run, which every result line carries as a hash. */
+    private static String runInfo(Path model, boolean demo, Device device, ScalarType dtype, Options options) {
         JsonObject info = new JsonObject();
         info.addProperty("model", model.toAbsolutePath().toString());
         info.addProperty("demo", demo);
@@ -138,17 +146,6 @@ final class EvalCommand implements Callable<Integer> {
         JsonObject o = ResultJson.of(options);
         o.remove("method");
         info.add("options", o);
-        String text = new GsonBuilder().setPrettyPrinting().create().toJson(info) + "\n";
-        Path file = outDir.resolve("run.json");
-        Files.createDirectories(outDir);
-        if (Files.exists(file)) {
-            String before = Files.readString(file, StandardCharsets.UTF_8);
-            if (!before.equals(text)) {
-                ctx.err().println("relat eval: warning: " + file + " records other settings than this run's;"
-                        + " results already in " + outDir + " are kept as they are (use another --out to start afresh)");
-                Files.writeString(outDir.resolve("run.previous.json"), before, StandardCharsets.UTF_8);
-            }
-        }
-        Files.writeString(file, text, StandardCharsets.UTF_8);
+        return new GsonBuilder().setPrettyPrinting().create().toJson(info) + "\n";
     }
 }

@@ -5,9 +5,13 @@ import com.google.gson.JsonObject;
 import dev.relat.engine.Options;
 import dev.relat.engine.Phase;
 import dev.relat.engine.Result;
+import dev.relat.eval.Json;
 import java.util.Locale;
 
-/** JSON forms of the engine's records, for {@code solve --json} and the eval results file. */
+/**
+ * JSON forms of the engine's records, for {@code solve --json} and the eval results file. Always
+ * valid JSON: a non-finite loss is null and {@code status} says {@value Json#NON_FINITE}.
+ */
 public final class ResultJson {
     private ResultJson() {}
 
@@ -24,9 +28,8 @@ public final class ResultJson {
         o.addProperty("promptTokens", r.promptTokens());
         o.addProperty("latentTokens", r.latentTokens());
         o.addProperty("answerTokens", r.answerTokens());
-        JsonArray losses = new JsonArray();
-        for (double l : r.losses()) losses.add(l);
-        o.add("losses", losses);
+        o.addProperty("status", Json.status(r.losses()));
+        o.add("losses", Json.numbers(r.losses()));
         JsonObject phases = new JsonObject();
         for (Phase p : Phase.values()) phases.addProperty(key(p), r.phaseNanos().getOrDefault(p, 0L));
         o.add("phaseNanos", phases);

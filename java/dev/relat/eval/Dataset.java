@@ -1,21 +1,26 @@
 package dev.relat.eval;
 
+import static java.nio.charset.StandardCharsets.UTF_8;
+
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
 /**
  * A benchmark in JSON lines: one object per line with a question field and an answer field.
- * Malformed lines are reported by line number and skipped, never fatal.
+ * Malformed lines (not UTF-8, not JSON, a field missing, an id used before) are reported by line
+ * number and skipped, never fatal.
  */
 public final class Dataset {
     /** Where the fields are and how answers compare. Options may be an object {"A": ...} or an array. */
@@ -65,17 +70,36 @@ public final class Dataset {
     public static Dataset read(Path file, Format format) throws IOException {
         List<Question> questions = new ArrayList<>();
         List<Problem> problems = new ArrayList<>();
-        try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+        Map<String, Integer> firstLineOfId = new HashMap<>();
+        byte[] bytes = Files.readAllBytes(file);
+        int line = 0;
+        for (int start = 0; start < bytes.length; ) {
+            int end = start;
+            while (end < bytes.length && bytes[end] != '\n') end++;
+            line++;
+            int length = end - start;
+            if (length > 0 && bytes[end - 1] == '\r') length--;
             String text;
-            int line = 0;
-            while ((text = in.readLine()) != null) {
-                line++;
-                if (text.isBlank()) continue;
-                try {
-                    questions.add(parse(text, format, line));
-                } catch (RuntimeException e) {
-                    problems.add(new Problem(line, e.getMessage()));
+            try {
+                text = UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                        .onUnmappableCharacter(CodingErrorAction.REPORT)
+                        .decode(ByteBuffer.wrap(bytes, start, length)).toString();
+            } catch (CharacterCodingException e) {
+                text = null;
+                problems.add(new Problem(line, "not valid UTF-8"));
+            }
+            start = end + 1;
+            if (text == null || text.isBlank()) continue;
+            try {
+                Question q = parse(text, format, line);
+                Integer first = firstLineOfId.putIfAbsent(q.id(), line);
+                if (first != null) {
+                    problems.add(new Problem(line, "id '" + q.id() + "' is already the id of line " + first));
+                } else {
+                    questions.add(q);
                 }
+            } catch (RuntimeException e) {
+                problems.add(new Problem(line, e.getMessage()));
             }
         }
         return new Dataset(questions, problems);

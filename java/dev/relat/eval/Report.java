@@ -1,6 +1,5 @@
 package dev.relat.eval;
 
-import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import java.awt.BasicStroke;
 import java.awt.Color;
@@ -35,7 +34,9 @@ final class Report {
                 total++;
                 if (e.get("correct").getAsBoolean()) correct++;
                 if (e.has("losses")) {
-                    double[] l = e.getAsJsonArray("losses").asList().stream().mapToDouble(JsonElement::getAsDouble).toArray();
+                    // A non-finite loss is stored as null: NaN here, and left out of the step's mean.
+                    double[] l = e.getAsJsonArray("losses").asList().stream()
+                            .mapToDouble(x -> x.isJsonNull() ? Double.NaN : x.getAsDouble()).toArray();
                     if (l.length > 0) losses.add(l);
                 }
             }
@@ -51,7 +52,7 @@ final class Report {
             double sum = 0;
             int n = 0;
             for (double[] r : runs) {
-                if (s < r.length) {
+                if (s < r.length && Double.isFinite(r[s])) {
                     sum += r[s];
                     n++;
                 }
@@ -150,10 +151,15 @@ final class Report {
         int steps = 0;
         for (double[] l : series.values()) {
             for (double v : l) {
+                if (!Double.isFinite(v)) continue;  // a step with no finite loss is left out
                 lo = Math.min(lo, v);
                 hi = Math.max(hi, v);
             }
             steps = Math.max(steps, l.length);
+        }
+        if (lo > hi) {
+            lo = 0;
+            hi = 1;
         }
         if (hi - lo < 1e-9) {
             hi += 0.5;
@@ -181,6 +187,10 @@ final class Report {
             double[] l = e.getValue();
             int px = -1, py = -1;
             for (int s = 0; s < l.length; s++) {
+                if (!Double.isFinite(l[s])) {
+                    px = -1;
+                    continue;
+                }
                 int x = LEFT + plotW * s / span, y = H - BOTTOM - (int) (plotH * (l[s] - lo) / (hi - lo));
                 g.fillOval(x - 3, y - 3, 6, 6);
                 if (px >= 0) g.drawLine(px, py, x, y);

@@ -166,6 +166,22 @@ class EvalCommandTest {
     }
 
     @Test
+    void otherSettingsAreRefusedUnlessForceResume() throws IOException {
+        Path out = tmp.resolve("out");
+        assertEquals(0, eval(engines(null), out, "--limit", "3").exit());
+        FakeEngine.Factory other = engines(null);
+        CliTestSupport.Run refused = eval(other, out, "--limit", "3", "--latent-steps", "3");
+        assertEquals(2, refused.exit(), refused.err());
+        assertTrue(refused.err().contains("12 results made with other settings"), refused.err());
+        assertTrue(refused.err().contains("--force-resume"), refused.err());
+        assertEquals(0, other.calls().size());
+        CliTestSupport.Run forced = eval(other, out, "--limit", "3", "--latent-steps", "3", "--force-resume");
+        assertEquals(0, forced.exit(), forced.err());
+        assertEquals(12, other.calls().size(), "the old results are redone with the new settings");
+        assertEquals(12, results(out).size());
+    }
+
+    @Test
     void badArguments() throws IOException {
         Path out = tmp.resolve("out");
         CliTestSupport.Run noData = CliTestSupport.run(engines(null), null, "eval", "--model", model.toString(), "--data",

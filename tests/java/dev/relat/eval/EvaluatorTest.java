@@ -5,8 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import com.google.gson.Strictness;
+import com.google.gson.stream.JsonReader;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
+import java.io.StringReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -95,4 +99,120 @@ class EvaluatorTest {
         assertEquals(80, all.size());
         assertEquals(80, all.stream().map(o -> o.get("method").getAsString() + o.get("id").getAsString()).distinct().count());
     }
+
+    private static PrintStream quiet() {
+        return new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void nonUtf8AndRepeatedIdLinesAreReportedAndSkipped() throws Exception {
+        Path file = dir.resolve("bad.jsonl");
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        bytes.writeBytes("{\"id\":\"a\",\"question\":\"one?\",\"answer\":\"1\"}\n".getBytes(StandardCharsets.UTF_8));
+        bytes.writeBytes(new byte[] {'{', '"', 'i', (byte) 0xff, '"', '}', '\n'});
+        bytes.writeBytes("{\"id\":\"b\",\"question\":\"two?\",\"answer\":\"2\"}\r\n".getBytes(StandardCharsets.UTF_8));
+        bytes.writeBytes("{\"id\":\"a\",\"question\":\"three?\",\"answer\":\"3\"}\n".getBytes(StandardCharsets.UTF_8));
+        Files.write(file, bytes.toByteArray());
+        Dataset data = Dataset.read(file, Dataset.Format.preset("gsm8k"));
+        assertEquals(List.of("a", "b"), data.questions().stream().map(Question::id).toList());
+        assertEquals(List.of("line 2: not valid UTF-8", "line 4: id 'a' is already the id of line 1"),
+                data.problems().stream().map(Dataset.Problem::toString).toList());
+        assertEquals("two?", data.questions().get(1).text(), "a CRLF line ending is not part of the text");
+    }
+
+    @Test
+    void nonFiniteLossesAreWrittenAsNullWithAStatus() throws Exception {
+        Dataset data = Dataset.read(fixture(), Dataset.Format.preset("gsm8k"));
+        Path out = dir.resolve("out");
+        Solver diverging = (q, m) -> new Solver.Outcome("\\boxed{0}",
+                q.id().equals("q2") ? List.of(2.0, Double.NaN, Double.POSITIVE_INFINITY) : List.of(2.0, 1.0, 0.5),
+                null);
+        List<MethodSummary> s = new Evaluator(diverging, quiet()).run(data, "f", List.of("relat"), out, 3);
+        String text = Files.readString(out.resolve("results.jsonl"));
+        for (String line : text.split("\n")) {
+            JsonReader strict = new JsonReader(new StringReader(line));
+            strict.setStrictness(Strictness.STRICT);
+            JsonObject o = JsonParser.parseReader(strict).getAsJsonObject();
+            boolean bad = o.get("id").getAsString().equals("q2");
+            assertEquals(bad ? "non_finite_loss" : "ok", o.get("status").getAsString(), line);
+            assertEquals(bad, o.getAsJsonArray("losses").get(1).isJsonNull(), line);
+        }
+        assertEquals(2.0, s.get(0).meanLoss()[0], 1e-12);
+        assertEquals(1.0, s.get(0).meanLoss()[1], 1e-12, "a null loss is left out of the step's mean");
+    }
+
+    @Test
+    void resumeRefusesOtherSettingsUnlessForced() throws Exception {
+        Dataset data = Dataset.read(fixture(), Dataset.Format.preset("gsm8k"));
+        Path out = dir.resolve("out");
+        Evaluator.Settings first = new Evaluator.Settings("{\"latentSteps\": 4}\n", false);
+        new Evaluator(EvaluatorTest::answer, quiet()).run(data, "f", METHODS, out, 5, first);
+        assertEquals(20, Evaluator.readResults(out.resolve("results.jsonl")).size());
+
+        Evaluator.Settings second = new Evaluator.Settings("{\"latentSteps\": 5}\n", false);
+        AtomicInteger calls = new AtomicInteger();
+        Solver counting = (q, m) -> {
+            calls.incrementAndGet();
+            return answer(q, m);
+        };
+        var e = assertThrows(Evaluator.ResumeConflict.class,
+                () -> new Evaluator(counting, quiet()).run(data, "f", METHODS, out, 5, second));
+        assertTrue(e.getMessage().contains("20 results made with other settings"), e.getMessage());
+        assertTrue(e.getMessage().contains("--force-resume"), e.getMessage());
+        assertEquals(0, calls.get());
+        assertEquals(first.runJson(), Files.readString(out.resolve("run.json")), "a refused run changes nothing");
+
+        ByteArrayOutputStream log = new ByteArrayOutputStream();
+        new Evaluator(counting, new PrintStream(log, true, StandardCharsets.UTF_8))
+                .run(data, "f", METHODS, out, 5, new Evaluator.Settings(second.runJson(), true));
+        assertEquals(20, calls.get(), "every result of the old settings is redone");
+        assertTrue(log.toString(StandardCharsets.UTF_8).contains("moved 20 results"), log.toString());
+        assertEquals(20, Files.readAllLines(out.resolve("results.dropped.jsonl")).size(), "nothing is lost");
+        assertEquals(second.runJson(), Files.readString(out.resolve("run.json")));
+        assertEquals(first.runJson(), Files.readString(out.resolve("run.previous.json")));
+    }
+
+    @Test
+    void resumeRefusesAQuestionChangedUnderItsId() throws Exception {
+        Path file = fixture();
+        Path out = dir.resolve("out");
+        new Evaluator(EvaluatorTest::answer, quiet()).run(Dataset.read(file, Dataset.Format.preset("gsm8k")), "f",
+                METHODS, out, 0);
+        Files.writeString(file, Files.readString(file).replace("What is 3 + 3?", "What is 3 + 4?"));
+        Dataset changed = Dataset.read(file, Dataset.Format.preset("gsm8k"));
+        var e = assertThrows(Evaluator.ResumeConflict.class,
+                () -> new Evaluator(EvaluatorTest::answer, quiet()).run(changed, "f", METHODS, out, 0));
+        assertTrue(e.getMessage().contains("4 results of questions whose text or answer has changed"), e.getMessage());
+        List<String> redone = new ArrayList<>();
+        new Evaluator((q, m) -> {
+            redone.add(q.id());
+            return answer(q, m);
+        }, quiet()).run(changed, "f", METHODS, out, 0, new Evaluator.Settings(Evaluator.Settings.NONE.runJson(), true));
+        assertEquals(List.of("q3", "q3", "q3", "q3"), redone);
+    }
+
+    @Test
+    void aDamagedLineIsReportedAndKeptAsideWhileTheLinesAfterItStay() throws Exception {
+        Dataset data = Dataset.read(fixture(), Dataset.Format.preset("gsm8k"));
+        Path out = dir.resolve("out");
+        new Evaluator(EvaluatorTest::answer, quiet()).run(data, "f", METHODS, out, 0);
+        Path results = out.resolve("results.jsonl");
+        List<String> lines = new ArrayList<>(Files.readAllLines(results));
+        String lost = lines.set(10, "garbage from a disk error");
+        Files.write(results, lines);
+
+        ByteArrayOutputStream log = new ByteArrayOutputStream();
+        AtomicInteger calls = new AtomicInteger();
+        new Evaluator((q, m) -> {
+            calls.incrementAndGet();
+            return answer(q, m);
+        }, new PrintStream(log, true, StandardCharsets.UTF_8)).run(data, "f", METHODS, out, 0);
+        assertEquals(1, calls.get(), "only the damaged line's result is redone");
+        assertTrue(log.toString(StandardCharsets.UTF_8).contains("results.jsonl line 11 is not a result line"),
+                log.toString(StandardCharsets.UTF_8));
+        assertEquals(List.of("garbage from a disk error"), Files.readAllLines(out.resolve("results.damaged.txt")));
+        assertEquals(80, Evaluator.readResults(results).size());
+        assertTrue(Files.readString(results).contains(lost.substring(0, lost.indexOf("\"line\""))));
+    }
 }
+

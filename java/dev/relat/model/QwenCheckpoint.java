@@ -2,8 +2,6 @@ package dev.relat.model;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -13,6 +11,10 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
@@ -85,7 +87,11 @@ public final class QwenCheckpoint implements AutoCloseable {
             files.add(f);
             for (String name : f.entries().keySet()) tensorFile.put(name, f);
         }
-        for (Map.Entry<String, long[]> e : QwenNames.expectedShapes(config).entrySet()) {
+        // What exists is checked before what the config expects is enumerated: a config claiming
+        // 2^31 layers must fail here, not after building billions of names.
+        checkLayerCount(where, configPath, config, tensorFile.keySet());
+        Map<String, long[]> expected = QwenNames.expectedShapes(config);
+        for (Map.Entry<String, long[]> e : expected.entrySet()) {
             SafetensorsFile f = tensorFile.get(e.getKey());
             if (f == null) throw new CheckpointException(where + ": tensor '" + e.getKey() + "' is missing");
             SafetensorsFile.Entry entry = f.entry(e.getKey());
@@ -99,17 +105,59 @@ public final class QwenCheckpoint implements AutoCloseable {
                         + "; weights must be F32, BF16 or F16");
             }
         }
+        List<String> unused = tensorFile.keySet().stream()
+                .filter(name -> !expected.containsKey(name) && !ignored(name, config)).toList();
+        if (!unused.isEmpty()) {
+            throw new CheckpointException(where + ": " + unused.size() + " tensor(s) that the model of "
+                    + configPath.getFileName() + " does not use, first '" + unused.get(0)
+                    + "' (does the config describe this checkpoint?)");
+        }
         return new QwenCheckpoint(directory, config, tensorFile, files);
+    }
+
+    private static final Pattern LAYER = Pattern.compile("^model\\.layers\\.(\\d+)\\.");
+
+    /** The checkpoint must have tensors of layers 0 .. num_hidden_layers-1 and of no other layer. */
+    private static void checkLayerCount(String where, Path configPath, QwenConfig config, Set<String> names) {
+        TreeSet<Long> layers = new TreeSet<>();
+        for (String name : names) {
+            Matcher m = LAYER.matcher(name);
+            if (m.find()) {
+                try {
+                    layers.add(Long.parseLong(m.group(1)));
+                } catch (NumberFormatException e) {
+                    throw new CheckpointException(where + ": tensor '" + name + "' has a layer index out of range");
+                }
+            }
+        }
+        long n = config.numHiddenLayers();
+        String have = " has tensors of " + layers.size() + " layer(s)"
+                + (layers.isEmpty() ? "" : ", indices " + layers.first() + " .. " + layers.last());
+        if (!layers.isEmpty() && layers.last() >= n) {
+            throw new CheckpointException(configPath + ": field 'num_hidden_layers' is " + n + " but " + where + have);
+        }
+        if (layers.size() < n) {
+            String missing = names.contains(QwenNames.EMBED) ? null : QwenNames.EMBED;
+            for (long i = 0; missing == null; i++) {
+                if (!layers.contains(i)) missing = QwenNames.layer((int) i, QwenNames.INPUT_NORM);
+            }
+            throw new CheckpointException(where + ": tensor '" + missing + "' is missing (" + configPath.getFileName()
+                    + " has 'num_hidden_layers' " + n + "; the checkpoint" + have + ")");
+        }
+    }
+
+    /** Tensors a Hugging Face checkpoint may carry that the model rebuilds or ties. */
+    private static boolean ignored(String name, QwenConfig config) {
+        return name.endsWith(".rotary_emb.inv_freq")
+                || (name.equals(QwenNames.LM_HEAD) && config.tieWordEmbeddings());
     }
 
     private static Map<String, String> readIndex(Path index) {
         JsonObject root;
         try {
-            JsonElement e = JsonParser.parseString(Files.readString(index, StandardCharsets.UTF_8));
-            if (!e.isJsonObject()) throw new CheckpointException(index + ": not a JSON object");
-            root = e.getAsJsonObject();
-        } catch (IOException | JsonParseException e) {
-            throw new CheckpointException(index + ": cannot read: " + e.getMessage(), e);
+            root = StrictJson.object(Files.readString(index, StandardCharsets.UTF_8), index.toString());
+        } catch (IOException e) {
+            throw new CheckpointException(index + ": cannot read: " + e, e);
         }
         JsonElement map = root.get("weight_map");
         if (map == null || !map.isJsonObject()) throw new CheckpointException(index + ": field 'weight_map' is missing");

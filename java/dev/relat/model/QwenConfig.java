@@ -4,8 +4,6 @@ import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 import com.google.gson.JsonPrimitive;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -98,14 +96,7 @@ public record QwenConfig(
 
     /** Parses config.json text; file names the source in error messages. */
     public static QwenConfig parse(String json, String file) {
-        JsonObject o;
-        try {
-            JsonElement e = JsonParser.parseString(json);
-            if (!e.isJsonObject()) throw new CheckpointException(file + ": not a JSON object");
-            o = e.getAsJsonObject();
-        } catch (JsonParseException e) {
-            throw new CheckpointException(file + ": invalid JSON: " + e.getMessage(), e);
-        }
+        JsonObject o = StrictJson.object(json, file);
         Fields f = new Fields(o, file);
         String type = f.string("model_type", null);
         if (!type.equals("qwen2") && !type.equals("qwen3")) {

@@ -106,15 +106,36 @@ public final class QwenTokenizer implements AutoCloseable {
                     if (!t.has("id") || !t.has("content")) {
                         throw new CheckpointException(json + ": an entry of 'added_tokens' lacks id or content: " + t);
                     }
-                    added.put(t.get("content").getAsString(), t.get("id").getAsLong());
-                    if (t.has("special") && t.get("special").getAsBoolean()) special.add(t.get("content").getAsString());
+                    JsonElement id = t.get("id"), content = t.get("content"), isSpecial = t.get("special");
+                    if (!isNumber(id) || !isString(content)) {
+                        throw new CheckpointException(json + ": an entry of 'added_tokens' has id " + id + " and content "
+                                + content + "; expected a number and a string");
+                    }
+                    if (isSpecial != null && !isBoolean(isSpecial)) {
+                        throw new CheckpointException(json + ": added token " + id + " has 'special': " + isSpecial
+                                + "; expected true or false");
+                    }
+                    added.put(content.getAsString(), id.getAsLong());
+                    if (isSpecial != null && isSpecial.getAsBoolean()) special.add(content.getAsString());
                 }
                 in.endArray();
             }
         } catch (IOException | RuntimeException e) {
             if (e instanceof CheckpointException c) throw c;
-            throw new CheckpointException(json + ": cannot read: " + e.getMessage(), e);
+            throw new CheckpointException(json + ": cannot read: " + StrictJson.message(e), e);
         }
+    }
+
+    private static boolean isNumber(JsonElement e) {
+        return e != null && e.isJsonPrimitive() && e.getAsJsonPrimitive().isNumber();
+    }
+
+    private static boolean isString(JsonElement e) {
+        return e != null && e.isJsonPrimitive() && e.getAsJsonPrimitive().isString();
+    }
+
+    private static boolean isBoolean(JsonElement e) {
+        return e.isJsonPrimitive() && e.getAsJsonPrimitive().isBoolean();
     }
 
     private static String readString(Path p) {
@@ -126,13 +147,7 @@ public final class QwenTokenizer implements AutoCloseable {
     }
 
     private static JsonObject readObject(Path p) {
-        try {
-            JsonElement e = JsonParser.parseString(readString(p));
-            if (!e.isJsonObject()) throw new CheckpointException(p + ": not a JSON object");
-            return e.getAsJsonObject();
-        } catch (com.google.gson.JsonParseException e) {
-            throw new CheckpointException(p + ": invalid JSON: " + e.getMessage(), e);
-        }
+        return StrictJson.object(readString(p), p.toString());
     }
 
     /** Token ids of text, exactly as written: no special tokens added, no truncation. */

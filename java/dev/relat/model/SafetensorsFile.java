@@ -2,8 +2,6 @@ package dev.relat.model;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -100,14 +98,9 @@ public final class SafetensorsFile implements AutoCloseable {
     }
 
     private static SafetensorsFile parseHeader(Path path, long fileSize, long dataStart, String json) {
-        JsonObject root;
-        try {
-            JsonElement e = JsonParser.parseString(json);
-            if (!e.isJsonObject()) throw error(path, "the header is not a JSON object");
-            root = e.getAsJsonObject();
-        } catch (JsonParseException e) {
-            throw new CheckpointException(path + ": the header is not valid JSON: " + e.getMessage(), e);
-        }
+        JsonElement header = StrictJson.parse(json, path + ": the header");
+        if (!header.isJsonObject()) throw error(path, "the header is not a JSON object");
+        JsonObject root = header.getAsJsonObject();
         long dataSize = fileSize - dataStart;
         Map<String, String> metadata = new LinkedHashMap<>();
         Map<String, Entry> entries = new LinkedHashMap<>();

@@ -192,4 +192,60 @@ class CheckpointErrorsTest {
         Files.delete(config);
         says(fails(dir), config.toString(), "missing");
     }
+
+    // ---- disagreements that used to load silently ----
+
+    @Test
+    void aKeyTwiceInAHeaderIsRefused() throws IOException {
+        Path dir = validCopy("twice");
+        Path file = dir.resolve(QwenCheckpoint.SINGLE);
+        SafetensorsTest.raw(file, "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                + "\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", new byte[8]);
+        says(fails(dir), file.toString(), "key 'w' appears twice");
+    }
+
+    @Test
+    void aKeyTwiceInConfigIsRefused() throws IOException {
+        Path dir = validCopy("config-twice");
+        Path config = dir.resolve(QwenCheckpoint.CONFIG);
+        String valid = Files.readString(config);
+        Files.writeString(config, valid.replaceFirst("\\{", "{\"hidden_size\": 8,"));
+        says(fails(dir), config.toString(), "key 'hidden_size' appears twice");
+        Files.writeString(config, valid.replaceFirst("\\{", "{\"x\": NaN,"));
+        CheckpointException e = fails(dir);
+        says(e, config.toString(), "not valid JSON");
+        assertTrue(!e.getMessage().contains("setStrictness") && !e.getMessage().contains("https://"), e.getMessage());
+    }
+
+    @Test
+    void aConfigWithFewerLayersThanTheCheckpointIsRefused() throws IOException {
+        Path dir = validCopy("fewer-layers");
+        Path config = dir.resolve(QwenCheckpoint.CONFIG);
+        String valid = Files.readString(config);
+        int layers = CONFIG.numHiddenLayers();
+        Files.writeString(config, valid.replace("\"num_hidden_layers\": " + layers, "\"num_hidden_layers\": " + (layers - 1)));
+        says(fails(dir), config.toString(), "'num_hidden_layers' is " + (layers - 1), "tensors of " + layers + " layer(s)");
+    }
+
+    @Test
+    void anAbsurdLayerCountFailsAtOnce() throws IOException {
+        Path dir = validCopy("many-layers");
+        Path config = dir.resolve(QwenCheckpoint.CONFIG);
+        String valid = Files.readString(config);
+        Files.writeString(config, valid.replaceAll("\"num_hidden_layers\": \\d+", "\"num_hidden_layers\": 2147483647"));
+        long start = System.nanoTime();
+        says(fails(dir), "is missing", "'num_hidden_layers' 2147483647");
+        assertTrue(System.nanoTime() - start < 5_000_000_000L, "checked before anything is enumerated");
+    }
+
+    @Test
+    void aTensorNobodyAsksForIsRefused() throws IOException {
+        Path dir = validCopy("extra");
+        Map<String, Tensor> w = new LinkedHashMap<>(weights());
+        w.put("model.vision_tower.proj.weight", torch.zeros(4, 4));
+        SafetensorsWriter.write(dir.resolve(QwenCheckpoint.SINGLE), w, Map.of());
+        says(fails(dir), dir.resolve(QwenCheckpoint.SINGLE).toString(), "1 tensor(s) that the model of config.json"
+                + " does not use, first 'model.vision_tower.proj.weight'");
+    }
 }
+

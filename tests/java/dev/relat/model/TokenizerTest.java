@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -110,4 +111,16 @@ class TokenizerTest {
         assertArrayEquals(new long[] {151644, 872, 198, 13048, 151645, 198, 151644, 77091, 198, 151667, 271, 151668,
                 271}, ids);
     }
+
+    @Test
+    void aNullSpecialFlagIsNamedNotJsonNull() throws IOException {
+        Path dir = TinyCheckpoints.freshDir("tokenizer-null-special");
+        CheckpointWriter.writeTokenizer(dir);
+        Path json = dir.resolve(QwenTokenizer.TOKENIZER_JSON);
+        Files.writeString(json, Files.readString(json).replaceFirst("\"special\": true", "\"special\": null"));
+        CheckpointException e = assertThrows(CheckpointException.class, () -> QwenTokenizer.load(dir));
+        assertTrue(e.getMessage().startsWith(json.toString()), e.getMessage());
+        assertTrue(e.getMessage().contains("has 'special': null; expected true or false"), e.getMessage());
+    }
 }
+

@@ -2,6 +2,7 @@ package dev.relat.cli;
 
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonObject;
+import dev.relat.IoErrors;
 import dev.relat.engine.Method;
 import dev.relat.engine.Options;
 import dev.relat.engine.PhaseListener;
@@ -10,6 +11,7 @@ import dev.relat.eval.Dataset;
 import dev.relat.eval.Evaluator;
 import dev.relat.eval.MethodSummary;
 import dev.relat.eval.Solver;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -21,10 +23,10 @@ import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /** {@code relat eval}: every method on every question of a JSON-lines benchmark; resumable. */
 @Command(name = "eval", mixinStandardHelpOptions = true, versionProvider = Main.Version.class, sortOptions = false,
@@ -84,7 +86,7 @@ final class EvalCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Context ctx = parent.context;
         if (limit < 0) throw new UsageError("--limit must be >= 0, got " + limit);
-        if (!Files.isRegularFile(data)) throw new UsageError("--data " + data + ": no such file");
+        if (!Files.isRegularFile(data)) throw new UsageError("--data " + data + ": " + IoErrors.notARegularFile(data));
         Dataset.Format format;
         try {
             format = Dataset.Format.preset(preset).withFields(questionField, answerField);
@@ -102,6 +104,7 @@ final class EvalCommand implements Callable<Integer> {
         String name = data.getFileName().toString();
         Path outDir = out != null ? out : Path.of("relat-eval-" + name.replaceFirst("\\.jsonl?$", ""));
 
+        checkOutputFolder(outDir);
         Dataset dataset = Dataset.read(data, format);
         if (dataset.questions().isEmpty()) {
             for (Dataset.Problem p : dataset.problems()) ctx.err().println("relat eval: skipping " + name + " " + p);
@@ -134,6 +137,20 @@ final class EvalCommand implements Callable<Integer> {
             if (demo) ctx.out().println("NOTE: demo model with random weights: these accuracies are noise.");
         }
         return 0;
+    }
+
+    /** Refuses, before any work, an --out that is a file or cannot be created or written. */
+    private static void checkOutputFolder(Path outDir) {
+        if (Files.exists(outDir) && !Files.isDirectory(outDir)) {
+            throw new UsageError("--out " + outDir + ": " + IoErrors.notARegularFile(outDir).replace(
+                    "a regular file", "a file") + ", not a directory");
+        }
+        try {
+            Files.createDirectories(outDir);
+        } catch (IOException e) {
+            throw new UsageError("--out " + outDir + ": cannot create: " + IoErrors.describe(e));
+        }
+        if (!Files.isWritable(outDir)) throw new UsageError("--out " + outDir + ": permission denied");
     }
 
     /** run.json: the model and options of this run, which every result line carries as a hash. */

@@ -1,16 +1,19 @@
 package dev.relat.cli;
 
+import dev.relat.IoErrors;
 import dev.relat.engine.AnswerContext;
 import dev.relat.engine.LatentMode;
 import dev.relat.engine.Method;
 import dev.relat.engine.Options;
+import java.io.IOException;
 import java.io.PrintWriter;
-import picocli.CommandLine;
+import java.io.UncheckedIOException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.IVersionProvider;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
+import picocli.CommandLine;
 
 /**
  * The relat command line: {@code relat solve | profile | eval | bench | selftest}. Exit codes: 0
@@ -75,6 +78,8 @@ public final class Main implements Runnable {
     }
 
     private static String describe(Throwable ex) {
+        if (ex instanceof IOException io) return IoErrors.describe(io);
+        if (ex instanceof UncheckedIOException u) return IoErrors.describe(u.getCause());
         String m = ex.getMessage();
         return m == null || m.isBlank() ? ex.toString() : m;
     }

@@ -1,7 +1,9 @@
 package dev.relat.cli;
 
+import dev.relat.IoErrors;
 import dev.relat.ops.Backend;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.Locale;
 import org.bytedeco.pytorch.Device;
@@ -30,9 +32,15 @@ public final class ModelOptions {
 
     /** The --model folder, checked to exist. */
     Path checkout() {
-        if (!Files.isDirectory(model)) throw new UsageError("--model " + model + ": not a directory");
-        if (!Files.isRegularFile(model.resolve("config.json"))) {
-            throw new UsageError("--model " + model + ": no config.json (expected a Hugging Face checkout)");
+        if (!Files.isDirectory(model)) {
+            throw new UsageError("--model " + model + ": " + (Files.exists(model) ? "not a directory"
+                    : IoErrors.notARegularFile(model)));
+        }
+        Path config = model.resolve("config.json");
+        if (!Files.isRegularFile(config)) {
+            throw new UsageError("--model " + model + ": " + (Files.exists(config, LinkOption.NOFOLLOW_LINKS)
+                    ? "config.json is " + IoErrors.notARegularFile(config) : "no config.json")
+                    + " (expected a Hugging Face checkout)");
         }
         return model;
     }

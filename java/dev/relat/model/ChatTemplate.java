@@ -4,6 +4,7 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
+import dev.relat.IoErrors;
 import dev.relat.model.template.Template;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -40,7 +41,7 @@ public final class ChatTemplate {
             return fromTokenizerConfigJson(Files.readString(tokenizerConfig, StandardCharsets.UTF_8),
                     tokenizerConfig.toString());
         } catch (IOException e) {
-            throw new CheckpointException(tokenizerConfig + ": cannot read: " + e.getMessage(), e);
+            throw new CheckpointException(tokenizerConfig + ": cannot read: " + IoErrors.reason(e), e);
         }
     }
 

@@ -2,9 +2,11 @@ package dev.relat.model;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
+import dev.relat.IoErrors;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -49,7 +51,9 @@ public final class QwenCheckpoint implements AutoCloseable {
     /** Opens and validates a checkout directory (headers only; no tensor data is read). */
     public static QwenCheckpoint open(Path directory) {
         Path configPath = directory.resolve(CONFIG);
-        if (!Files.isRegularFile(configPath)) throw new CheckpointException(configPath + ": missing");
+        if (!Files.isRegularFile(configPath)) {
+            throw new CheckpointException(configPath + ": " + IoErrors.notARegularFile(configPath));
+        }
         QwenConfig config = QwenConfig.read(configPath);
         Map<String, SafetensorsFile> tensorFile = new LinkedHashMap<>();
         List<SafetensorsFile> files = new ArrayList<>();
@@ -80,6 +84,11 @@ public final class QwenCheckpoint implements AutoCloseable {
         } else {
             Path single = directory.resolve(SINGLE);
             if (!Files.isRegularFile(single)) {
+                for (Path p : new Path[] {single, index}) {
+                    if (Files.exists(p, LinkOption.NOFOLLOW_LINKS)) {
+                        throw new CheckpointException(p + ": " + IoErrors.notARegularFile(p));
+                    }
+                }
                 throw new CheckpointException(directory + ": neither " + SINGLE + " nor " + INDEX + " is present");
             }
             where = single.toString();
@@ -157,7 +166,7 @@ public final class QwenCheckpoint implements AutoCloseable {
         try {
             root = StrictJson.object(Files.readString(index, StandardCharsets.UTF_8), index.toString());
         } catch (IOException e) {
-            throw new CheckpointException(index + ": cannot read: " + e, e);
+            throw new CheckpointException(index + ": cannot read: " + IoErrors.reason(e), e);
         }
         JsonElement map = root.get("weight_map");
         if (map == null || !map.isJsonObject()) throw new CheckpointException(index + ": field 'weight_map' is missing");

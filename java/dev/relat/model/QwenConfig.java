@@ -5,6 +5,7 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonPrimitive;
+import dev.relat.IoErrors;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -89,7 +90,7 @@ public record QwenConfig(
         try {
             text = Files.readString(configJson, StandardCharsets.UTF_8);
         } catch (IOException e) {
-            throw new CheckpointException(configJson + ": cannot read: " + e.getMessage(), e);
+            throw new CheckpointException(configJson + ": cannot read: " + IoErrors.reason(e), e);
         }
         return parse(text, configJson.toString());
     }

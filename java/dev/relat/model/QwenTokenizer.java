@@ -6,6 +6,7 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import com.google.gson.stream.JsonReader;
 import com.google.gson.stream.JsonToken;
+import dev.relat.IoErrors;
 import java.io.IOException;
 import java.io.Reader;
 import java.nio.charset.StandardCharsets;
@@ -122,7 +123,8 @@ public final class QwenTokenizer implements AutoCloseable {
             }
         } catch (IOException | RuntimeException e) {
             if (e instanceof CheckpointException c) throw c;
-            throw new CheckpointException(json + ": cannot read: " + StrictJson.message(e), e);
+            throw new CheckpointException(json + ": cannot read: "
+                    + (e instanceof IOException io ? IoErrors.reason(io) : StrictJson.message(e)), e);
         }
     }
 
@@ -142,7 +144,7 @@ public final class QwenTokenizer implements AutoCloseable {
         try {
             return Files.readString(p, StandardCharsets.UTF_8);
         } catch (IOException e) {
-            throw new CheckpointException(p + ": cannot read: " + e.getMessage(), e);
+            throw new CheckpointException(p + ": cannot read: " + IoErrors.reason(e), e);
         }
     }
 

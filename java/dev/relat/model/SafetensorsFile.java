@@ -2,6 +2,7 @@ package dev.relat.model;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
+import dev.relat.IoErrors;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -85,7 +86,7 @@ public final class SafetensorsFile implements AutoCloseable {
             String json = new String(header.array(), StandardCharsets.UTF_8);
             return parseHeader(path, size, 8 + headerLength, json);
         } catch (IOException e) {
-            throw new CheckpointException(path + ": cannot read: " + e.getMessage(), e);
+            throw new CheckpointException(path + ": cannot read: " + IoErrors.reason(e), e);
         }
     }
 

@@ -187,7 +187,16 @@ class EvalCommandTest {
         CliTestSupport.Run noData = CliTestSupport.run(engines(null), null, "eval", "--model", model.toString(), "--data",
                 tmp.resolve("none.jsonl").toString());
         assertEquals(2, noData.exit());
-        assertTrue(noData.err().contains("no such file"), noData.err());
+        assertTrue(noData.err().contains("none.jsonl: no such file"), noData.err());
+        CliTestSupport.Run dirData = CliTestSupport.run(engines(null), null, "eval", "--model", model.toString(), "--data",
+                tmp.toString());
+        assertEquals(2, dirData.exit());
+        assertTrue(dirData.err().contains("a directory, not a file"), dirData.err());
+        Path file = tmp.resolve("taken");
+        Files.writeString(file, "x");
+        CliTestSupport.Run outFile = eval(engines(null), file);
+        assertEquals(2, outFile.exit(), outFile.err());
+        assertTrue(outFile.err().contains("--out " + file + ": a file, not a directory"), outFile.err());
         CliTestSupport.Run method = eval(engines(null), out, "--methods", "relat,bogus");
         assertEquals(2, method.exit());
         assertTrue(method.err().contains("unknown method 'bogus'"), method.err());

@@ -190,7 +190,7 @@ class CheckpointErrorsTest {
         Files.writeString(config, valid.replace("\"torch_dtype\": \"float32\"", "\"torch_dtype\": \"int8\""));
         says(fails(dir), "field 'torch_dtype' is 'int8'");
         Files.delete(config);
-        says(fails(dir), config.toString(), "missing");
+        says(fails(dir), config.toString(), "no such file");
     }
 
     // ---- disagreements that used to load silently ----
@@ -236,6 +236,18 @@ class CheckpointErrorsTest {
         long start = System.nanoTime();
         says(fails(dir), "is missing", "'num_hidden_layers' 2147483647");
         assertTrue(System.nanoTime() - start < 5_000_000_000L, "checked before anything is enumerated");
+    }
+
+    @Test
+    void aWeightsFileThatIsNotAFileIsNamedAsSuch() throws IOException {
+        Path dir = validCopy("not-a-file");
+        Path single = dir.resolve(QwenCheckpoint.SINGLE);
+        Files.delete(single);
+        Files.createDirectory(single);
+        says(fails(dir), single.toString(), "a directory, not a file");
+        Files.delete(single);
+        Files.createSymbolicLink(single, dir.resolve("gone.safetensors"));
+        says(fails(dir), single.toString(), "a link to a missing file");
     }
 
     @Test

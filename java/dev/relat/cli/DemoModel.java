@@ -1,8 +1,10 @@
 package dev.relat.cli;
 
+import dev.relat.IoErrors;
 import dev.relat.model.CheckpointWriter;
 import dev.relat.model.QwenConfig;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -10,8 +12,11 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.Comparator;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 
@@ -22,7 +27,8 @@ import java.util.stream.Stream;
  * {@code demo-<hash>}, where the hash covers the config, the seed and the writer's format, so a
  * change to any of them writes a new folder. It is written into a temporary folder next to it and
  * renamed into place, so a half-written demo model is never seen, and two processes racing to
- * write it both end up with the same one.
+ * write it both end up with the same one. A checksum written with it is verified on every use: a
+ * damaged copy is written again.
  *
  * <p>Its answers are noise: it shows the mechanics (latent thought, reconstruction loss, LoRA
  * updates, phase timings), not reasoning.
@@ -67,21 +73,36 @@ public final class DemoModel {
         }
     }
 
-    /** The demo checkpoint under cacheRoot, written first if it is not there. */
+    /** A temporary folder this old is left over from a killed writer (writing takes seconds). */
+    static final Duration STALE = Duration.ofMinutes(10);
+    static final String CHECKSUM = "checksum.sha256";
+
+    /**
+     * The demo checkpoint under cacheRoot, written first if it is not there or no longer matches
+     * the checksum written with it (a damaged cache is written again). Leftovers of writers that
+     * were killed are removed.
+     */
     public static Path ensure(Path cacheRoot) {
         Path target = cacheRoot.resolve(folderName());
-        if (Files.isDirectory(target)) return target;
         try {
+            removeStaleTemporaries(cacheRoot);
+            if (Files.isDirectory(target)) {
+                if (intact(target)) return target;
+                Path damaged = cacheRoot.resolve("." + folderName() + ".damaged-" + System.nanoTime());
+                Files.move(target, damaged, StandardCopyOption.ATOMIC_MOVE);
+                delete(damaged);
+            }
             Files.createDirectories(cacheRoot);
             Path tmp = Files.createTempDirectory(cacheRoot, "." + folderName() + ".tmp-");
             try {
                 CheckpointWriter.writeRandom(tmp, CONFIG, SEED, 1);
+                Files.writeString(tmp.resolve(CHECKSUM), checksum(tmp), StandardCharsets.UTF_8);
                 try {
                     Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
                 } catch (IOException e) {
                     // another process that finished first leaves an identical copy; anything else fails
                     if (!Files.isDirectory(target)) {
-                        throw new IOException("cannot rename " + tmp + " to " + target + ": " + e, e);
+                        throw new IOException("cannot rename " + tmp + " to " + target + ": " + IoErrors.reason(e), e);
                     }
                 }
             } finally {
@@ -90,8 +111,53 @@ public final class DemoModel {
             if (!Files.isDirectory(target)) throw new IOException("demo model folder " + target + " did not appear");
             return target;
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot write the demo model into " + cacheRoot + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot write the demo model into " + cacheRoot + ": "
+                    + IoErrors.describe(e), e);
         }
+    }
+
+    /** True when the folder's files hash to the checksum written with them. */
+    static boolean intact(Path dir) throws IOException {
+        Path sum = dir.resolve(CHECKSUM);
+        return Files.isRegularFile(sum) && Files.readString(sum, StandardCharsets.UTF_8).equals(checksum(dir));
+    }
+
+    /** SHA-256 over every file of the folder but the checksum itself, in name order. */
+    static String checksum(Path dir) throws IOException {
+        try {
+            MessageDigest sha = MessageDigest.getInstance("SHA-256");
+            List<Path> files;
+            try (Stream<Path> list = Files.list(dir)) {
+                files = list.filter(p -> !p.getFileName().toString().equals(CHECKSUM)).sorted().toList();
+            }
+            byte[] buffer = new byte[1 << 20];
+            for (Path f : files) {
+                sha.update(f.getFileName().toString().getBytes(StandardCharsets.UTF_8));
+                try (InputStream in = Files.newInputStream(f)) {
+                    for (int n; (n = in.read(buffer)) > 0;) sha.update(buffer, 0, n);
+                }
+            }
+            return HexFormat.of().formatHex(sha.digest()) + "\n";
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static void removeStaleTemporaries(Path cacheRoot) throws IOException {
+        if (!Files.isDirectory(cacheRoot)) return;
+        Instant before = Instant.now().minus(STALE);
+        List<Path> stale;
+        try (Stream<Path> list = Files.list(cacheRoot)) {
+            stale = list.filter(p -> p.getFileName().toString().matches("\\.demo-[0-9a-f]+\\.(tmp|damaged)-.*"))
+                    .filter(p -> {
+                        try {
+                            return Files.getLastModifiedTime(p).toInstant().isBefore(before);
+                        } catch (IOException e) {
+                            return false;
+                        }
+                    }).toList();
+        }
+        for (Path p : stale) delete(p);
     }
 
     private static void delete(Path root) throws IOException {

@@ -121,6 +121,19 @@ class SolveCommand implements Callable<Integer> {
         return o;
     }
 
+    /** Control characters as \\xNN, so no text can drive the terminal; tabs stay. */
+    static String printable(String text) {
+        StringBuilder b = new StringBuilder(text.length());
+        text.codePoints().forEach(c -> {
+            if (Character.getType(c) == Character.CONTROL && c != '\t') {
+                b.append(String.format("\\x%02x", c));  // every CONTROL code point is below 0x100
+            } else {
+                b.appendCodePoint(c);
+            }
+        });
+        return b.toString();
+    }
+
     static void print(PrintStream out, Run run) {
         Options o = run.options();
         Result r = run.result();
@@ -134,9 +147,9 @@ class SolveCommand implements Callable<Integer> {
         }
         out.printf("          on %s in %s, loaded in %.1f s%n", run.device(), run.dtype(), run.loadNanos() / 1e9);
         out.printf("method    %s%s%n", o.method().cliName(), describe(o));
-        out.printf("question  %s%n", run.question());
+        out.printf("question  %s%n", printable(run.question()));
         out.println("answer");
-        for (String line : r.answer().split("\n", -1)) out.println("  " + line);
+        for (String line : r.answer().split("\n", -1)) out.println("  " + printable(line));
         out.printf("tokens    prompt %d, latent %d, answer %d%n", r.promptTokens(), r.latentTokens(), r.answerTokens());
         List<Double> losses = r.losses();
         if (losses.isEmpty()) {

@@ -11,6 +11,9 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
@@ -73,4 +76,31 @@ class DemoModelTest {
         assertTrue(o.get("notice").getAsString().contains("RANDOM"));
         assertNotEquals(0, o.get("wallNanos").getAsLong());
     }
+
+    @Test
+    void aDamagedCopyIsWrittenAgainAndKilledWritersLeaveNothingBehind(@TempDir Path root) throws IOException {
+        Path dir = DemoModel.ensure(root);
+        Path weights = dir.resolve("model.safetensors");
+        byte[] good = Files.readAllBytes(weights);
+        byte[] bad = good.clone();
+        bad[bad.length / 2] ^= 1;
+        Files.write(weights, bad);
+        assertEquals(dir, DemoModel.ensure(root));
+        assertTrue(Arrays.equals(good, Files.readAllBytes(weights)), "the damaged copy is replaced");
+
+        Path stale = Files.createDirectory(root.resolve("." + DemoModel.folderName() + ".tmp-killed"));
+        Files.writeString(stale.resolve("model.safetensors"), "half");
+        Files.setLastModifiedTime(stale, FileTime.from(Instant.now().minus(Duration.ofHours(1))));
+        Path writing = Files.createDirectory(root.resolve("." + DemoModel.folderName() + ".tmp-writing"));
+        DemoModel.ensure(root);
+        assertTrue(!Files.exists(stale), "a killed writer's folder is removed");
+        assertTrue(Files.isDirectory(writing), "a folder another process may still be writing stays");
+    }
+
+    @Test
+    void controlCharactersAreShownNotSentToTheTerminal() {
+        assertEquals("red \\x1b[31mtext\\x07 tab\tend\\x0a", SolveCommand.printable("red \u001b[31mtext\u0007 tab\tend\n"));
+        assertEquals("plain \u00e9", SolveCommand.printable("plain \u00e9"));
+    }
 }
+

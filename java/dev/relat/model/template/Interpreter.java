@@ -36,9 +36,21 @@ final class Interpreter {
         }
     }
 
+    /**
+     * Budgets of one render, far above what a real chat template needs (hundreds of steps and a
+     * few kilobytes per message), so that a hostile template fails with a message instead of
+     * hanging or exhausting the heap.
+     */
+    static final long MAX_STEPS = 10_000_000;
+    static final int MAX_CHARS = 1 << 24;
+    static final int MAX_ITEMS = 1 << 20;
+
     private final Source source;
     private int loopDepth;
     private int callDepth;
+    private long steps;
+    /** Offset of the expression evaluated last: where a statement without its own offset is. */
+    private int lastAt;
 
     Interpreter(Source source) {
         this.source = source;
@@ -66,10 +78,11 @@ final class Interpreter {
     }
 
     private Flow exec(Stmt st, Scope scope, StringBuilder out) {
+        step(lastAt);
         if (st instanceof Text t) {
-            out.append(t.text());
+            append(out, t.text(), lastAt);
         } else if (st instanceof Output o) {
-            out.append(str(eval(o.expr(), scope)));
+            append(out, str(eval(o.expr(), scope)), o.expr().at());
         } else if (st instanceof If i) {
             for (Branch b : i.branches()) {
                 if (truthy(eval(b.condition(), scope))) return exec(b.body(), scope, out);
@@ -119,6 +132,7 @@ final class Interpreter {
         loopDepth++;
         try {
             for (int i = 0; i < items.size(); i++) {
+                step(f.at());
                 loop.index0 = i;
                 Scope body = new Scope(scope);
                 bindTargets(f, items.get(i), body);
@@ -212,9 +226,35 @@ final class Interpreter {
 
     // ---- expressions ----
 
+    private void step(int at) {
+        if (++steps > MAX_STEPS) {
+            throw source.error(at, "the template ran more than " + MAX_STEPS + " steps (a loop without end?)");
+        }
+    }
+
+    private void append(StringBuilder out, String text, int at) {
+        if ((long) out.length() + text.length() > MAX_CHARS) {
+            throw source.error(at, "the output would exceed " + MAX_CHARS + " characters");
+        }
+        out.append(text);
+    }
+
+    /** Values too large to be what a chat template means are refused where they are made. */
+    private Object bounded(Object value, int at) {
+        if (value instanceof String s && s.length() > MAX_CHARS) {
+            throw source.error(at, "a string of " + s.length() + " characters exceeds the limit of " + MAX_CHARS);
+        }
+        if (value instanceof List<?> l && l.size() > MAX_ITEMS) {
+            throw source.error(at, "a list of " + l.size() + " items exceeds the limit of " + MAX_ITEMS);
+        }
+        return value;
+    }
+
     private Object eval(Expr e, Scope scope) {
+        lastAt = e.at();
+        step(e.at());
         try {
-            return evalUnchecked(e, scope);
+            return bounded(evalUnchecked(e, scope), e.at());
         } catch (TemplateException ex) {
             throw ex;
         } catch (Builtins.Raised ex) {
@@ -368,9 +408,19 @@ final class Interpreter {
                 return Builtins.add(a, b);
             case "*":
                 if (a instanceof String s && (b instanceof Long || b instanceof Boolean)) {
-                    return s.repeat((int) Math.max(0, toLong(b)));
+                    long n = Math.max(0, toLong(b));
+                    if (n > 0 && s.length() > MAX_CHARS / n) {
+                        throw new IllegalArgumentException("a string of " + s.length() + " characters repeated " + n
+                                + " times exceeds the limit of " + MAX_CHARS);
+                    }
+                    return s.repeat((int) n);
                 }
                 if (a instanceof List<?> l && (b instanceof Long || b instanceof Boolean)) {
+                    long n = Math.max(0, toLong(b));
+                    if (n > 0 && l.size() > MAX_ITEMS / n) {
+                        throw new IllegalArgumentException("a list of " + l.size() + " items repeated " + n
+                                + " times exceeds the limit of " + MAX_ITEMS);
+                    }
                     List<Object> out = new ArrayList<>();
                     for (long i = 0; i < toLong(b); i++) out.addAll(l);
                     return out;

@@ -20,6 +20,14 @@ final class Parser {
         this.tokens = tokens;
     }
 
+    /** Deeper than any real chat template; keeps a hostile one from exhausting the stack. */
+    static final int MAX_DEPTH = 100;
+    private int depth;
+
+    private void nest() {
+        if (++depth > MAX_DEPTH) throw error(peek(), "nested deeper than " + MAX_DEPTH + " levels");
+    }
+
     List<Stmt> parseTemplate() {
         List<Stmt> body = parseBody(Set.of());
         if (peek().kind() != Kind.EOF) throw error(peek(), "unexpected '" + peek().text() + "'");
@@ -30,6 +38,15 @@ final class Parser {
 
     /** Parses statements until a block tag whose name is in endTags (consumed up to that name). */
     private List<Stmt> parseBody(Set<String> endTags) {
+        nest();
+        try {
+            return parseBodyLevel(endTags);
+        } finally {
+            depth--;
+        }
+    }
+
+    private List<Stmt> parseBodyLevel(Set<String> endTags) {
         List<Stmt> body = new ArrayList<>();
         while (true) {
             Token t = peek();
@@ -223,6 +240,15 @@ final class Parser {
     }
 
     private Expr parseExpression(boolean withConditional) {
+        nest();
+        try {
+            return parseExpressionLevel(withConditional);
+        } finally {
+            depth--;
+        }
+    }
+
+    private Expr parseExpressionLevel(boolean withConditional) {
         if (!withConditional) return parseOr();
         Expr e = parseOr();
         while (peek().isName("if")) {
@@ -257,6 +283,15 @@ final class Parser {
     }
 
     private Expr parseNot() {
+        nest();
+        try {
+            return parseNotLevel();
+        } finally {
+            depth--;
+        }
+    }
+
+    private Expr parseNotLevel() {
         if (peek().isName("not")) {
             int at = next().offset();
             return new Not(parseNot(), at);
@@ -325,6 +360,15 @@ final class Parser {
     }
 
     private Expr parseUnary(boolean withFilter) {
+        nest();
+        try {
+            return parseUnaryLevel(withFilter);
+        } finally {
+            depth--;
+        }
+    }
+
+    private Expr parseUnaryLevel(boolean withFilter) {
         Token t = peek();
         Expr e;
         if (t.isOp("-") || t.isOp("+")) {

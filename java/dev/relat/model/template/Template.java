@@ -11,7 +11,9 @@ import java.util.Map;
  * attributes, tuples, blocks), macros, expressions with Python semantics (literals, lists, dicts,
  * attribute and item access, slicing, filters, tests, `in`, `~`, arithmetic, string and dict
  * methods) and the globals namespace, range, dict, raise_exception and strftime_now. Errors, at
- * compile time or at render time, are {@link TemplateException}s naming the line and column.
+ * compile time or at render time, are {@link TemplateException}s naming the line and column; so
+ * are the budgets that keep a hostile template from hanging or exhausting memory (nesting depth,
+ * steps, string and list sizes).
  */
 public final class Template {
     private final Source source;
@@ -25,8 +27,12 @@ public final class Template {
     /** Parses the template; syntax errors are thrown here. */
     public static Template compile(String text) {
         Source source = new Source(text);
-        List<Stmt> body = new Parser(source, new Lexer(source, true, true).tokenize()).parseTemplate();
-        return new Template(source, body);
+        try {
+            List<Stmt> body = new Parser(source, new Lexer(source, true, true).tokenize()).parseTemplate();
+            return new Template(source, body);
+        } catch (StackOverflowError e) {
+            throw new TemplateException("nested too deeply to compile", 1, 1);  // the parser's own limit comes first
+        }
     }
 
     /**
@@ -36,7 +42,11 @@ public final class Template {
     public String render(Map<String, ?> variables) {
         Map<String, Object> context = new java.util.LinkedHashMap<>();
         variables.forEach((k, v) -> context.put(k, normalise(v)));
-        return new Interpreter(source).render(body, context);
+        try {
+            return new Interpreter(source).render(body, context);
+        } catch (StackOverflowError e) {
+            throw new TemplateException("nested too deeply to render", 1, 1);
+        }
     }
 
     /** Java values as template values: ints become Long, floats Double, collections copied. */

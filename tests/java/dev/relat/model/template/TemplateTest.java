@@ -112,4 +112,34 @@ class TemplateTest {
         e = assertThrows(TemplateException.class, () -> render("{% set x = 1 %}{% set x.a = 2 %}"));
         assertTrue(e.getMessage().contains("only namespace() objects"), e.getMessage());
     }
+
+    @Test
+    void hostileTemplatesFailWithAMessageNotAStackOverflowOrAHang() {
+        String deepIf = "{% if true %}".repeat(5000) + "x" + "{% endif %}".repeat(5000);
+        var e = assertThrows(TemplateException.class, () -> Template.compile(deepIf));
+        assertTrue(e.getMessage().contains("nested deeper than 100 levels"), e.getMessage());
+        String deepParens = "{{ " + "(".repeat(20000) + "1" + ")".repeat(20000) + " }}";
+        e = assertThrows(TemplateException.class, () -> Template.compile(deepParens));
+        assertTrue(e.getMessage().contains("nested deeper than 100 levels"), e.getMessage());
+        String nots = "{{ " + "not ".repeat(20000) + "x }}";
+        assertThrows(TemplateException.class, () -> Template.compile(nots));
+
+        e = assertThrows(TemplateException.class, () -> render("{% set ns = namespace(s='ab') %}"
+                + "{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}"));
+        assertTrue(e.getMessage().contains("exceeds the limit of " + Interpreter.MAX_CHARS), e.getMessage());
+        e = assertThrows(TemplateException.class, () -> render("{{ 'ab' * 1000000000000 }}"));
+        assertTrue(e.getMessage().contains("exceeds the limit"), e.getMessage());
+        e = assertThrows(TemplateException.class, () -> render("{{ [1, 2] * 1000000000000 }}"));
+        assertTrue(e.getMessage().contains("exceeds the limit"), e.getMessage());
+
+        long start = System.nanoTime();
+        e = assertThrows(TemplateException.class, () -> render(
+                "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"));
+        assertTrue(e.getMessage().contains("more than " + Interpreter.MAX_STEPS + " steps"), e.getMessage());
+        assertTrue(System.nanoTime() - start < 60_000_000_000L, "stopped by the budget, not by the test's patience");
+        e = assertThrows(TemplateException.class, () -> render(
+                "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"));
+        assertTrue(e.getMessage().contains("too deep"), e.getMessage());
+    }
 }
+

@@ -6,7 +6,7 @@ import dev.relat.model.KvCache;
 import dev.relat.model.Projection;
 import dev.relat.model.QwenModel;
 import dev.relat.model.QwenTokenizer;
-import dev.relat.model.Sampling;
+import dev.relat.model.SamplingParams;
 import dev.relat.ops.AdamW;
 import dev.relat.ops.LatentStep;
 import dev.relat.ops.LinearCrossEntropy;
@@ -381,8 +381,8 @@ public final class Engine implements AutoCloseable {
                 logits.retainReference();
             }
             begin(Phase.ANSWER_DECODE);
-            Sampling sampling = o.temperature() == 0 ? Sampling.GREEDY
-                    : Sampling.sampled(o.temperature(), o.topK(), o.topP(), o.seed());
+            SamplingParams sampling = o.temperature() == 0 ? SamplingParams.GREEDY
+                    : SamplingParams.sampled(o.temperature(), o.topK(), o.topP(), o.seed());
             Generation.Result r = Generation.decode(model, cache, logits, new Generation.Options(o.maxNewTokens(),
                     sampling, tokenizer.stopTokens(model.config())), lora);
             logits.releaseReference();

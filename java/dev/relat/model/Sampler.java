@@ -16,10 +16,10 @@ import org.bytedeco.pytorch.global.torch_cuda;
  * draw. Only the chosen id is read back to the host.
  */
 public final class Sampler {
-    private final Sampling sampling;
+    private final SamplingParams sampling;
     private Generator generator;
 
-    public Sampler(Sampling sampling) {
+    public Sampler(SamplingParams sampling) {
         this.sampling = sampling;
     }
 

@@ -131,7 +131,7 @@ class QwenModelTest {
             long[] prompt = randomIds(new Random(seed), 9, config.vocabSize());
             expected = reference.greedy(prompt, 32);
             Generation.Result result = Generation.generate(model, model.newCache(64), prompt,
-                    new Generation.Options(32, Sampling.GREEDY, Set.of()));
+                    new Generation.Options(32, SamplingParams.GREEDY, Set.of()));
             assertEquals(Generation.Stop.MAX_TOKENS, result.reason());
             assertArrayEquals(expected, result.tokens(), name + " seed " + seed);
             if (java.util.Arrays.stream(expected).distinct().count() > 1) break;

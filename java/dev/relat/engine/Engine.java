@@ -178,7 +178,7 @@ public final class Engine implements AutoCloseable {
         }
 
         Result run() {
-            PeakMemory.reset(model.device());
+            DeviceMemory.reset(model.device());
             listener.questionStart();
             long[] answer;
             try (PointerScope scope = new PointerScope();
@@ -190,7 +190,7 @@ public final class Engine implements AutoCloseable {
                 listener.questionEnd();
             }
             return new Result(o.method(), tokenizer.decode(answer, true), p.prompt().length, k, answer.length,
-                    losses, nanos, PeakMemory.peak(model.device()));
+                    losses, nanos, DeviceMemory.peak(model.device()));
         }
 
         int capacity() {
@@ -400,7 +400,7 @@ public final class Engine implements AutoCloseable {
         }
 
         void end(Phase phase) {
-            PeakMemory.synchronize(model.device());
+            DeviceMemory.synchronize(model.device());
             nanos.merge(phase, System.nanoTime() - phaseStart, Long::sum);
             listener.end(phase);
         }

@@ -16,6 +16,7 @@ import dev.relat.ops.SwiGlu;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 
@@ -49,7 +50,7 @@ final class Backward implements AutoCloseable {
         dValues = new Tensor[layers];
         for (int i = 0; i < layers; i++) {
             dKeys[i] = keep(torch.zeros(new long[] {capacity, c.numKeyValueHeads(), c.headDim()},
-                    new org.bytedeco.pytorch.TensorOptions(model.device())
+                    new TensorOptions(model.device())
                             .dtype(new ScalarTypeOptional(model.dtype()))));
             dValues[i] = keep(torch.zeros_like(dKeys[i]));
         }

@@ -13,7 +13,7 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
- * The ReLAT engine (relat-method.md): open a model once, solve many questions, each with the
+ * The ReLAT engine (README, "The ReLAT engine"): open a model once, solve many questions, each with the
  * method and options it is given. Per question: prompt, latent thought, test-time training of a
  * fresh LoRA adapter on the reconstruction loss (or the query-lm loss), answer, then the adapter
  * is dropped: nothing learned on one question reaches the next.

@@ -257,7 +257,7 @@ public final class QwenModel {
         return relatAttention;
     }
 
-    // ---- the pieces, one method each (each a future relat kernel) ----
+    // ---- the pieces, one method each ----
 
     /** Rows of the embedding matrix for int64 ids [T] on the model device: [T, hidden]. */
     public Tensor embed(Tensor ids) {

@@ -11,6 +11,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
@@ -44,7 +45,7 @@ class DemoModelTest {
     void deterministicWeights(@TempDir Path other) throws IOException {
         Path a = DemoModel.ensure(cache);
         Path b = DemoModel.ensure(other);
-        assertTrue(java.util.Arrays.equals(Files.readAllBytes(a.resolve("model.safetensors")),
+        assertTrue(Arrays.equals(Files.readAllBytes(a.resolve("model.safetensors")),
                 Files.readAllBytes(b.resolve("model.safetensors"))), "the same bytes every time");
     }
 

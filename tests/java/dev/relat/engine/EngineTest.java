@@ -15,10 +15,12 @@ import dev.relat.model.QwenTokenizer;
 import dev.relat.testing.Seeds;
 import dev.relat.testing.TensorAssert;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.Comparator;
 import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.List;
@@ -153,7 +155,7 @@ class EngineTest {
             ENGINES.put(arch, Map.entry(seed, engine));
             return engine;
         } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
+            throw new UncheckedIOException(e);
         } finally {
             if (dir != null) deleteTree(dir);
         }
@@ -175,9 +177,9 @@ class EngineTest {
 
     static void deleteTree(Path dir) {
         try (Stream<Path> walk = Files.walk(dir)) {
-            walk.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            walk.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
         } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
+            throw new UncheckedIOException(e);
         }
     }
 

@@ -1,7 +1,12 @@
 package dev.relat.model;
 
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.LongOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
@@ -30,7 +35,7 @@ public final class ReferenceQwen {
     public ReferenceQwen(QwenConfig config, Map<String, Tensor> weights, ScalarType dtype) {
         this.config = config;
         this.dtype = dtype;
-        Map<String, Tensor> cast = new java.util.LinkedHashMap<>();
+        Map<String, Tensor> cast = new LinkedHashMap<>();
         weights.forEach((k, v) -> cast.put(k, v.to(dtype)));
         this.weights = cast;
     }
@@ -92,8 +97,8 @@ public final class ReferenceQwen {
      * a libtorch user would keep them (torch.cat per step); autograd flows through them.
      */
     public static final class Cache {
-        private final java.util.List<Tensor> keys = new java.util.ArrayList<>();
-        private final java.util.List<Tensor> values = new java.util.ArrayList<>();
+        private final List<Tensor> keys = new ArrayList<>();
+        private final List<Tensor> values = new ArrayList<>();
         private long length;
 
         public long length() {
@@ -148,8 +153,8 @@ public final class ReferenceQwen {
                     cache.values.add(v);
                 }
             }
-            k = k.repeat_interleave(config.groupSize(), new org.bytedeco.pytorch.LongOptional(0), new org.bytedeco.pytorch.LongOptional());
-            v = v.repeat_interleave(config.groupSize(), new org.bytedeco.pytorch.LongOptional(0), new org.bytedeco.pytorch.LongOptional());
+            k = k.repeat_interleave(config.groupSize(), new LongOptional(0), new LongOptional());
+            v = v.repeat_interleave(config.groupSize(), new LongOptional(0), new LongOptional());
             Tensor scores = torch.matmul(q, k.transpose(1, 2)).mul(new Scalar(1.0 / Math.sqrt(d)));
             scores = scores.masked_fill(mask, new Scalar(Double.NEGATIVE_INFINITY));
             Tensor probs = scores.softmax(-1, new ScalarTypeOptional(accumulation())).to(dtype);
@@ -166,14 +171,14 @@ public final class ReferenceQwen {
 
     /** Greedy decoding by recomputing the whole sequence for every new token. */
     public long[] greedy(long[] prompt, int newTokens) {
-        long[] seq = java.util.Arrays.copyOf(prompt, prompt.length + newTokens);
+        long[] seq = Arrays.copyOf(prompt, prompt.length + newTokens);
         for (int i = 0; i < newTokens; i++) {
             try (PointerScope scope = new PointerScope()) {
-                Tensor logits = logits(java.util.Arrays.copyOf(seq, prompt.length + i));
+                Tensor logits = logits(Arrays.copyOf(seq, prompt.length + i));
                 seq[prompt.length + i] = torch.argmax(logits.select(0, logits.size(0) - 1)).item_long();
             }
         }
-        return java.util.Arrays.copyOfRange(seq, prompt.length, seq.length);
+        return Arrays.copyOfRange(seq, prompt.length, seq.length);
     }
 
     private Tensor linear(Tensor x, String weight, String bias) {

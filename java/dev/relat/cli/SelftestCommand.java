@@ -5,7 +5,9 @@ import dev.relat.ops.RmsNorm;
 import java.io.PrintStream;
 import java.util.concurrent.Callable;
 import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.DoubleOptional;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import picocli.CommandLine.Command;
@@ -40,8 +42,8 @@ final class SelftestCommand implements Callable<Integer> {
         long start = System.nanoTime();
         Tensor y = RmsNorm.forward(x, w, 1e-6);
         long micros = (System.nanoTime() - start) / 1000;
-        Tensor ref = torch.rms_norm(x, new long[] {cols}, new org.bytedeco.pytorch.TensorOptional(w),
-                new org.bytedeco.pytorch.DoubleOptional(1e-6));
+        Tensor ref = torch.rms_norm(x, new long[] {cols}, new TensorOptional(w),
+                new DoubleOptional(1e-6));
         double err = torch.max(torch.abs(y.sub(ref))).item_double() / torch.max(torch.abs(ref)).item_double();
         boolean ok = err < 1e-5;
         out.printf("%s: %s, rmsnorm [%d x %d] fp32 in %d us, max rel error vs libtorch %.2e %s%n",

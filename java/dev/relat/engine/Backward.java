@@ -16,6 +16,7 @@ import dev.relat.ops.SwiGlu;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 
@@ -35,7 +36,7 @@ import org.bytedeco.pytorch.global.torch;
  */
 final class Backward implements AutoCloseable {
     private final QwenModel model;
-    private final QwenConfig c;
+    private final QwenConfig config;
     private final Tensor[] dKeys;
     private final Tensor[] dValues;
     private final double scale;
@@ -43,17 +44,17 @@ final class Backward implements AutoCloseable {
     /** dK / dV buffers for a cache of capacity positions (zeroed by {@link #reset}). */
     Backward(QwenModel model, int capacity) {
         this.model = model;
-        this.c = model.config();
-        int layers = c.numHiddenLayers();
+        this.config = model.config();
+        int layers = config.numHiddenLayers();
         dKeys = new Tensor[layers];
         dValues = new Tensor[layers];
         for (int i = 0; i < layers; i++) {
-            dKeys[i] = keep(torch.zeros(new long[] {capacity, c.numKeyValueHeads(), c.headDim()},
-                    new org.bytedeco.pytorch.TensorOptions(model.device())
+            dKeys[i] = keep(torch.zeros(new long[] {capacity, config.numKeyValueHeads(), config.headDim()},
+                    new TensorOptions(model.device())
                             .dtype(new ScalarTypeOptional(model.dtype()))));
             dValues[i] = keep(torch.zeros_like(dKeys[i]));
         }
-        scale = Attention.defaultScale(c.headDim());
+        scale = Attention.defaultScale(config.headDim());
     }
 
     /** Zeroes the key / value gradients: call before the backward of each loss. */
@@ -73,7 +74,7 @@ final class Backward implements AutoCloseable {
         Tensor positions = model.positions(trace.start(), trace.length());
         Tensor dx = RmsNorm.backward(dHidden, trace.finalInput(), model.weights().norm(), trace.finalRstd());
         PointerScope outer = PointerScope.getInnerScope();
-        for (int i = c.numHiddenLayers() - 1; i >= 0; i--) {
+        for (int i = config.numHiddenLayers() - 1; i >= 0; i--) {
             try (PointerScope layerScope = new PointerScope()) {
                 dx = layer(i, trace, dx, cache, lora, positions);
                 Scopes.escape(dx, outer);
@@ -86,12 +87,12 @@ final class Backward implements AutoCloseable {
     private Tensor layer(int i, ForwardTrace trace, Tensor dx, KvCache cache, Lora lora, Tensor positions) {
         int t = trace.length();
         int start = trace.start();
-        int hq = c.numAttentionHeads();
-        int hkv = c.numKeyValueHeads();
-        int hd = c.headDim();
+        int hq = config.numAttentionHeads();
+        int hkv = config.numKeyValueHeads();
+        int hd = config.headDim();
         long nq = (long) hq * hd;
         long nkv = (long) hkv * hd;
-        long inter = c.intermediateSize();
+        long inter = config.intermediateSize();
         LayerActivations a = trace.layers().get(i);
         LayerWeights w = model.weights().layers().get(i);
         // out = mid + down(activated)
@@ -113,7 +114,7 @@ final class Backward implements AutoCloseable {
         Tensor dk = dKeys[i].narrow(0, start, t).clone();
         Tensor dv = dValues[i].narrow(0, start, t);
         Rope.backwardInPlace(dq, dk, positions, model.invFreq());
-        if (c.qkNorm()) {
+        if (config.qkNorm()) {
             dq = QkNorm.backward(dq, a.qRaw().contiguous(), w.qNorm(), a.qRstd());
             dk = QkNorm.backward(dk, a.kRaw().contiguous(), w.kNorm(), a.kRstd());
         }

@@ -10,7 +10,9 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
@@ -149,8 +151,8 @@ public final class Lora implements Adapter, AutoCloseable {
     }
 
     private static Tensor zeros(Device device, long... shape) {
-        return torch.zeros(shape, new org.bytedeco.pytorch.TensorOptions(device)
-                .dtype(new org.bytedeco.pytorch.ScalarTypeOptional(ScalarType.Float)));
+        return torch.zeros(shape, new TensorOptions(device)
+                .dtype(new ScalarTypeOptional(ScalarType.Float)));
     }
 
     private static Tensor keep(Tensor t) {

@@ -5,9 +5,9 @@ import java.util.Locale;
 import java.util.Set;
 
 /**
- * Every option of one solve, with the defaults of relat-method.md (paper settings: LoRA rank 8,
- * 5 update steps, latent length 16, learning rate 2e-5). Validated on construction; each message
- * names the option.
+ * Every option of one solve, with the ReLAT paper's settings as defaults (LoRA rank 8, 5 update
+ * steps, latent length 16, learning rate 2e-5). Validated on construction; each message names the
+ * option.
  */
 public record Options(
         Method method,

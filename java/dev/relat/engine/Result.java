@@ -4,7 +4,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * What one solve reports (relat-method.md): the answer, token counts, the test-time-training loss
+ * What one solve reports: the answer, token counts, the test-time-training loss
  * before each update and after the last one (empty for methods that do not train), wall time per
  * phase in nanoseconds summed over the question, and the peak device memory in bytes.
  */

@@ -5,7 +5,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Answer extraction (relat-method.md): the content of the last {@code \boxed{...}}, else the last
+ * Answer extraction: the content of the last {@code \boxed{...}}, else the last
  * number in the text; for multiple choice, the letter.
  */
 public final class Answers {

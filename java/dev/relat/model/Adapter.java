@@ -1,5 +1,7 @@
 package dev.relat.model;
 
+import org.bytedeco.pytorch.Tensor;
+
 /**
  * A low-rank (or any) correction added to the output of a layer's projections during the
  * forward, without touching the base weights: y += delta(x). The ReLAT engine's LoRA implements
@@ -11,5 +13,5 @@ public interface Adapter {
     boolean targets(int layer, Projection projection);
 
     /** y += delta(x), in place. */
-    void addTo(int layer, Projection projection, org.bytedeco.pytorch.Tensor x, org.bytedeco.pytorch.Tensor y);
+    void addTo(int layer, Projection projection, Tensor x, Tensor y);
 }

@@ -20,7 +20,7 @@ public final class Generation {
     public record Result(long[] tokens, Stop reason) {}
 
     /** maxNewTokens new tokens at most; stop tokens end the answer (e.g. EOS, im_end). */
-    public record Options(int maxNewTokens, Sampling sampling, Set<Long> stopTokens) {
+    public record Options(int maxNewTokens, SamplingParams sampling, Set<Long> stopTokens) {
         public Options {
             if (maxNewTokens < 0) throw new IllegalArgumentException("maxNewTokens must be >= 0");
             stopTokens = Set.copyOf(stopTokens);

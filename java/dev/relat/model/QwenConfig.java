@@ -12,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * The architecture fields of a Hugging Face config.json for the Qwen families relat runs:
@@ -64,11 +65,11 @@ public record QwenConfig(
     }
 
     /** The checkpoint's dtype as a libtorch scalar type. */
-    public org.bytedeco.pytorch.global.torch.ScalarType scalarType() {
+    public ScalarType scalarType() {
         return switch (torchDtype) {
-            case "bfloat16" -> org.bytedeco.pytorch.global.torch.ScalarType.BFloat16;
-            case "float16" -> org.bytedeco.pytorch.global.torch.ScalarType.Half;
-            case "float32" -> org.bytedeco.pytorch.global.torch.ScalarType.Float;
+            case "bfloat16" -> ScalarType.BFloat16;
+            case "float16" -> ScalarType.Half;
+            case "float32" -> ScalarType.Float;
             default -> throw new IllegalStateException("unknown torch_dtype " + torchDtype);
         };
     }

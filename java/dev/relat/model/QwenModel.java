@@ -2,13 +2,17 @@ package dev.relat.model;
 
 import dev.relat.ops.Attention;
 import dev.relat.ops.RmsNorm;
+import dev.relat.ops.Rope;
+import dev.relat.ops.SwiGlu;
 import java.nio.file.Path;
+import java.util.Arrays;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.DoubleOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptional;
+import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
@@ -134,7 +138,7 @@ public final class QwenModel {
     public Tensor hidden(KvCache cache, Tensor inputEmbeds, ForwardTrace trace, Adapter adapter) {
         if (inputEmbeds.dim() != 2 || inputEmbeds.size(1) != config.hiddenSize()) {
             throw new IllegalArgumentException("input embeddings must be [T, " + config.hiddenSize() + "], got "
-                    + java.util.Arrays.toString(Tensors.shape(inputEmbeds)));
+                    + Arrays.toString(Tensors.shape(inputEmbeds)));
         }
         if (inputEmbeds.scalar_type().value != dtype.value) {
             throw new IllegalArgumentException("input embeddings have dtype " + inputEmbeds.scalar_type()
@@ -153,7 +157,7 @@ public final class QwenModel {
         cache.requireRoom(t);
         int start = cache.length();
         if (trace != null) trace.begin(start, t);
-        Rope rope = relatAttention ? null : ropeTables(start, t);
+        RopeTables rope = relatAttention ? null : ropeTables(start, t);
         Tensor positions = relatAttention ? positions(start, t) : null;
         int hq = config.numAttentionHeads();
         int hkv = config.numKeyValueHeads();
@@ -192,7 +196,7 @@ public final class QwenModel {
                 Tensor attention;
                 Tensor lse = null;
                 if (relatAttention) {
-                    Tensor[] rotated = dev.relat.ops.Rope.forward(q.contiguous(), k.contiguous(), positions, invFreq);
+                    Tensor[] rotated = Rope.forward(q.contiguous(), k.contiguous(), positions, invFreq);
                     q = rotated[0];
                     k = rotated[1];
                     cache.write(i, start, k, v);
@@ -253,7 +257,7 @@ public final class QwenModel {
         return relatAttention;
     }
 
-    // ---- the pieces, one method each (each a future relat kernel) ----
+    // ---- the pieces, one method each ----
 
     /** Rows of the embedding matrix for int64 ids [T] on the model device: [T, hidden]. */
     public Tensor embed(Tensor ids) {
@@ -288,23 +292,23 @@ public final class QwenModel {
     }
 
     /** cos and sin [T, D] (fp32) for positions start .. start + T - 1. */
-    record Rope(Tensor cos, Tensor sin) {}
+    record RopeTables(Tensor cos, Tensor sin) {}
 
-    Rope ropeTables(int start, int t) {
+    RopeTables ropeTables(int start, int t) {
         Tensor positions = torch.arange(new Scalar(start), new Scalar(start + t), Tensors.options(ScalarType.Float,
                 device));
         Tensor freqs = torch.outer(positions, invFreq);
-        Tensor emb = torch.cat(new org.bytedeco.pytorch.TensorVector(freqs, freqs), -1);
-        return new Rope(emb.cos().unsqueeze(1), emb.sin().unsqueeze(1));
+        Tensor emb = torch.cat(new TensorVector(freqs, freqs), -1);
+        return new RopeTables(emb.cos().unsqueeze(1), emb.sin().unsqueeze(1));
     }
 
     /** RoPE, rotate-half convention, on [T, H, D], computed in fp32; returns a new tensor in x's dtype. */
-    Tensor rope(Tensor x, Rope r) {
+    Tensor rope(Tensor x, RopeTables r) {
         long half = x.size(2) / 2;
         Tensor xf = x.to(ScalarType.Float);
         Tensor x1 = xf.narrow(2, 0, half);
         Tensor x2 = xf.narrow(2, half, half);
-        Tensor rotated = torch.cat(new org.bytedeco.pytorch.TensorVector(x2.neg(), x1), -1);
+        Tensor rotated = torch.cat(new TensorVector(x2.neg(), x1), -1);
         return xf.mul(r.cos()).add(rotated.mul(r.sin())).to(x.scalar_type());
     }
 
@@ -335,7 +339,7 @@ public final class QwenModel {
 
     /** SwiGLU on the fused [gate | up] projection [T, 2 I]: silu(gate) * up, [T, I]. */
     Tensor swiglu(Tensor gateUp, long inter) {
-        return dev.relat.ops.SwiGlu.forwardFused(gateUp);
+        return SwiGlu.forwardFused(gateUp);
     }
 
     private Tensor rstdBuffer(long rows) {

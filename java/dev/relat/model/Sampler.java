@@ -11,15 +11,15 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.bytedeco.pytorch.global.torch_cuda;
 
 /**
- * Picks the next token from a logits row on the logits' device with libtorch ops (until relat's
- * sampling kernel lands): greedy argmax, or temperature, top-k, top-p and a seeded multinomial
- * draw. Only the chosen id is read back to the host.
+ * Picks the next token from a logits row on the logits' device with libtorch ops: greedy argmax,
+ * or temperature, top-k, top-p and a seeded multinomial draw. Only the chosen id is read back to
+ * the host. relat's sampling kernel ({@code dev.relat.ops.Sampling}) is not used here.
  */
 public final class Sampler {
-    private final Sampling sampling;
+    private final SamplingParams sampling;
     private Generator generator;
 
-    public Sampler(Sampling sampling) {
+    public Sampler(SamplingParams sampling) {
         this.sampling = sampling;
     }
 

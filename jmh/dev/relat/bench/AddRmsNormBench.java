@@ -4,6 +4,7 @@ import dev.relat.ops.AddRmsNorm;
 import dev.relat.ops.DType;
 import java.util.concurrent.TimeUnit;
 import org.bytedeco.pytorch.DoubleOptional;
+import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
@@ -59,7 +60,7 @@ public class AddRmsNormBench {
         s = torch.empty_like(x);
         y = torch.empty_like(x);
         ds = torch.empty_like(x);
-        rstd = torch.empty(new long[] {tokens}, f32, new org.bytedeco.pytorch.MemoryFormatOptional());
+        rstd = torch.empty(new long[] {tokens}, f32, new MemoryFormatOptional());
         AddRmsNorm.forward(x, r, weight, 1e-6, s, y, rstd);
         rstdColumn = rstd.view(tokens, 1);
         normalizedShape = new long[] {hidden};

@@ -3,6 +3,8 @@ package dev.relat.bench;
 import dev.relat.ops.DType;
 import dev.relat.ops.Embedding;
 import java.util.concurrent.TimeUnit;
+import org.bytedeco.pytorch.MemoryFormatOptional;
+import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
@@ -47,10 +49,10 @@ public class EmbeddingBench {
         // Values do not matter to a gather; fill_ touches every page (randn of 622M elements takes
         // longer than the measurement).
         table = torch.empty(new long[] {VOCAB, hidden}, new TensorOptions(dtype.scalarType()),
-                new org.bytedeco.pytorch.MemoryFormatOptional()).fill_(new org.bytedeco.pytorch.Scalar(0.5));
+                new MemoryFormatOptional()).fill_(new Scalar(0.5));
         ids = torch.randint(VOCAB, new long[] {tokens}, new TensorOptions(torch.ScalarType.Long));
         out = torch.empty(new long[] {tokens, hidden}, new TensorOptions(dtype.scalarType()),
-                new org.bytedeco.pytorch.MemoryFormatOptional());
+                new MemoryFormatOptional());
     }
 
     @Benchmark

@@ -14,7 +14,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Random;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.bytedeco.pytorch.BoolOptional;
+import org.bytedeco.pytorch.DoubleOptional;
 import org.bytedeco.pytorch.LongOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -130,7 +132,7 @@ public final class PeakMemory {
         // reclaim by tens of MB, as much as the quantity measured. VmHWM counts both and the kernel
         // updates it lazily, so a sampler thread polls RssAnon every millisecond instead.
         long[] polled = {base};
-        java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
+        AtomicBoolean done = new AtomicBoolean();
         Thread sampler = new Thread(() -> {
             while (!done.get()) {
                 try {
@@ -223,7 +225,7 @@ public final class PeakMemory {
                     if (path.equals("attn-sdpa")) {
                         out = torch.scaled_dot_product_attention(qg.permute(1, 0, 2).unsqueeze(0),
                                 kg.permute(1, 0, 2).unsqueeze(0), vg.permute(1, 0, 2).unsqueeze(0),
-                                new TensorOptional(mask), 0.0, false, new org.bytedeco.pytorch.DoubleOptional(scale), true)
+                                new TensorOptional(mask), 0.0, false, new DoubleOptional(scale), true)
                                 .squeeze(0).permute(1, 0, 2);
                     } else {
                         long g = q.size(1) / k.size(1);

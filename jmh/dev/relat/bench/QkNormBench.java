@@ -4,6 +4,7 @@ import dev.relat.ops.DType;
 import dev.relat.ops.QkNorm;
 import java.util.concurrent.TimeUnit;
 import org.bytedeco.pytorch.DoubleOptional;
+import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
@@ -58,7 +59,7 @@ public class QkNormBench {
         weight = torch.randn(new long[] {HEAD_DIM}, f32).to(dtype.scalarType());
         y = torch.empty_like(q);
         dq = torch.empty_like(q);
-        rstd = torch.empty(new long[] {tokens * heads}, f32, new org.bytedeco.pytorch.MemoryFormatOptional());
+        rstd = torch.empty(new long[] {tokens * heads}, f32, new MemoryFormatOptional());
         QkNorm.forward(q, weight, 1e-6, y, rstd);
         rstdColumn = rstd.view(tokens, heads, 1);
         normalizedShape = new long[] {HEAD_DIM};

@@ -8,6 +8,7 @@ import dev.relat.model.ReferenceQwen;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.bytedeco.javacpp.PointerScope;
@@ -70,7 +71,7 @@ public class QwenModelBench {
         Random r = new Random(1);
         prompt = new long[PROMPT];
         for (int i = 0; i < PROMPT; i++) prompt[i] = r.nextInt(151_000);
-        extended = java.util.Arrays.copyOf(prompt, PROMPT + 1);
+        extended = Arrays.copyOf(prompt, PROMPT + 1);
         extended[PROMPT] = 42;
         try (PointerScope scope = new PointerScope()) {
             model.lastLogits(cache, prompt);

@@ -4,6 +4,7 @@ import dev.relat.ops.DType;
 import dev.relat.ops.RmsNorm;
 import java.util.concurrent.TimeUnit;
 import org.bytedeco.pytorch.DoubleOptional;
+import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
@@ -63,7 +64,7 @@ public class RmsNormBench {
         dy = torch.randn(new long[] {tokens, hidden}, f32).to(dtype.scalarType());
         y = torch.empty_like(x);
         dx = torch.empty_like(x);
-        rstd = torch.empty(new long[] {tokens}, f32, new org.bytedeco.pytorch.MemoryFormatOptional());
+        rstd = torch.empty(new long[] {tokens}, f32, new MemoryFormatOptional());
         RmsNorm.forward(x, weight, 1e-6, y, rstd);
         rstdColumn = rstd.view(tokens, 1);
         normalizedShape = new long[] {hidden};

@@ -8,6 +8,7 @@ import dev.relat.model.QwenTokenizer;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
@@ -91,7 +92,7 @@ public class RelatQuestionBench {
             text.append(i == 0 ? "" : " ").append(words[i % words.length]);
         }
         long[] ids = tokenizer.encode(text.toString());
-        return tokenizer.decode(java.util.Arrays.copyOf(ids, n), true);
+        return tokenizer.decode(Arrays.copyOf(ids, n), true);
     }
 
     @Setup(Level.Iteration)

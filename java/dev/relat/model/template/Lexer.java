@@ -19,32 +19,32 @@ final class Lexer {
     };
 
     private final Source source;
-    private final String s;
+    private final String input;
     private final boolean trimBlocks;
     private final boolean lstripBlocks;
     private final List<Token> tokens = new ArrayList<>();
 
     Lexer(Source source, boolean trimBlocks, boolean lstripBlocks) {
         this.source = source;
-        this.s = source.text;
+        this.input = source.text;
         this.trimBlocks = trimBlocks;
         this.lstripBlocks = lstripBlocks;
     }
 
     List<Token> tokenize() {
         int pos = 0;
-        int n = s.length();
+        int n = input.length();
         boolean lineStarting = true;
         while (pos < n) {
             int tag = nextTag(pos);
             if (tag < 0) {
-                tokens.add(new Token(Kind.TEXT, s.substring(pos), pos));
+                tokens.add(new Token(Kind.TEXT, input.substring(pos), pos));
                 break;
             }
-            String text = s.substring(pos, tag);
-            char kind = s.charAt(tag + 1);
+            String text = input.substring(pos, tag);
+            char kind = input.charAt(tag + 1);
             int inner = tag + 2;
-            char sign = inner < n ? s.charAt(inner) : 0;
+            char sign = inner < n ? input.charAt(inner) : 0;
             if (sign == '-' || sign == '+') inner++;
             if (sign == '-') {
                 text = stripTrailingWhitespace(text);
@@ -61,7 +61,7 @@ final class Lexer {
                 case '%' -> tag(tag, inner, true);
                 default -> tag(tag, inner, false);
             };
-            lineStarting = end > 0 && s.charAt(end - 1) == '\n';
+            lineStarting = end > 0 && input.charAt(end - 1) == '\n';
             pos = end;
         }
         tokens.add(new Token(Kind.EOF, "", n));
@@ -71,9 +71,9 @@ final class Lexer {
     private int nextTag(int from) {
         int i = from;
         while (true) {
-            i = s.indexOf('{', i);
-            if (i < 0 || i + 1 >= s.length()) return -1;
-            char c = s.charAt(i + 1);
+            i = input.indexOf('{', i);
+            if (i < 0 || i + 1 >= input.length()) return -1;
+            char c = input.charAt(i + 1);
             if (c == '{' || c == '%' || c == '#') return i;
             i++;
         }
@@ -81,9 +81,9 @@ final class Lexer {
 
     /** Skips a comment; returns the offset after it (and after any whitespace its end strips). */
     private int comment(int start, int from) {
-        int end = s.indexOf("#}", from);
+        int end = input.indexOf("#}", from);
         if (end < 0) throw source.error(start, "missing end of comment tag");
-        char before = end > from ? s.charAt(end - 1) : 0;
+        char before = end > from ? input.charAt(end - 1) : 0;
         return after(end + 2, before, true);
     }
 
@@ -93,38 +93,38 @@ final class Lexer {
         String close = block ? "%}" : "}}";
         Deque<Character> brackets = new ArrayDeque<>();
         int i = from;
-        int n = s.length();
+        int n = input.length();
         while (true) {
-            while (i < n && Character.isWhitespace(s.charAt(i))) i++;
+            while (i < n && Character.isWhitespace(input.charAt(i))) i++;
             if (i >= n) throw source.error(start, "missing end of tag '" + close + "'");
             if (brackets.isEmpty()) {
-                if (s.startsWith("-" + close, i)) {
+                if (input.startsWith("-" + close, i)) {
                     tokens.add(new Token(block ? Kind.BLOCK_END : Kind.VAR_END, close, i));
                     return after(i + 3, '-', block);
                 }
-                if (block && s.startsWith("+" + close, i)) {
+                if (block && input.startsWith("+" + close, i)) {
                     tokens.add(new Token(Kind.BLOCK_END, close, i));
                     return i + 3;
                 }
-                if (s.startsWith(close, i)) {
+                if (input.startsWith(close, i)) {
                     tokens.add(new Token(block ? Kind.BLOCK_END : Kind.VAR_END, close, i));
                     return after(i + 2, (char) 0, block);
                 }
             }
-            char c = s.charAt(i);
+            char c = input.charAt(i);
             if (c == '\'' || c == '"') {
                 i = string(i);
             } else if (Character.isDigit(c)) {
                 i = number(i);
             } else if (Character.isLetter(c) || c == '_') {
                 int j = i + 1;
-                while (j < n && (Character.isLetterOrDigit(s.charAt(j)) || s.charAt(j) == '_')) j++;
-                tokens.add(new Token(Kind.NAME, s.substring(i, j), i));
+                while (j < n && (Character.isLetterOrDigit(input.charAt(j)) || input.charAt(j) == '_')) j++;
+                tokens.add(new Token(Kind.NAME, input.substring(i, j), i));
                 i = j;
             } else {
                 String op = null;
                 for (String candidate : OPERATORS) {
-                    if (s.startsWith(candidate, i)) {
+                    if (input.startsWith(candidate, i)) {
                         op = candidate;
                         break;
                     }
@@ -152,25 +152,25 @@ final class Lexer {
     /** Whitespace control after a tag end at offset end: '-' strips all, else trim_blocks drops one newline. */
     private int after(int end, char sign, boolean block) {
         if (sign == '-') {
-            while (end < s.length() && Character.isWhitespace(s.charAt(end))) end++;
+            while (end < input.length() && Character.isWhitespace(input.charAt(end))) end++;
             return end;
         }
         if (sign == '+') return end;
-        if (block && trimBlocks && end < s.length() && s.charAt(end) == '\n') return end + 1;
+        if (block && trimBlocks && end < input.length() && input.charAt(end) == '\n') return end + 1;
         return end;
     }
 
     private int string(int start) {
-        char quote = s.charAt(start);
+        char quote = input.charAt(start);
         StringBuilder b = new StringBuilder();
         int i = start + 1;
-        int n = s.length();
+        int n = input.length();
         while (true) {
             if (i >= n) throw source.error(start, "unterminated string");
-            char c = s.charAt(i);
+            char c = input.charAt(i);
             if (c == quote) break;
             if (c == '\\' && i + 1 < n) {
-                char e = s.charAt(i + 1);
+                char e = input.charAt(i + 1);
                 i += 2;
                 switch (e) {
                     case 'n' -> b.append('\n');
@@ -187,7 +187,7 @@ final class Lexer {
                         int len = e == 'x' ? 2 : e == 'u' ? 4 : 8;
                         if (i + len > n) throw source.error(i - 2, "truncated \\" + e + " escape");
                         try {
-                            b.appendCodePoint(Integer.parseInt(s.substring(i, i + len), 16));
+                            b.appendCodePoint(Integer.parseInt(input.substring(i, i + len), 16));
                         } catch (IllegalArgumentException ex) {
                             throw source.error(i - 2, "bad \\" + e + " escape");
                         }
@@ -205,25 +205,25 @@ final class Lexer {
     }
 
     private int number(int start) {
-        int n = s.length();
+        int n = input.length();
         int i = start;
-        while (i < n && (Character.isDigit(s.charAt(i)) || s.charAt(i) == '_')) i++;
+        while (i < n && (Character.isDigit(input.charAt(i)) || input.charAt(i) == '_')) i++;
         boolean isFloat = false;
-        if (i + 1 < n && s.charAt(i) == '.' && Character.isDigit(s.charAt(i + 1))) {
+        if (i + 1 < n && input.charAt(i) == '.' && Character.isDigit(input.charAt(i + 1))) {
             isFloat = true;
             i++;
-            while (i < n && (Character.isDigit(s.charAt(i)) || s.charAt(i) == '_')) i++;
+            while (i < n && (Character.isDigit(input.charAt(i)) || input.charAt(i) == '_')) i++;
         }
-        if (i < n && (s.charAt(i) == 'e' || s.charAt(i) == 'E')) {
+        if (i < n && (input.charAt(i) == 'e' || input.charAt(i) == 'E')) {
             int j = i + 1;
-            if (j < n && (s.charAt(j) == '+' || s.charAt(j) == '-')) j++;
-            if (j < n && Character.isDigit(s.charAt(j))) {
+            if (j < n && (input.charAt(j) == '+' || input.charAt(j) == '-')) j++;
+            if (j < n && Character.isDigit(input.charAt(j))) {
                 isFloat = true;
                 i = j;
-                while (i < n && Character.isDigit(s.charAt(i))) i++;
+                while (i < n && Character.isDigit(input.charAt(i))) i++;
             }
         }
-        tokens.add(new Token(isFloat ? Kind.FLOAT : Kind.INT, s.substring(start, i).replace("_", ""), start));
+        tokens.add(new Token(isFloat ? Kind.FLOAT : Kind.INT, input.substring(start, i).replace("_", ""), start));
         return i;
     }
 

@@ -47,7 +47,7 @@ class DemoModelTest {
     void deterministicWeights(@TempDir Path other) throws IOException {
         Path a = DemoModel.ensure(cache);
         Path b = DemoModel.ensure(other);
-        assertTrue(java.util.Arrays.equals(Files.readAllBytes(a.resolve("model.safetensors")),
+        assertTrue(Arrays.equals(Files.readAllBytes(a.resolve("model.safetensors")),
                 Files.readAllBytes(b.resolve("model.safetensors"))), "the same bytes every time");
     }
 

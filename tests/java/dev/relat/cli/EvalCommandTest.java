@@ -12,6 +12,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -69,7 +70,7 @@ class EvalCommandTest {
     }
 
     private CliTestSupport.Run eval(FakeEngine.Factory engines, Path out, String... extra) {
-        List<String> args = new java.util.ArrayList<>(List.of("eval", "--model", model.toString(), "--data",
+        List<String> args = new ArrayList<>(List.of("eval", "--model", model.toString(), "--data",
                 FIXTURE.toString(), "--methods", "single,latent,relat,query-lm", "-N", "2", "--out", out.toString()));
         args.addAll(List.of(extra));
         return CliTestSupport.run(engines, null, args.toArray(String[]::new));

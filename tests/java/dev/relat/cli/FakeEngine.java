@@ -12,6 +12,8 @@ import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.BiFunction;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * A stand-in for the engine in the command-line tests: records what it was asked and answers with
@@ -41,8 +43,7 @@ final class FakeEngine implements SolveEngine {
         }
 
         @Override
-        public SolveEngine open(Path checkout, org.bytedeco.pytorch.Device device,
-                org.bytedeco.pytorch.global.torch.ScalarType dtype) {
+        public SolveEngine open(Path checkout, Device device, ScalarType dtype) {
             FakeEngine e = new FakeEngine(checkout, answers);
             opened.add(e);
             return e;

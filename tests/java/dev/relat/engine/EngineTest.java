@@ -15,10 +15,12 @@ import dev.relat.model.QwenTokenizer;
 import dev.relat.testing.Seeds;
 import dev.relat.testing.TensorAssert;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.Comparator;
 import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.List;
@@ -153,7 +155,7 @@ class EngineTest {
             ENGINES.put(arch, Map.entry(seed, engine));
             return engine;
         } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
+            throw new UncheckedIOException(e);
         } finally {
             if (dir != null) deleteTree(dir);
         }
@@ -175,9 +177,9 @@ class EngineTest {
 
     static void deleteTree(Path dir) {
         try (Stream<Path> walk = Files.walk(dir)) {
-            walk.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            walk.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
         } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
+            throw new UncheckedIOException(e);
         }
     }
 
@@ -484,6 +486,56 @@ class EngineTest {
             assertTrue(events.get(i).startsWith("start ") && events.get(i + 1).startsWith("end ")
                     && events.get(i).substring(6).equals(events.get(i + 1).substring(4)), "interleaved: " + events);
         }
+    }
+
+    /** The phases of one question with one update, in order, per method (what --profile shows). */
+    @Test
+    void everyMethodRunsItsPhasesInOrder() {
+        Engine engine = engine("qwen2", TensorAssert.freshSeed());
+        List<String> answer = List.of("begin prefill", "end prefill", "begin latent chain", "end latent chain",
+                "begin answer decode", "end answer decode");
+        List<String> relatStep = List.of("begin prefill", "end prefill", "begin latent chain", "end latent chain",
+                "begin reconstruction forward", "end reconstruction forward");
+        List<String> queryLmStep = List.of("begin reconstruction forward", "end reconstruction forward");
+        List<String> backwardAndUpdate = List.of("begin backward", "end backward", "begin update", "end update");
+        Map<Method, List<List<String>>> expected = Map.of(
+                Method.SINGLE, List.of(List.of("begin prefill", "end prefill", "begin answer decode",
+                        "end answer decode")),
+                Method.LATENT, List.of(answer),
+                Method.RELAT, List.of(relatStep, backwardAndUpdate, relatStep, answer),
+                Method.QUERY_LM, List.of(queryLmStep, backwardAndUpdate, queryLmStep, answer));
+        for (Method m : Method.values()) {
+            PhasesTest.Recorder recorder = new PhasesTest.Recorder();
+            engine.solve(QUESTION, small().method(m).updateSteps(1).build(), recorder);
+            List<String> events = new ArrayList<>(List.of("question start"));
+            expected.get(m).forEach(events::addAll);
+            events.add("question end");
+            assertEquals(events, recorder.events, m.toString());
+        }
+    }
+
+    /**
+     * A throw inside a phase of a real question (here the first link of the latent chain, in
+     * training) ends that phase and the question before it propagates: under --profile no NVTX
+     * range stays open. The engine solves the next question as usual.
+     */
+    @Test
+    void aThrowInsideAPhaseEndsThePhaseAndTheQuestion() {
+        Engine engine = engine("qwen2", TensorAssert.freshSeed());
+        Options o = small().updateSteps(1).build();
+        PhasesTest.Recorder recorder = new PhasesTest.Recorder();
+        LatentChain failing = h -> {
+            throw new IllegalStateException("forced failure in the latent chain");
+        };
+        Question question = new Question(engine.model(), engine.tokenizer(), failing,
+                Prompts.of(engine.tokenizer(), QUESTION, o), o, recorder);
+        var e = assertThrows(IllegalStateException.class, question::run);
+        assertEquals("forced failure in the latent chain", e.getMessage());
+        assertEquals(List.of("question start", "begin prefill", "end prefill", "begin latent chain",
+                "end latent chain", "question end"), recorder.events);
+        PhasesTest.Recorder next = new PhasesTest.Recorder();
+        assertEquals(2, engine.solve(QUESTION, o, next).losses().size());
+        assertEquals("question end", next.events.get(next.events.size() - 1));
     }
 
     @Test

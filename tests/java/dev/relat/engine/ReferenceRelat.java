@@ -5,9 +5,16 @@ import dev.relat.model.QwenConfig;
 import dev.relat.model.QwenNames;
 import dev.relat.model.ReferenceQwen;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.AdamW;
+import org.bytedeco.pytorch.AdamWOptions;
+import org.bytedeco.pytorch.LongOptional;
+import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
@@ -95,20 +102,20 @@ final class ReferenceRelat {
      * libtorch's own AdamW on the LoRA tensors, then the latent thought and greedy decoding
      * without gradients, keys / values kept by torch.cat.
      */
-    Solved solve(Prompts p, Options o, java.util.Set<Long> stops) {
-        org.bytedeco.pytorch.TensorVector params = new org.bytedeco.pytorch.TensorVector();
+    Solved solve(Prompts p, Options o, Set<Long> stops) {
+        TensorVector params = new TensorVector();
         for (Tensor[] ab : byProjection.values()) {
             params.push_back(ab[0]);
             params.push_back(ab[1]);
         }
-        org.bytedeco.pytorch.AdamWOptions options = new org.bytedeco.pytorch.AdamWOptions(o.learningRate());
+        AdamWOptions options = new AdamWOptions(o.learningRate());
         options.betas().put(0, o.adamBeta1()).put(1, o.adamBeta2());
         options.eps().put(o.adamEps());
         options.weight_decay().put(o.weightDecay());
-        org.bytedeco.pytorch.AdamW optimizer = new org.bytedeco.pytorch.AdamW(params, options);
+        AdamW optimizer = new AdamW(params, options);
         List<Double> losses = new ArrayList<>();
         for (int step = 0; step <= o.updateSteps(); step++) {
-            try (org.bytedeco.javacpp.PointerScope scope = new org.bytedeco.javacpp.PointerScope()) {
+            try (PointerScope scope = new PointerScope()) {
                 optimizer.zero_grad();
                 Tensor loss = o.method() == Method.QUERY_LM ? queryLmLoss(p) : loss(p, o.latentSteps(), o);
                 losses.add(loss.item_double());
@@ -120,8 +127,7 @@ final class ReferenceRelat {
         }
         long[] answer = new long[o.maxNewTokens()];
         int n = 0;
-        try (org.bytedeco.javacpp.PointerScope scope = new org.bytedeco.javacpp.PointerScope();
-                org.bytedeco.pytorch.NoGradGuard noGrad = new org.bytedeco.pytorch.NoGradGuard()) {
+        try (PointerScope scope = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
             ReferenceQwen.Cache cache = new ReferenceQwen.Cache();
             latentThought(p.prompt(), o.latentSteps(), o, cache, true);
             Tensor h = lastHidden;
@@ -133,7 +139,7 @@ final class ReferenceRelat {
                         Tensor.create(new long[] {next})), cache);
             }
         }
-        return new Solved(java.util.Arrays.copyOf(answer, n), losses);
+        return new Solved(Arrays.copyOf(answer, n), losses);
     }
 
     private final List<Double> softEntropies = new ArrayList<>();
@@ -212,7 +218,7 @@ final class ReferenceRelat {
 
     /** Fraction of question tokens the greedy reconstruction gets right. */
     double greedyAccuracy(Prompts p, int k, Options o) {
-        Tensor predicted = reconstructionLogits(p, k, o).argmax(new org.bytedeco.pytorch.LongOptional(-1), false);
+        Tensor predicted = reconstructionLogits(p, k, o).argmax(new LongOptional(-1), false);
         return predicted.eq(Tensor.create(p.question())).to(ScalarType.Float).mean().item_double();
     }
 

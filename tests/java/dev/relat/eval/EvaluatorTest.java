@@ -14,6 +14,7 @@ import java.io.StringReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -88,7 +89,7 @@ class EvaluatorTest {
         assertEquals(30, Evaluator.readResults(out.resolve("results.jsonl")).size(), "finished lines survive");
 
         // A torn last line, as if the process died mid-write: it is cut off and redone.
-        Files.writeString(out.resolve("results.jsonl"), "{\"id\":\"q9\",\"meth", java.nio.file.StandardOpenOption.APPEND);
+        Files.writeString(out.resolve("results.jsonl"), "{\"id\":\"q9\",\"meth", StandardOpenOption.APPEND);
         AtomicInteger resumed = new AtomicInteger();
         new Evaluator((q, m) -> {
             resumed.incrementAndGet();

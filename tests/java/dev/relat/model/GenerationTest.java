@@ -24,7 +24,7 @@ class GenerationTest {
         return QwenModel.load(TinyCheckpoints.get("fp32", config, seed, 1), new Device("cpu"), ScalarType.Float);
     }
 
-    static long[] run(QwenModel m, long[] prompt, int n, Sampling s, Set<Long> stops) {
+    static long[] run(QwenModel m, long[] prompt, int n, SamplingParams s, Set<Long> stops) {
         return Generation.generate(m, m.newCache(prompt.length + n), prompt, new Generation.Options(n, s, stops))
                 .tokens();
     }
@@ -34,14 +34,14 @@ class GenerationTest {
         long seed = TensorAssert.freshSeed();
         QwenModel m = model(seed);
         long[] prompt = {3, 1, 4, 1, 5};
-        Sampling s = Sampling.sampled(1.0, 0, 1.0, seed);
+        SamplingParams s = SamplingParams.sampled(1.0, 0, 1.0, seed);
         long[] a = run(m, prompt, 24, s, Set.of());
         assertArrayEquals(a, run(m, prompt, 24, s, Set.of()), "same seed, same tokens (seed " + seed + ")");
-        assertFalse(Arrays.equals(a, run(m, prompt, 24, Sampling.sampled(1.0, 0, 1.0, seed + 1), Set.of())),
+        assertFalse(Arrays.equals(a, run(m, prompt, 24, SamplingParams.sampled(1.0, 0, 1.0, seed + 1), Set.of())),
                 "another seed gives another sequence");
-        long[] greedy = run(m, prompt, 24, Sampling.GREEDY, Set.of());
-        assertArrayEquals(greedy, run(m, prompt, 24, Sampling.sampled(0.7, 1, 1.0, seed), Set.of()), "top-k 1");
-        assertArrayEquals(greedy, run(m, prompt, 24, Sampling.sampled(1.0, 0, 1e-6, seed), Set.of()), "tiny top-p");
+        long[] greedy = run(m, prompt, 24, SamplingParams.GREEDY, Set.of());
+        assertArrayEquals(greedy, run(m, prompt, 24, SamplingParams.sampled(0.7, 1, 1.0, seed), Set.of()), "top-k 1");
+        assertArrayEquals(greedy, run(m, prompt, 24, SamplingParams.sampled(1.0, 0, 1e-6, seed), Set.of()), "tiny top-p");
     }
 
     /** Empirical frequencies of 6000 draws against the exact restricted softmax, within 0.03 (> 4 sigma). */
@@ -49,12 +49,12 @@ class GenerationTest {
     void samplingFollowsTheRestrictedSoftmax() {
         Tensor logits = Tensor.create(2f, 1f, 0f, -1f);
         double[] p = softmax(new double[] {2, 1, 0, -1}, 4);
-        check(logits, Sampling.sampled(1.0, 0, 1.0, 1), p);
-        check(logits, Sampling.sampled(1.0, 3, 1.0, 2), softmax(new double[] {2, 1, 0, -1}, 3));
+        check(logits, SamplingParams.sampled(1.0, 0, 1.0, 1), p);
+        check(logits, SamplingParams.sampled(1.0, 3, 1.0, 2), softmax(new double[] {2, 1, 0, -1}, 3));
         // top-p 0.7: the first token holds 0.64 < 0.7, so the first two are kept
-        check(logits, Sampling.sampled(1.0, 0, 0.7, 3), softmax(new double[] {2, 1, 0, -1}, 2));
+        check(logits, SamplingParams.sampled(1.0, 0, 0.7, 3), softmax(new double[] {2, 1, 0, -1}, 2));
         double[] hot = softmax(new double[] {1, 0.5, 0, -0.5}, 4); // temperature 2
-        check(logits, Sampling.sampled(2.0, 0, 1.0, 4), hot);
+        check(logits, SamplingParams.sampled(2.0, 0, 1.0, 4), hot);
     }
 
     static double[] softmax(double[] x, int keep) {
@@ -65,7 +65,7 @@ class GenerationTest {
         return p;
     }
 
-    static void check(Tensor logits, Sampling s, double[] expected) {
+    static void check(Tensor logits, SamplingParams s, double[] expected) {
         Sampler sampler = new Sampler(s);
         int n = 6000;
         int[] counts = new int[expected.length];
@@ -85,16 +85,16 @@ class GenerationTest {
     void stopTokensEndTheAnswer() {
         QwenModel m = model(TensorAssert.freshSeed());
         long[] prompt = {7, 8, 9};
-        long[] greedy = run(m, prompt, 12, Sampling.GREEDY, Set.of());
+        long[] greedy = run(m, prompt, 12, SamplingParams.GREEDY, Set.of());
         int firstRepeat = 4;
         long stop = greedy[firstRepeat];
         int at = 0;
         while (greedy[at] != stop) at++;
         Generation.Result r = Generation.generate(m, m.newCache(32), prompt,
-                new Generation.Options(12, Sampling.GREEDY, Set.of(stop)));
+                new Generation.Options(12, SamplingParams.GREEDY, Set.of(stop)));
         assertEquals(Generation.Stop.STOP_TOKEN, r.reason());
         assertArrayEquals(Arrays.copyOf(greedy, at), r.tokens());
-        assertEquals(0, run(m, prompt, 0, Sampling.GREEDY, Set.of()).length);
+        assertEquals(0, run(m, prompt, 0, SamplingParams.GREEDY, Set.of()).length);
     }
 
     @Test
@@ -108,7 +108,7 @@ class GenerationTest {
                     ChatMessage.user("What is 2+3?")), true, false);
             assertEquals(tokenizer.tokenId("<|im_start|>"), prompt[0]);
             Generation.Result r = Generation.generate(m, m.newCache(prompt.length + 16), prompt,
-                    new Generation.Options(16, Sampling.sampled(0.8, 50, 0.95, 7), tokenizer.stopTokens(config)));
+                    new Generation.Options(16, SamplingParams.sampled(0.8, 50, 0.95, 7), tokenizer.stopTokens(config)));
             assertTrue(r.tokens().length <= 16);
             for (long id : r.tokens()) assertTrue(id >= 0 && id < config.vocabSize());
             assertTrue(tokenizer.decode(r.tokens()) != null);
@@ -125,7 +125,7 @@ class GenerationTest {
         QwenConfig config = CheckpointWriter.config("qwen3", 32, 48, 2, 4, 2, 8, CheckpointWriter.QWEN_VOCAB, true,
                 "float32");
         QwenModel m = QwenModel.load(TinyCheckpoints.get("memory", config, 2, 1), new Device("cpu"), ScalarType.Float);
-        Sampling sampling = Sampling.sampled(1.0, 40, 1.0, 1);
+        SamplingParams sampling = SamplingParams.sampled(1.0, 40, 1.0, 1);
         Generation.Options warm = new Generation.Options(30, sampling, Set.of());
         Generation.generate(m, m.newCache(64), new long[] {1, 2, 3}, warm);
         System.gc();

@@ -11,12 +11,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.relat.testing.Seeds;
 import dev.relat.testing.TensorAssert;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Random;
 import java.util.Set;
 import java.util.stream.Stream;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -131,12 +135,12 @@ class QwenModelTest {
             long[] prompt = randomIds(new Random(seed), 9, config.vocabSize());
             expected = reference.greedy(prompt, 32);
             Generation.Result result = Generation.generate(model, model.newCache(64), prompt,
-                    new Generation.Options(32, Sampling.GREEDY, Set.of()));
+                    new Generation.Options(32, SamplingParams.GREEDY, Set.of()));
             assertEquals(Generation.Stop.MAX_TOKENS, result.reason());
             assertArrayEquals(expected, result.tokens(), name + " seed " + seed);
-            if (java.util.Arrays.stream(expected).distinct().count() > 1) break;
+            if (Arrays.stream(expected).distinct().count() > 1) break;
         }
-        assertTrue(java.util.Arrays.stream(expected).distinct().count() > 1, "a constant answer proves little");
+        assertTrue(Arrays.stream(expected).distinct().count() > 1, "a constant answer proves little");
     }
 
     @ParameterizedTest(name = "{0}")
@@ -149,11 +153,11 @@ class QwenModelTest {
         long[] seq = randomIds(r, 30, config.vocabSize());
         int prompt = 7;
         KvCache cache = model.newCache(40);
-        Tensor step = model.logits(cache, java.util.Arrays.copyOf(seq, prompt));
+        Tensor step = model.logits(cache, Arrays.copyOf(seq, prompt));
         double worst = 0;
         for (int n = prompt; ; n++) {
             // the logits of the newest position from the cached path vs a full recompute with a fresh cache
-            Tensor full = model.logits(model.newCache(40), java.util.Arrays.copyOf(seq, n));
+            Tensor full = model.logits(model.newCache(40), Arrays.copyOf(seq, n));
             Tensor last = step.select(0, step.size(0) - 1);
             double err = relativeError(last, full.select(0, n - 1));
             TensorAssert.assertWithin(err, 1e-5, name + " cached decode step " + n);
@@ -164,9 +168,9 @@ class QwenModelTest {
         }
         // a chunk appended after a prefix (prompt + several tokens at once) matches too
         KvCache chunked = model.newCache(40);
-        model.logits(chunked, java.util.Arrays.copyOf(seq, 11));
-        Tensor chunk = model.logits(chunked, java.util.Arrays.copyOfRange(seq, 11, 20));
-        Tensor full = model.logits(model.newCache(40), java.util.Arrays.copyOf(seq, 20));
+        model.logits(chunked, Arrays.copyOf(seq, 11));
+        Tensor chunk = model.logits(chunked, Arrays.copyOfRange(seq, 11, 20));
+        Tensor full = model.logits(model.newCache(40), Arrays.copyOf(seq, 20));
         double err = relativeError(chunk, full.narrow(0, 11, 9));
         TensorAssert.assertWithin(err, 1e-5, name + " chunk after prefix");
         System.out.printf("%s cached decode vs rerun: worst step %.2e, chunk after prefix %.2e (seed %d)%n", name,
@@ -210,8 +214,8 @@ class QwenModelTest {
         assertArrayEquals(new long[] {12, config.intermediateSize()}, Tensors.shape(a.activated()));
         assertFalse(torch.any(torch.isnan(a.midRstd())).item_bool());
         // the recorded rstd is 1 / rms of the recorded input
-        Tensor rms = a.input().pow(new org.bytedeco.pytorch.Scalar(2)).mean(new long[] {-1}, false,
-                new org.bytedeco.pytorch.ScalarTypeOptional()).add(new org.bytedeco.pytorch.Scalar(config.rmsNormEps()))
+        Tensor rms = a.input().pow(new Scalar(2)).mean(new long[] {-1}, false,
+                new ScalarTypeOptional()).add(new Scalar(config.rmsNormEps()))
                 .rsqrt();
         TensorAssert.assertClose(a.inputRstd(), rms, 1e-5, "recorded rstd");
         TensorAssert.assertClose(trace.finalNormed(), h, 0, "trace final hidden");
@@ -244,8 +248,8 @@ class QwenModelTest {
         long seed = TensorAssert.freshSeed();
         QwenModel single = QwenModel.load(TinyCheckpoints.get("fp32", config, seed, 1), new Device("cpu"), ScalarType.Float);
         Path sharded = TinyCheckpoints.get("sharded", config, seed, 3);
-        assertTrue(java.nio.file.Files.exists(sharded.resolve(QwenCheckpoint.INDEX)));
-        assertTrue(java.nio.file.Files.exists(sharded.resolve("model-00003-of-00003.safetensors")));
+        assertTrue(Files.exists(sharded.resolve(QwenCheckpoint.INDEX)));
+        assertTrue(Files.exists(sharded.resolve("model-00003-of-00003.safetensors")));
         QwenModel fromShards = QwenModel.load(sharded, new Device("cpu"), ScalarType.Float);
         var a = single.weights().byName();
         var b = fromShards.weights().byName();

@@ -1,7 +1,12 @@
 package dev.relat.model;
 
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.LongOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
@@ -19,8 +24,8 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * It is the correctness reference for QwenModel and the baseline of the model benchmarks.
  */
 public final class ReferenceQwen {
-    private final QwenConfig c;
-    private final Map<String, Tensor> w;
+    private final QwenConfig config;
+    private final Map<String, Tensor> weights;
     private final ScalarType dtype;
     /** LoRA by base weight name: {A [r, in], B [out, r]}; y += scale (x A^T) B^T. */
     private Map<String, Tensor[]> lora = Map.of();
@@ -28,11 +33,11 @@ public final class ReferenceQwen {
 
     /** weights by Hugging Face name (any dtype / device; they are cast to dtype on the CPU device of the first). */
     public ReferenceQwen(QwenConfig config, Map<String, Tensor> weights, ScalarType dtype) {
-        this.c = config;
+        this.config = config;
         this.dtype = dtype;
-        Map<String, Tensor> cast = new java.util.LinkedHashMap<>();
+        Map<String, Tensor> cast = new LinkedHashMap<>();
         weights.forEach((k, v) -> cast.put(k, v.to(dtype)));
-        this.w = cast;
+        this.weights = cast;
     }
 
     /** Adds LoRA terms to the named projections (tensors may require grad: autograd flows into them). */
@@ -48,7 +53,7 @@ public final class ReferenceQwen {
     }
 
     public Tensor lmHeadMatrix() {
-        return c.tieWordEmbeddings() ? w(QwenNames.EMBED) : w(QwenNames.LM_HEAD);
+        return config.tieWordEmbeddings() ? w(QwenNames.EMBED) : w(QwenNames.LM_HEAD);
     }
 
     /** The final-norm hidden states [T, hidden] of a sequence given as input embeddings (autograd-friendly). */
@@ -62,7 +67,7 @@ public final class ReferenceQwen {
     }
 
     private Tensor w(String name) {
-        Tensor t = w.get(name);
+        Tensor t = weights.get(name);
         if (t == null) throw new IllegalStateException("reference: no weight " + name);
         return t;
     }
@@ -84,7 +89,7 @@ public final class ReferenceQwen {
     }
 
     private Tensor head(Tensor h) {
-        return torch.linear(h, c.tieWordEmbeddings() ? w(QwenNames.EMBED) : w(QwenNames.LM_HEAD));
+        return torch.linear(h, config.tieWordEmbeddings() ? w(QwenNames.EMBED) : w(QwenNames.LM_HEAD));
     }
 
     /**
@@ -92,8 +97,8 @@ public final class ReferenceQwen {
      * a libtorch user would keep them (torch.cat per step); autograd flows through them.
      */
     public static final class Cache {
-        private final java.util.List<Tensor> keys = new java.util.ArrayList<>();
-        private final java.util.List<Tensor> values = new java.util.ArrayList<>();
+        private final List<Tensor> keys = new ArrayList<>();
+        private final List<Tensor> values = new ArrayList<>();
         private long length;
 
         public long length() {
@@ -114,22 +119,22 @@ public final class ReferenceQwen {
     private Tensor finalHidden(Tensor embeds, Cache cache) {
         long t = embeds.size(0);
         long start = cache == null ? 0 : cache.length;
-        int hq = c.numAttentionHeads();
-        int hkv = c.numKeyValueHeads();
-        int d = c.headDim();
+        int hq = config.numAttentionHeads();
+        int hkv = config.numKeyValueHeads();
+        int d = config.headDim();
         Tensor[] rope = rope(start, t);
         // query i (position start + i) sees keys 0 .. start + i
         Tensor mask = torch.ones(new long[] {t, start + t}, new TensorOptions(ScalarType.Bool)).triu(start + 1);
         Tensor x = embeds.to(dtype);
-        for (int i = 0; i < c.numHiddenLayers(); i++) {
+        for (int i = 0; i < config.numHiddenLayers(); i++) {
             Tensor h = rmsNorm(x, w(QwenNames.layer(i, QwenNames.INPUT_NORM)));
-            Tensor q = linear(h, QwenNames.layer(i, QwenNames.Q), c.qkvBias() ? QwenNames.layer(i, QwenNames.Q_BIAS) : null)
+            Tensor q = linear(h, QwenNames.layer(i, QwenNames.Q), config.qkvBias() ? QwenNames.layer(i, QwenNames.Q_BIAS) : null)
                     .view(t, hq, d);
-            Tensor k = linear(h, QwenNames.layer(i, QwenNames.K), c.qkvBias() ? QwenNames.layer(i, QwenNames.K_BIAS) : null)
+            Tensor k = linear(h, QwenNames.layer(i, QwenNames.K), config.qkvBias() ? QwenNames.layer(i, QwenNames.K_BIAS) : null)
                     .view(t, hkv, d);
-            Tensor v = linear(h, QwenNames.layer(i, QwenNames.V), c.qkvBias() ? QwenNames.layer(i, QwenNames.V_BIAS) : null)
+            Tensor v = linear(h, QwenNames.layer(i, QwenNames.V), config.qkvBias() ? QwenNames.layer(i, QwenNames.V_BIAS) : null)
                     .view(t, hkv, d);
-            if (c.qkNorm()) {
+            if (config.qkNorm()) {
                 q = rmsNorm(q, w(QwenNames.layer(i, QwenNames.Q_NORM)));
                 k = rmsNorm(k, w(QwenNames.layer(i, QwenNames.K_NORM)));
             }
@@ -148,8 +153,8 @@ public final class ReferenceQwen {
                     cache.values.add(v);
                 }
             }
-            k = k.repeat_interleave(c.groupSize(), new org.bytedeco.pytorch.LongOptional(0), new org.bytedeco.pytorch.LongOptional());
-            v = v.repeat_interleave(c.groupSize(), new org.bytedeco.pytorch.LongOptional(0), new org.bytedeco.pytorch.LongOptional());
+            k = k.repeat_interleave(config.groupSize(), new LongOptional(0), new LongOptional());
+            v = v.repeat_interleave(config.groupSize(), new LongOptional(0), new LongOptional());
             Tensor scores = torch.matmul(q, k.transpose(1, 2)).mul(new Scalar(1.0 / Math.sqrt(d)));
             scores = scores.masked_fill(mask, new Scalar(Double.NEGATIVE_INFINITY));
             Tensor probs = scores.softmax(-1, new ScalarTypeOptional(accumulation())).to(dtype);
@@ -166,14 +171,14 @@ public final class ReferenceQwen {
 
     /** Greedy decoding by recomputing the whole sequence for every new token. */
     public long[] greedy(long[] prompt, int newTokens) {
-        long[] seq = java.util.Arrays.copyOf(prompt, prompt.length + newTokens);
+        long[] seq = Arrays.copyOf(prompt, prompt.length + newTokens);
         for (int i = 0; i < newTokens; i++) {
             try (PointerScope scope = new PointerScope()) {
-                Tensor logits = logits(java.util.Arrays.copyOf(seq, prompt.length + i));
+                Tensor logits = logits(Arrays.copyOf(seq, prompt.length + i));
                 seq[prompt.length + i] = torch.argmax(logits.select(0, logits.size(0) - 1)).item_long();
             }
         }
-        return java.util.Arrays.copyOfRange(seq, prompt.length, seq.length);
+        return Arrays.copyOfRange(seq, prompt.length, seq.length);
     }
 
     private Tensor linear(Tensor x, String weight, String bias) {
@@ -188,16 +193,16 @@ public final class ReferenceQwen {
     private Tensor rmsNorm(Tensor x, Tensor weight) {
         Tensor xf = x.to(accumulation());
         Tensor variance = xf.pow(new Scalar(2)).mean(new long[] {-1}, true, new ScalarTypeOptional());
-        Tensor normed = xf.mul(torch.rsqrt(variance.add(new Scalar(c.rmsNormEps()))));
+        Tensor normed = xf.mul(torch.rsqrt(variance.add(new Scalar(config.rmsNormEps()))));
         return weight.mul(normed.to(dtype));
     }
 
     /** cos, sin [T, D] as HF computes them: fp32 inv_freq and angles, cast to the model dtype. */
     private Tensor[] rope(long start, long t) {
-        int d = c.headDim();
+        int d = config.headDim();
         Tensor exponents = torch.arange(new Scalar(0), new Scalar(d), new Scalar(2), new TensorOptions(ScalarType.Long))
                 .to(ScalarType.Float).div(new Scalar((double) d));
-        Tensor invFreq = torch.pow(new Scalar(c.ropeTheta()), exponents).reciprocal();
+        Tensor invFreq = torch.pow(new Scalar(config.ropeTheta()), exponents).reciprocal();
         Tensor positions = torch.arange(new Scalar(start), new Scalar(start + t), new TensorOptions(ScalarType.Long))
                 .to(ScalarType.Float);
         Tensor freqs = positions.unsqueeze(1).mul(invFreq.unsqueeze(0));

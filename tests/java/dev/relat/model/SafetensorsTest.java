@@ -14,6 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
@@ -71,7 +72,7 @@ class SafetensorsTest {
     static float[] floats(Tensor t) {
         Tensor c = t.contiguous().to(ScalarType.Float);
         float[] out = new float[(int) c.numel()];
-        new org.bytedeco.javacpp.FloatPointer(c.data_ptr()).get(out);
+        new FloatPointer(c.data_ptr()).get(out);
         return out;
     }
 

@@ -9,6 +9,7 @@ import java.nio.file.StandardOpenOption;
 import java.security.SecureRandom;
 import java.util.Locale;
 import java.util.Optional;
+import java.util.regex.Pattern;
 
 /**
  * The one place the randomised tests take their seeds from, and where their measured errors go.
@@ -82,7 +83,7 @@ public final class Seeds {
      */
     public static boolean selected(String name) {
         String regex = System.getProperty(CASES);
-        return regex == null || regex.isBlank() || java.util.regex.Pattern.compile(regex).matcher(name).find();
+        return regex == null || regex.isBlank() || Pattern.compile(regex).matcher(name).find();
     }
 
     /**

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch_cuda;
 
 /**
@@ -12,8 +13,8 @@ import org.bytedeco.pytorch.global.torch_cuda;
  * resident set (VmHWM), reset at the start of the question through /proc/self/clear_refs; it
  * includes the weights and the JVM, so it is an upper bound of what the question needed.
  */
-final class PeakMemory {
-    private PeakMemory() {}
+final class DeviceMemory {
+    private DeviceMemory() {}
 
     static void reset(Device device) {
         if (device.is_cuda()) {
@@ -45,6 +46,6 @@ final class PeakMemory {
 
     /** Waits for the device's queued work, so a phase's wall time covers its kernels. */
     static void synchronize(Device device) {
-        if (device.is_cuda()) org.bytedeco.pytorch.global.torch.synchronizeDevice(device.index());
+        if (device.is_cuda()) torch.synchronizeDevice(device.index());
     }
 }

@@ -6,10 +6,10 @@ package dev.relat.model;
  * smallest set whose probability reaches top-p (1.0: no limit), Hugging Face's order. The seed
  * makes a sampled run repeatable.
  */
-public record Sampling(double temperature, int topK, double topP, long seed) {
-    public static final Sampling GREEDY = new Sampling(0, 0, 1.0, 0);
+public record SamplingParams(double temperature, int topK, double topP, long seed) {
+    public static final SamplingParams GREEDY = new SamplingParams(0, 0, 1.0, 0);
 
-    public Sampling {
+    public SamplingParams {
         if (!(temperature >= 0) || Double.isInfinite(temperature)) {
             throw new IllegalArgumentException("temperature must be >= 0 and finite, got " + temperature);
         }
@@ -17,8 +17,8 @@ public record Sampling(double temperature, int topK, double topP, long seed) {
         if (!(topP > 0 && topP <= 1)) throw new IllegalArgumentException("top-p must be in (0, 1], got " + topP);
     }
 
-    public static Sampling sampled(double temperature, int topK, double topP, long seed) {
-        return new Sampling(temperature, topK, topP, seed);
+    public static SamplingParams sampled(double temperature, int topK, double topP, long seed) {
+        return new SamplingParams(temperature, topK, topP, seed);
     }
 
     public boolean greedy() {

@@ -1,0 +1,175 @@
+package dev.relat.engine;
+
+import dev.relat.model.Generation;
+import dev.relat.model.KvCache;
+import dev.relat.model.Projection;
+import dev.relat.model.QwenModel;
+import dev.relat.model.QwenTokenizer;
+import dev.relat.model.SamplingParams;
+import dev.relat.ops.AdamW;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Set;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Tensor;
+
+/**
+ * One solve, used once: a fresh LoRA adapter trained for N updates on the question's training
+ * loss ({@link RelatStep} or {@link QueryLmStep}), then the answer decoded after the prompt and,
+ * by default, the latent thought. Every phase is timed through {@link Phases}.
+ */
+final class Question {
+    private final QwenModel model;
+    private final QwenTokenizer tokenizer;
+    private final LatentChain chain;
+    private final Prompts prompts;
+    private final Options options;
+    private final PhaseListener listener;
+    private final Phases phases;
+    private final List<Double> losses = new ArrayList<>();
+    private final int latentSteps;
+
+    Question(QwenModel model, QwenTokenizer tokenizer, LatentChain chain, Prompts prompts, Options options,
+            PhaseListener listener) {
+        this.model = model;
+        this.tokenizer = tokenizer;
+        this.chain = chain;
+        this.prompts = prompts;
+        this.options = options;
+        this.listener = listener;
+        this.phases = new Phases(model.device(), listener);
+        this.latentSteps = options.method().thinksInLatents() ? options.latentSteps() : 0;
+    }
+
+    Result run() {
+        DeviceMemory.reset(model.device());
+        listener.questionStart();
+        long[] answer;
+        try (PointerScope scope = new PointerScope();
+                KvCache cache = model.newCache(capacity());
+                Lora lora = options.method().trains() ? newLora() : null) {
+            if (options.method().trains()) train(cache, lora);
+            answer = answer(cache, lora);
+        } finally {
+            listener.questionEnd();
+        }
+        return new Result(options.method(), tokenizer.decode(answer, true), prompts.prompt().length, latentSteps,
+                answer.length, losses, phases.nanos(), DeviceMemory.peak(model.device()));
+    }
+
+    QwenModel model() {
+        return model;
+    }
+
+    Prompts prompts() {
+        return prompts;
+    }
+
+    LatentChain chain() {
+        return chain;
+    }
+
+    Phases phases() {
+        return phases;
+    }
+
+    /** K: the latent steps of the thought (0 for a method that thinks in no latents). */
+    int latentSteps() {
+        return latentSteps;
+    }
+
+    /** The loss before each update and after the last, so far. */
+    List<Double> losses() {
+        return losses;
+    }
+
+    /** Reads a step's loss scalar back to the host (the one read per step) and keeps it. */
+    void recordLoss(Tensor loss) {
+        losses.add(HostReads.loss(loss));
+    }
+
+    /** Positions of the main cache: the prompt, the latent thought, the answer. */
+    int capacity() {
+        return prompts.prompt().length + Math.max(latentSteps, 1) + options.maxNewTokens() + 1;
+    }
+
+    /** Positions of the reconstruction pass: opening, latents, closing and q_1..q_{n-1}. */
+    int reconLength() {
+        return prompts.reconOpening().length + latentSteps + prompts.reconTail().length;
+    }
+
+    Lora newLora() {
+        Set<Projection> targets = EnumSet.noneOf(Projection.class);
+        for (Options.Target target : options.loraTargets()) targets.add(Projection.valueOf(target.name()));
+        return new Lora(model.config(), targets, options.loraRank(), options.loraAlpha(), options.seed(),
+                model.device());
+    }
+
+    /** The method's training step over cache (the caller closes it). */
+    TrainingStep trainingStep(KvCache cache) {
+        return options.method() == Method.RELAT ? new RelatStep(this, cache) : new QueryLmStep(this, cache);
+    }
+
+    // ---- training ------------------------------------------------------------------------
+
+    /** N updates of lora, each after one loss and its backward, and one loss after the last. */
+    void train(KvCache cache, Lora lora) {
+        try (TrainingStep step = trainingStep(cache);
+                AdamW optimizer = new AdamW(lora.parameters(), options.learningRate(), options.adamBeta1(),
+                        options.adamBeta2(), options.adamEps(), options.weightDecay());
+                PointerScope scope = new PointerScope()) {
+            Tensor targets = model.ids(prompts.question());
+            for (int i = 0; i <= options.updateSteps(); i++) {
+                boolean update = i < options.updateSteps();
+                try (PointerScope stepScope = new PointerScope()) {
+                    step.run(lora, targets, update);
+                    if (update) update(optimizer, lora);
+                }
+            }
+        }
+    }
+
+    private void update(AdamW optimizer, Lora lora) {
+        try (Phases.Scope phase = phases.open(Phase.UPDATE)) {
+            optimizer.step(lora.gradients());
+            lora.zeroGradients();
+        }
+    }
+
+    // ---- answer --------------------------------------------------------------------------
+
+    /** Prefill, the latent thought when the answer context holds it, then decoding. */
+    long[] answer(KvCache cache, Lora lora) {
+        cache.clear();
+        Tensor logits;
+        try (PointerScope scope = new PointerScope()) {
+            Tensor h;
+            try (Phases.Scope phase = phases.open(Phase.PREFILL)) {
+                h = model.hidden(cache, model.embed(prompts.prompt()), null, lora);
+            }
+            if (latentSteps > 0 && options.answerContext() == AnswerContext.LATENTS) {
+                try (Phases.Scope phase = phases.open(Phase.LATENT_CHAIN)) {
+                    h = lastRow(h);
+                    for (int j = 0; j < latentSteps; j++) h = model.hidden(cache, chain.link(h).e(), null, lora);
+                }
+            }
+            logits = model.lmHead(lastRow(h));
+            logits.retainReference();
+        }
+        try (Phases.Scope phase = phases.open(Phase.ANSWER_DECODE)) {
+            try {
+                SamplingParams sampling = options.temperature() == 0 ? SamplingParams.GREEDY
+                        : SamplingParams.sampled(options.temperature(), options.topK(), options.topP(), options.seed());
+                return Generation.decode(model, cache, logits, new Generation.Options(options.maxNewTokens(),
+                        sampling, tokenizer.stopTokens(model.config())), lora).tokens();
+            } finally {
+                logits.releaseReference();
+            }
+        }
+    }
+
+    static Tensor lastRow(Tensor t) {
+        return t.narrow(0, t.size(0) - 1, 1);
+    }
+}

@@ -32,6 +32,7 @@ public final class Engine implements AutoCloseable {
     private final boolean ownsTokenizer;
     private final ReentrantLock lock = new ReentrantLock();
     private Tensor realignMatrix;
+    private double realignLambda;
     private double targetNorm = Double.NaN;
 
     public Engine(QwenModel model, QwenTokenizer tokenizer) {
@@ -90,6 +91,8 @@ public final class Engine implements AutoCloseable {
 
     @Override
     public void close() {
+        if (realignMatrix != null) realignMatrix.releaseReference();
+        realignMatrix = null;
         if (ownsTokenizer) tokenizer.close();
     }
 
@@ -129,13 +132,18 @@ public final class Engine implements AutoCloseable {
         }
     }
 
-    /** W_a of the realign mode, computed once per model in fp32 ({@link LatentMode#REALIGN}). */
+    /**
+     * W_a of the realign mode in fp32 ({@link LatentMode#REALIGN}), computed once per model and
+     * lambda: a question with another --realign-lambda gets its own, not the cached one.
+     */
     private Tensor realignMatrix(double lambda) {
-        if (realignMatrix == null) {
+        if (realignMatrix == null || realignLambda != lambda) {
+            if (realignMatrix != null) realignMatrix.releaseReference();
             try (PointerScope scope = new PointerScope()) {
                 realignMatrix = LatentStep.realignMatrix(model.weights().lmHead(), model.weights().embedTokens(), lambda);
                 realignMatrix.retainReference();
             }
+            realignLambda = lambda;
         }
         return realignMatrix;
     }

@@ -436,6 +436,17 @@ class EngineTest {
     }
 
     @Test
+    void aQuestionWithAnotherRealignLambdaGetsItsOwnMatrix() {
+        Engine engine = engine("qwen3", TensorAssert.freshSeed());
+        Options.Builder realign = small().latentMode(LatentMode.REALIGN).learningRate(1e-2);
+        Result small = engine.solve(QUESTION, realign.realignLambda(1e-5).build());
+        Result large = engine.solve(QUESTION, realign.realignLambda(1e4).build());
+        Result smallAgain = engine.solve(QUESTION, realign.realignLambda(1e-5).build());
+        assertEquals(small.losses(), smallAgain.losses());
+        assertFalse(small.losses().equals(large.losses()), "lambda changes W_a, so the latent chain and its loss");
+    }
+
+    @Test
     void onlyOneLossScalarPerStepCrossesToTheHost() {
         Engine engine = engine("qwen3", TensorAssert.freshSeed());
         long before = HostReads.lossReads();

@@ -28,8 +28,8 @@
 // D 128, tq 256, P 200) the forward is ~0.7 GFLOP, i.e. compute-, not memory-bound.
 #include <type_traits>
 
-#include "../native/src/validate.h"
 #include "attention_common.cuh"
+#include "validate.h"
 
 namespace relat::cuda {
 namespace {

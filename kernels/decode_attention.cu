@@ -19,8 +19,8 @@
 // 32k bf16 cache with hkv = 8, D = 128 (128 MiB per layer) takes >= 28 us.
 #include <type_traits>
 
-#include "../native/src/validate.h"
 #include "attention_common.cuh"
+#include "validate.h"
 
 namespace relat::cuda {
 namespace {

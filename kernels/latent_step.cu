@@ -31,8 +31,8 @@
 #include <cmath>
 #include <initializer_list>
 
-#include "../native/src/validate.h"
 #include "cuda_common.cuh"
+#include "validate.h"
 
 namespace relat::cuda {
 namespace {

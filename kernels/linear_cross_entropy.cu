@@ -36,9 +36,9 @@
 #include <cmath>
 #include <cstring>
 
-#include "../native/src/validate.h"
 #include "cuda_common.cuh"
 #include "tile_gemm.cuh"
+#include "validate.h"
 
 namespace relat::cuda {
 namespace {

@@ -77,6 +77,14 @@ class DeviceBuffer {
   size_t bytes_;
 };
 
+// Records whether a device call and the synchronisation after it succeeded (false: nothing to
+// compare). `stage` follows `what` in the message, e.g. " forward".
+inline bool device_ok(Counter &c, const char *what, relat_status s, cudaError_t sync,
+                      const char *stage = "") {
+  return c.check(s == RELAT_OK && sync == cudaSuccess, "%s%s: status %d (%s), sync %s", what, stage,
+                 s, relat_cuda_last_error(), cudaGetErrorName(sync));
+}
+
 // Errors measured against the tensor's largest magnitude: device and host sum in different
 // orders, so elements near zero differ by ~1 ulp of the max.
 inline Tolerance scaled_tolerance(relat_dtype d, const Tensor &want) {

@@ -38,9 +38,7 @@ void check_attention(Counter &c, Rng &rng, relat_dtype d, AttnShape s) {
   relat_cpu_attention_forward(q.data(), k.data(), v.data(), want_out.data(),
                               static_cast<float *>(want_lse.data()), s.tq, tk, s.hq, s.hkv, s.d,
                               stride, scale, d, nullptr);
-  if (!c.check(st == RELAT_OK && sync == cudaSuccess, "%s forward: status %d (%s), sync %s", what,
-               st, relat_cuda_last_error(), cudaGetErrorName(sync)))
-    return;
+  if (!device_ok(c, what, st, sync, " forward")) return;
   dout_.download(out);
   dlse.download(lse);
   const Comparison co = compare(out, want_out, scaled_tolerance(d, want_out)),
@@ -69,9 +67,7 @@ void check_attention(Counter &c, Rng &rng, relat_dtype d, AttnShape s) {
                                static_cast<const float *>(want_lse.data()), want[0].data(),
                                want[1].data(), want[2].data(), static_cast<float *>(ws.data()),
                                ws_host, s.tq, tk, s.hq, s.hkv, s.d, stride, scale, 0, d, nullptr);
-  if (!c.check(st == RELAT_OK && sync == cudaSuccess, "%s backward: status %d (%s), sync %s", what,
-               st, relat_cuda_last_error(), cudaGetErrorName(sync)))
-    return;
+  if (!device_ok(c, what, st, sync, " backward")) return;
   dgq.download(grads[0]);
   dgk.download(grads[1]);
   dgv.download(grads[2]);

@@ -35,9 +35,7 @@ void check_decode(Counter &c, Rng &rng, relat_dtype d, int64_t len, int64_t hq, 
   char what[128];
   std::snprintf(what, sizeof what, "decode %s len=%lld hq=%lld hkv=%lld D=%lld", dtype_name(d),
                 (long long)len, (long long)hq, (long long)hkv, (long long)dim);
-  if (!c.check(st == RELAT_OK && sync == cudaSuccess, "%s: status %d (%s), sync %s", what, st,
-               relat_cuda_last_error(), cudaGetErrorName(sync)))
-    return;
+  if (!device_ok(c, what, st, sync)) return;
   dout.download(out);
   const Comparison co = compare(out, want, scaled_tolerance(d, want));
   c.check(co.ok, "%s: out %s", what, co.describe().c_str());

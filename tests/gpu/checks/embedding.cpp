@@ -30,9 +30,7 @@ void check_embedding(Counter &c, Rng &rng, relat_dtype d, int64_t n, int64_t voc
   char what[112];
   std::snprintf(what, sizeof what, "embedding %s n=%lld vocab=%lld dim=%lld", dtype_name(d),
                 (long long)n, (long long)vocab, (long long)dim);
-  if (!c.check(s == RELAT_OK && sync == cudaSuccess, "%s: status %d (%s), sync %s", what, s,
-               relat_cuda_last_error(), cudaGetErrorName(sync)))
-    return;
+  if (!device_ok(c, what, s, sync)) return;
   int64_t flag = 0;
   cuda_ok(cudaMemcpy(&flag, bflag.get(), 8, cudaMemcpyDeviceToHost), "flag");
   bout.download(out);

@@ -48,9 +48,7 @@ void check_latent_soft(Counter &c, Rng &rng, relat_dtype d, int64_t batch, int64
   char what[120];
   std::snprintf(what, sizeof what, "latent_soft %s B=%lld d=%lld V=%lld%s", dtype_name(d),
                 (long long)batch, (long long)hidden, (long long)vocab, tied ? " tied" : "");
-  if (!c.check(s == RELAT_OK && sync == cudaSuccess, "%s: status %d (%s), sync %s", what, s,
-               relat_cuda_last_error(), cudaGetErrorName(sync)))
-    return;
+  if (!device_ok(c, what, s, sync)) return;
   dout.download(e);
   dlse.download(lse);
   de32.download(e32);
@@ -86,9 +84,7 @@ void check_row_rescale(Counter &c, Rng &rng, relat_dtype d, int64_t rows, int64_
   char what[96];
   std::snprintf(what, sizeof what, "row_rescale %s rows=%lld cols=%lld", dtype_name(d),
                 (long long)rows, (long long)cols);
-  if (!c.check(s == RELAT_OK && sync == cudaSuccess, "%s: status %d (%s), sync %s", what, s,
-               relat_cuda_last_error(), cudaGetErrorName(sync)))
-    return;
+  if (!device_ok(c, what, s, sync)) return;
   dyy.download(y);
   ddx.download(dx);
   const Comparison cy = compare(y, wy, tolerance(d));

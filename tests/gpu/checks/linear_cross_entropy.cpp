@@ -43,9 +43,7 @@ void check_linear_cross_entropy(Counter &c, Rng &rng, relat_dtype d, int64_t tok
   char what[120];
   std::snprintf(what, sizeof what, "linear_cross_entropy %s T=%lld d=%lld V=%lld", dtype_name(d),
                 (long long)tokens, (long long)hidden, (long long)vocab);
-  if (!c.check(s == RELAT_OK && sync == cudaSuccess, "%s: status %d (%s), sync %s", what, s,
-               relat_cuda_last_error(), cudaGetErrorName(sync)))
-    return;
+  if (!device_ok(c, what, s, sync)) return;
   ddh.download(dh);
   dloss.download(loss);
   const double lg = loss.at(0), lw = want_loss.at(0);

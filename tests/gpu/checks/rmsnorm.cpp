@@ -27,9 +27,7 @@ void check_rmsnorm(Counter &c, Rng &rng, relat_dtype d, int64_t rows, int64_t co
   char what[96];
   std::snprintf(what, sizeof what, "rmsnorm %s rows=%lld cols=%lld", dtype_name(d), (long long)rows,
                 (long long)cols);
-  if (!c.check(s == RELAT_OK && sync == cudaSuccess, "%s: status %d (%s), sync %s", what, s,
-               relat_cuda_last_error(), cudaGetErrorName(sync)))
-    return;
+  if (!device_ok(c, what, s, sync)) return;
   dy.download(y);
   drstd.download(rstd);
   const Comparison cy = compare(y, want, tolerance(d)),
@@ -91,9 +89,7 @@ void check_norm_backward(Counter &c, Rng &rng, relat_dtype d, int64_t rows, int6
   std::snprintf(what, sizeof what, "%s %s rows=%lld cols=%lld",
                 residual ? "add_rmsnorm_backward" : "rmsnorm_backward", dtype_name(d),
                 (long long)rows, (long long)cols);
-  if (!c.check(s == RELAT_OK && sync == cudaSuccess, "%s: status %d (%s), sync %s", what, s,
-               relat_cuda_last_error(), cudaGetErrorName(sync)))
-    return;
+  if (!device_ok(c, what, s, sync)) return;
   bdx.download(dx);
   bdw.download(dw);
   const Comparison cx = compare(dx, want, tolerance(d)),
@@ -121,9 +117,7 @@ void check_add_rmsnorm(Counter &c, Rng &rng, relat_dtype d, int64_t rows, int64_
   char what[112];
   std::snprintf(what, sizeof what, "add_rmsnorm_forward %s rows=%lld cols=%lld", dtype_name(d),
                 (long long)rows, (long long)cols);
-  if (!c.check(st == RELAT_OK && sync == cudaSuccess, "%s: status %d (%s), sync %s", what, st,
-               relat_cuda_last_error(), cudaGetErrorName(sync)))
-    return;
+  if (!device_ok(c, what, st, sync)) return;
   bs.download(s);
   by.download(y);
   brs.download(rstd);

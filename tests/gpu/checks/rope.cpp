@@ -43,9 +43,7 @@ void check_rope(Counter &c, Rng &rng, relat_dtype d, int64_t tokens, int64_t qh,
   std::snprintf(what, sizeof what, "rope %s %s tokens=%lld heads=%lld/%lld D=%lld",
                 backward ? "backward" : "forward", dtype_name(d), (long long)tokens, (long long)qh,
                 (long long)kvh, (long long)head_dim);
-  if (!c.check(s == RELAT_OK && sync == cudaSuccess, "%s: status %d (%s), sync %s", what, s,
-               relat_cuda_last_error(), cudaGetErrorName(sync)))
-    return;
+  if (!device_ok(c, what, s, sync)) return;
   dqo.download(qo);
   const Comparison cq = compare(qo, want_q, tolerance(d));
   c.check(cq.ok, "%s: q %s", what, cq.describe().c_str());

@@ -45,9 +45,7 @@ void check_sample(Counter &c, Rng &rng, relat_dtype d, int64_t rows, int64_t voc
       std::snprintf(what, sizeof what, "sample %s %s %s rows=%lld vocab=%lld step=%llu", s.name,
                     dtype_name(d), peaked ? "peaked" : "ties", (long long)rows, (long long)vocab,
                     (unsigned long long)step);
-      if (!c.check(st == RELAT_OK && sync == cudaSuccess, "%s: status %d (%s), sync %s", what, st,
-                   relat_cuda_last_error(), cudaGetErrorName(sync)))
-        continue;
+      if (!device_ok(c, what, st, sync)) continue;
       dout.download_raw(got.data(), got.size() * 8);
       int differ = 0;
       for (size_t r = 0; r < got.size(); ++r) differ += got[r] != want[r];

@@ -3,6 +3,10 @@
 # only). Adding a kernel = one line in each list (plus its tests: see tests/native/CMakeLists.txt).
 get_filename_component(RELAT_SOURCE_ROOT ${CMAKE_CURRENT_LIST_DIR}/.. ABSOLUTE)
 
+# Headers both twins of a kernel include (argument checks, shared arithmetic): on the private
+# include path of every target that compiles native/src or kernels/ sources.
+set(RELAT_COMMON_INCLUDE_DIR ${RELAT_SOURCE_ROOT}/native/common)
+
 # CPU twins.
 set(RELAT_CPU_SOURCES
   ${RELAT_SOURCE_ROOT}/native/src/errors.cpp

@@ -13,8 +13,8 @@
 #include <cmath>
 #include <cstdint>
 
-#include "../native/src/validate.h"
 #include "cuda_common.cuh"
+#include "validate.h"
 
 namespace relat::cuda {
 namespace {

@@ -28,8 +28,8 @@
 // D 128, tq 256, P 200) the forward is ~0.7 GFLOP, i.e. compute-, not memory-bound.
 #include <type_traits>
 
-#include "../native/src/validate.h"
 #include "attention_common.cuh"
+#include "validate.h"
 
 namespace relat::cuda {
 namespace {
@@ -465,7 +465,7 @@ extern "C" relat_status relat_cuda_attention_backward_workspace_bytes(int64_t tq
                                                                    bytes);
       !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
-  *bytes = 4 * relat::plan::attention_backward_min_workspace_floats(tq, hq, head_dim, dtype);
+  *bytes = relat::plan::attention_backward_min_workspace_bytes(tq, hq, head_dim, dtype);
   return RELAT_OK;
 }
 

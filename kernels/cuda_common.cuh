@@ -1,6 +1,8 @@
 // Shared pieces of the CUDA kernels: dtype conversion, block reductions, launch and error helpers.
-// Everything here also compiles under the CUDA-on-CPU emulation used by the tests (tests/cuda),
-// which defines RELAT_CUDA_EMULATION and provides the CUDA runtime names used below.
+// Everything here also compiles under the CUDA-on-CPU emulation used by the tests
+// (tests/native/cuda_emu), which defines RELAT_CUDA_EMULATION and provides the CUDA runtime names
+// used below. Kernels unroll loops with nvcc's plain `#pragma unroll`, which the emulated build
+// (g++, -Wno-unknown-pragmas) ignores.
 #pragma once
 
 #ifndef RELAT_CUDA_EMULATION
@@ -18,14 +20,6 @@
 #ifndef RELAT_LAUNCH
 #define RELAT_LAUNCH(grid, block, smem, stream, ...) \
   __VA_ARGS__<<<(grid), (block), (smem), static_cast<cudaStream_t>(stream)>>>
-#endif
-
-// Loop unrolling hint: `RELAT_UNROLL for (...)`. nvcc's #pragma unroll; nothing under the CUDA-on-CPU
-// emulation, where the host compiler would warn about an unknown pragma.
-#ifndef RELAT_CUDA_EMULATION
-#define RELAT_UNROLL _Pragma("unroll")
-#else
-#define RELAT_UNROLL
 #endif
 
 namespace relat::cuda {

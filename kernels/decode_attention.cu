@@ -19,8 +19,8 @@
 // 32k bf16 cache with hkv = 8, D = 128 (128 MiB per layer) takes >= 28 us.
 #include <type_traits>
 
-#include "../native/src/validate.h"
 #include "attention_common.cuh"
+#include "validate.h"
 
 namespace relat::cuda {
 namespace {
@@ -230,7 +230,7 @@ extern "C" relat_status relat_cuda_decode_attention_workspace_bytes(int64_t batc
           relat::validate::decode_attention_workspace_bytes(batch, hq, head_dim, max_len, bytes);
       !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
-  *bytes = 4 * relat::plan::decode_workspace_floats(batch, hq, head_dim, max_len);
+  *bytes = relat::plan::decode_plan(batch, hq, head_dim, max_len).workspace_bytes;
   return RELAT_OK;
 }
 
@@ -245,8 +245,8 @@ extern "C" relat_status relat_cuda_decode_attention_forward(
       !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
   if (batch == 0) return RELAT_OK;
-  const int nsplit = int(relat::plan::decode_num_splits(max_len));
-  const int split_len = int(relat::plan::decode_split_len(max_len));
+  const relat::plan::DecodePlan plan = relat::plan::decode_plan(batch, hq, head_dim, max_len);
+  const int nsplit = int(plan.num_splits), split_len = int(plan.split_len);
   const int g = int(hq / hkv);
   const float c = scale * relat::cuda::attn::kLog2e;
   return dispatch_dtype(dtype, "decode_attention_forward", [&](auto tag) {

@@ -8,8 +8,8 @@
 // to check when it chooses (dev.relat.ops.Embedding documents the contract). Host-resident ids,
 // the usual case (they come from the tokenizer), are validated by the Java op before upload.
 // Floor: bytes = n*dim*S read + n*dim*S written + n*sizeof(id); no FLOPs.
-#include "../native/src/validate.h"
 #include "cuda_common.cuh"
+#include "validate.h"
 #include "vector_io.cuh"
 
 namespace relat::cuda {

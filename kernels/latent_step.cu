@@ -31,8 +31,8 @@
 #include <cmath>
 #include <initializer_list>
 
-#include "../native/src/validate.h"
 #include "cuda_common.cuh"
+#include "validate.h"
 
 namespace relat::cuda {
 namespace {
@@ -94,7 +94,7 @@ template <class T, bool Vec> struct Chunk {
       const uint4 raw = *reinterpret_cast<const uint4 *>(p);
       T t[N];
       memcpy(t, &raw, 16);
-RELAT_UNROLL
+#pragma unroll
       for (int i = 0; i < N; ++i) v[i] = to_f32(t[i]);
     } else {
       v[0] = to_f32(*p);
@@ -109,22 +109,22 @@ __device__ __forceinline__ void warp_dots(const T *__restrict__ w, const T *__re
                                           int group, int64_t hidden, float out[kMaxGroup]) {
   using C = Chunk<T, Vec>;
   const int lane = int(threadIdx.x) & 31;
-RELAT_UNROLL
+#pragma unroll
   for (int b = 0; b < kMaxGroup; ++b) out[b] = 0.f;
   for (int64_t k = int64_t(lane) * C::N; k < hidden; k += 32 * C::N) {
     C wc;
     wc.load(w + k);
-RELAT_UNROLL
+#pragma unroll
     for (int b = 0; b < kMaxGroup; ++b) {
       if (b < group) {
         C xc;
         xc.load(x + b * hidden + k);
-RELAT_UNROLL
+#pragma unroll
         for (int i = 0; i < C::N; ++i) out[b] = fmaf(wc.v[i], xc.v[i], out[b]);
       }
     }
   }
-RELAT_UNROLL
+#pragma unroll
   for (int b = 0; b < kMaxGroup; ++b) out[b] = warp_sum(out[b]);
 }
 
@@ -137,31 +137,31 @@ __device__ __forceinline__ void accumulate_rows(const T *__restrict__ w, int nj,
   using C = Chunk<T, Vec>;
   for (int64_t k = int64_t(threadIdx.x) * C::N; k < hidden; k += int64_t(blockDim.x) * C::N) {
     float a[NA][kMaxGroup][C::N];
-RELAT_UNROLL
+#pragma unroll
     for (int n = 0; n < NA; ++n)
-RELAT_UNROLL
+#pragma unroll
       for (int b = 0; b < kMaxGroup; ++b)
-RELAT_UNROLL
+#pragma unroll
         for (int i = 0; i < C::N; ++i)
           a[n][b][i] = b < group ? acc[n][b * hidden + k + i] * scale[b] : 0.f;
     for (int j = 0; j < nj; ++j) {
       C wc;
       wc.load(w + int64_t(j) * hidden + k);
-RELAT_UNROLL
+#pragma unroll
       for (int n = 0; n < NA; ++n)
-RELAT_UNROLL
+#pragma unroll
         for (int b = 0; b < kMaxGroup; ++b) {
           const float c = b < group ? coef[n][j * kMaxGroup + b] : 0.f;
-RELAT_UNROLL
+#pragma unroll
           for (int i = 0; i < C::N; ++i) a[n][b][i] = fmaf(c, wc.v[i], a[n][b][i]);
         }
     }
-RELAT_UNROLL
+#pragma unroll
     for (int n = 0; n < NA; ++n)
-RELAT_UNROLL
+#pragma unroll
       for (int b = 0; b < kMaxGroup; ++b)
         if (b < group)
-RELAT_UNROLL
+#pragma unroll
           for (int i = 0; i < C::N; ++i) acc[n][b * hidden + k + i] = a[n][b][i];
   }
 }
@@ -196,7 +196,7 @@ __global__ void __launch_bounds__(kThreads, 1) soft_forward_kernel(
       float d[kMaxGroup];
       warp_dots<T, Vec>(u + (v0 + j) * hidden, hg, gb, hidden, d);
       if (lane == 0)
-RELAT_UNROLL
+#pragma unroll
         for (int b = 0; b < kMaxGroup; ++b) z[j * kMaxGroup + b] = d[b] * inv_tau;
     }
     __syncthreads();
@@ -301,7 +301,7 @@ __global__ void __launch_bounds__(kThreads, 1) soft_backward_kernel(
       warp_dots<T, Vec>(u + (v0 + j) * hidden, hg, gb, hidden, dz);
       warp_dots<T, Vec>(emb + (v0 + j) * hidden, deg, gb, hidden, dg);
       if (lane == 0)
-RELAT_UNROLL
+#pragma unroll
         for (int b = 0; b < kMaxGroup; ++b) {
           z[j * kMaxGroup + b] = dz[b] * inv_tau;
           g[j * kMaxGroup + b] = dg[b];

@@ -36,9 +36,9 @@
 #include <cmath>
 #include <cstring>
 
-#include "../native/src/validate.h"
 #include "cuda_common.cuh"
 #include "tile_gemm.cuh"
+#include "validate.h"
 
 namespace relat::cuda {
 namespace {
@@ -141,7 +141,7 @@ __global__ void __launch_bounds__(kGemmThreads) logits_kernel(const T *__restric
   E eng;
   eng.zero();
   const T *arow[E::kASlots], *brow[E::kASlots];
-RELAT_UNROLL
+#pragma unroll
   for (int q = 0; q < E::kASlots; ++q) {
     const int r = m0 + E::row_of(q), c = n0 + E::row_of(q);
     arow[q] = r < n ? h + int64_t(rows[r]) * d : nullptr;
@@ -256,7 +256,7 @@ __global__ void __launch_bounds__(kGemmThreads) accum_kernel(const T *__restrict
   E eng;
   eng.zero();
   const T *arow[E::kASlots];
-RELAT_UNROLL
+#pragma unroll
   for (int q = 0; q < E::kASlots; ++q) {
     const int r = m0 + E::row_of(q);
     arow[q] = r < n ? p + int64_t(r) * ldp : nullptr;

@@ -22,8 +22,8 @@
 //   backward bytes rows*cols*3S (+ rows*cols*S for ds_next) + cols*S + rows*4
 //            (+ 2*G*cols*4 + cols*4 for dweight)
 // FLOPs ~4 / ~8 per element: bandwidth-bound (H100: ~3.3 TB/s against ~60 TFLOP/s fp32).
-#include "../native/src/validate.h"
 #include "cuda_common.cuh"
+#include "validate.h"
 #include "vector_io.cuh"
 
 namespace relat::cuda {

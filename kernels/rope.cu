@@ -1,19 +1,20 @@
 // RoPE forward and backward on CUDA, q and k in one launch. CPU twin: native/src/rope.cpp.
-// Fused: angle = position * inv_freq, its cos/sin (native/src/rope_math.h: double-precision range
-// reduction and polynomials, bit-identical to the CPU twin's), and the rotate-half rotation of every q and k head
-// of a token. One block per token: threadIdx.x owns VEC consecutive pairs (i, i + D/2) and computes
-// their cos/sin once in registers; threadIdx.y walks the q_heads + kv_heads heads, so the cos/sin
-// are shared by all heads and no cos/sin table ever touches global memory. Backward = forward with
-// sin negated. Loads and stores are 16-byte vectors when the layout allows (VEC = 16/sizeof(T)).
+// Fused: angle = position * inv_freq, its cos/sin (native/common/rope_math.h: double-precision
+// range reduction and polynomials, bit-identical to the CPU twin's), and the rotate-half rotation
+// of every q and k head of a token. One block per token: threadIdx.x owns VEC consecutive pairs
+// (i, i + D/2) and computes their cos/sin once in registers; threadIdx.y walks the q_heads +
+// kv_heads heads, so the cos/sin are shared by all heads and no cos/sin table ever touches global
+// memory. Backward = forward with sin negated. Loads and stores are 16-byte vectors when the
+// layout allows (VEC = 16/sizeof(T)).
 // Floor: bytes = tokens*(q_heads+kv_heads)*head_dim*2*sizeof(T) + tokens*8 + head_dim*2 (inv_freq);
 //        FLOPs ~ 3 per element + ~30 fp64 per (token, pair, head slot) for cos/sin: bandwidth-bound
 //        on sm_80/sm_90 (full-rate fp64).
 //        Qwen3-8B, 512 tokens, bf16: 40 heads * 128 * 2 * 2 B * 512 = 10.5 MB -> ~2.2 us at 4.8 TB/s.
 #include <cstdint>
 
-#include "../native/src/rope_math.h"
-#include "../native/src/validate.h"
 #include "cuda_common.cuh"
+#include "rope_math.h"
+#include "validate.h"
 
 namespace relat::cuda {
 namespace {

@@ -1,6 +1,6 @@
 // Token sampling (greedy, temperature, top-k, top-p) on CUDA. CPU twin: native/src/sample.cpp.
 // Semantics in relat.h; the arithmetic that decides a token (order keys, integer masses, Philox)
-// is native/src/sample_math.h, shared with the CPU twin, so both pick the same token.
+// is native/common/sample_math.h, shared with the CPU twin, so both pick the same token.
 //
 // One block per row, everything in one launch, nothing leaves the block but the chosen id:
 //  1. pass over the row: the largest composite key (greedy answer, and max s for the masses); with
@@ -20,9 +20,9 @@
 //        H100/H200): 2-3 passes with compaction, up to ~12 without it.
 #include <cstdint>
 
-#include "../native/src/sample_math.h"
-#include "../native/src/validate.h"
 #include "cuda_common.cuh"
+#include "sample_math.h"
+#include "validate.h"
 
 namespace relat::cuda {
 namespace {

@@ -10,8 +10,8 @@
 //   forward  bytes 3*N*S, ~6 FLOPs + 1 exp per element
 //   backward bytes 5*N*S, ~10 FLOPs + 1 exp per element
 // Bandwidth-bound: at 3.3 TB/s and bf16, 512 x 12288 forward moves 37.7 MB, ~11 us.
-#include "../native/src/validate.h"
 #include "cuda_common.cuh"
+#include "validate.h"
 #include "vector_io.cuh"
 
 namespace relat::cuda {

@@ -35,7 +35,7 @@ __device__ __forceinline__ Raw load_group(const T *row, int64_t k, int64_t kend,
     r = *reinterpret_cast<const Raw *>(row + k);
   } else {
     T tmp[n];
-RELAT_UNROLL
+#pragma unroll
     for (int i = 0; i < n; ++i) {
       if (row != nullptr && k + i < kend) {
         tmp[i] = row[k + i];
@@ -66,21 +66,21 @@ template <class T> struct MmaEngine {
   static __device__ __forceinline__ int bn_n() { return (int(threadIdx.x) >> 4) * 8; }
 
   __device__ __forceinline__ void zero() {
-RELAT_UNROLL
+#pragma unroll
     for (int i = 0; i < 4; ++i)
-RELAT_UNROLL
+#pragma unroll
       for (int j = 0; j < 4; ++j)
-RELAT_UNROLL
+#pragma unroll
         for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
   }
 
   // A (or B) rows are K-contiguous: rows[s] is the row of slot s (null if absent), k0 the tile's k.
   __device__ __forceinline__ void load_a(const T *const rows[2], int64_t k0, int64_t kend, bool vec) {
-RELAT_UNROLL
+#pragma unroll
     for (int s = 0; s < 2; ++s) ra[s] = load_group<T, uint4>(rows[s], k0 + k_of(s), kend, vec);
   }
   __device__ __forceinline__ void load_bk(const T *const rows[2], int64_t k0, int64_t kend, bool vec) {
-RELAT_UNROLL
+#pragma unroll
     for (int s = 0; s < 2; ++s) rb[s] = load_group<T, uint4>(rows[s], k0 + k_of(s), kend, vec);
   }
   // B is [K][N], N-contiguous: r0, r1 are the rows k and k + 1 of this thread (null if absent),
@@ -91,11 +91,11 @@ RELAT_UNROLL
   }
 
   __device__ __forceinline__ void store_a(Smem &sm) const {
-RELAT_UNROLL
+#pragma unroll
     for (int s = 0; s < 2; ++s) *reinterpret_cast<uint4 *>(&sm.a[row_of(s) * LDS + k_of(s)]) = ra[s];
   }
   __device__ __forceinline__ void store_bk(Smem &sm) const {
-RELAT_UNROLL
+#pragma unroll
     for (int s = 0; s < 2; ++s) *reinterpret_cast<uint4 *>(&sm.b[row_of(s) * LDS + k_of(s)]) = rb[s];
   }
   __device__ __forceinline__ void store_bn(Smem &sm) const {
@@ -103,17 +103,17 @@ RELAT_UNROLL
     memcpy(lo, &rb[0], 16);
     memcpy(hi, &rb[1], 16);
     uint32_t *b32 = reinterpret_cast<uint32_t *>(sm.b);
-RELAT_UNROLL
+#pragma unroll
     for (int i = 0; i < 8; ++i) b32[(bn_n() + i) * (LDS / 2) + bn_kpair()] = pack_halves(lo[i], hi[i]);
   }
 
   __device__ __forceinline__ void compute(const Smem &sm) {
     const int warp = int(threadIdx.x) >> 5, lane = int(threadIdx.x) & 31;
     const int wm = (warp >> 2) * 64, wn = (warp & 3) * 32, g = lane >> 2, t = lane & 3;
-RELAT_UNROLL
+#pragma unroll
     for (int kk = 0; kk < BK; kk += 16) {
       uint32_t a[4][4], b[4][2];
-RELAT_UNROLL
+#pragma unroll
       for (int mi = 0; mi < 4; ++mi) {
         const T *p = &sm.a[(wm + mi * 16 + g) * LDS + kk + 2 * t];
         a[mi][0] = *reinterpret_cast<const uint32_t *>(p);
@@ -121,15 +121,15 @@ RELAT_UNROLL
         a[mi][2] = *reinterpret_cast<const uint32_t *>(p + 8);
         a[mi][3] = *reinterpret_cast<const uint32_t *>(p + 8 * LDS + 8);
       }
-RELAT_UNROLL
+#pragma unroll
       for (int ni = 0; ni < 4; ++ni) {
         const T *p = &sm.b[(wn + ni * 8 + g) * LDS + kk + 2 * t];
         b[ni][0] = *reinterpret_cast<const uint32_t *>(p);
         b[ni][1] = *reinterpret_cast<const uint32_t *>(p + 8);
       }
-RELAT_UNROLL
+#pragma unroll
       for (int mi = 0; mi < 4; ++mi)
-RELAT_UNROLL
+#pragma unroll
         for (int ni = 0; ni < 4; ++ni) mma_16816<T>(acc[mi][ni], a[mi], b[ni]);
     }
   }
@@ -138,9 +138,9 @@ RELAT_UNROLL
   template <class Fn> __device__ __forceinline__ void for_each(Fn &&fn) const {
     const int warp = int(threadIdx.x) >> 5, lane = int(threadIdx.x) & 31;
     const int wm = (warp >> 2) * 64, wn = (warp & 3) * 32, g = lane >> 2, t = lane & 3;
-RELAT_UNROLL
+#pragma unroll
     for (int mi = 0; mi < 4; ++mi)
-RELAT_UNROLL
+#pragma unroll
       for (int ni = 0; ni < 4; ++ni) {
         const int r = wm + mi * 16 + g, c = wn + ni * 8 + 2 * t;
         fn(r, c, acc[mi][ni][0]);
@@ -167,9 +167,9 @@ struct SimtEngine {
   static __device__ __forceinline__ int bn_n() { return (int(threadIdx.x) & 15) * 4; }
 
   __device__ __forceinline__ void zero() {
-RELAT_UNROLL
+#pragma unroll
     for (int i = 0; i < 4; ++i)
-RELAT_UNROLL
+#pragma unroll
       for (int j = 0; j < 4; ++j) acc[i][j] = 0.f;
   }
   __device__ __forceinline__ void load_a(const float *const rows[1], int64_t k0, int64_t kend, bool vec) {
@@ -201,24 +201,24 @@ RELAT_UNROLL
   }
   __device__ __forceinline__ void compute(const Smem &sm) {
     const int tx = int(threadIdx.x) & 15, ty = int(threadIdx.x) >> 4;
-RELAT_UNROLL
+#pragma unroll
     for (int k = 0; k < BK; ++k) {
       float a[4], b[4];
-RELAT_UNROLL
+#pragma unroll
       for (int i = 0; i < 4; ++i) a[i] = sm.a[k * LDA + ty + 16 * i];
-RELAT_UNROLL
+#pragma unroll
       for (int j = 0; j < 4; ++j) b[j] = sm.b[k * LDB + tx + 16 * j];
-RELAT_UNROLL
+#pragma unroll
       for (int i = 0; i < 4; ++i)
-RELAT_UNROLL
+#pragma unroll
         for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
     }
   }
   template <class Fn> __device__ __forceinline__ void for_each(Fn &&fn) const {
     const int tx = int(threadIdx.x) & 15, ty = int(threadIdx.x) >> 4;
-RELAT_UNROLL
+#pragma unroll
     for (int i = 0; i < 4; ++i)
-RELAT_UNROLL
+#pragma unroll
       for (int j = 0; j < 4; ++j) fn(ty + 16 * i, tx + 16 * j, acc[i][j]);
   }
 };

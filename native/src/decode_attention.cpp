@@ -147,7 +147,7 @@ extern "C" relat_status relat_cpu_decode_attention_workspace_bytes(int64_t batch
           relat::validate::decode_attention_workspace_bytes(batch, hq, head_dim, max_len, bytes);
       !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
-  *bytes = 4 * relat::plan::decode_workspace_floats(batch, hq, head_dim, max_len);
+  *bytes = relat::plan::decode_plan(batch, hq, head_dim, max_len).workspace_bytes;
   return RELAT_OK;
 }
 
@@ -170,8 +170,9 @@ extern "C" relat_status relat_cpu_decode_attention_forward(
   sh.g = hq / hkv;
   sh.seq_stride = cache_seq_stride;
   sh.batch_stride = cache_batch_stride;
-  sh.nsplit = relat::plan::decode_num_splits(max_len);
-  sh.split_len = relat::plan::decode_split_len(max_len);
+  const relat::plan::DecodePlan plan = relat::plan::decode_plan(batch, hq, head_dim, max_len);
+  sh.nsplit = plan.num_splits;
+  sh.split_len = plan.split_len;
   sh.c = scale * kLog2e;
   return dispatch_dtype(dtype, "decode_attention_forward", [&](auto tag) {
     using T = typename decltype(tag)::type;

@@ -4,8 +4,8 @@ median of individually timed calls after a warm-up), on the same dtypes and shap
 
     python3 bench_torch.py OUT.csv
 
-Writes kernel,dtype,rows,cols,us. Adding a kernel: one entry in OPS with the same shapes as
-check_kernels.cpp.
+Writes kernel,dtype,rows,cols,us. Adding a kernel: one entry in OPS with the same shapes as its
+bench in checks/<op>.cpp.
 """
 import csv
 import sys
@@ -20,7 +20,7 @@ SAMPLE_MODES = {"greedy": (0.0, 0, 1.0), "temperature": (0.7, 0, 1.0), "topk": (
 
 
 def lora_sizes(qwen3_8b):
-    """LoRA rank 8 on q/k/v/o/gate/up/down of every Qwen3 layer (as check_kernels.cpp)."""
+    """LoRA rank 8 on q/k/v/o/gate/up/down of every Qwen3 layer (as checks/adamw.cpp)."""
     layers, hidden, inter, q_out, kv = (36, 4096, 12288, 4096, 1024) if qwen3_8b else (28, 1024, 3072, 2048, 1024)
     proj = [(hidden, q_out), (hidden, kv), (hidden, kv), (q_out, hidden), (hidden, inter), (hidden, inter),
             (inter, hidden)]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU checks of relat's CUDA kernels, for a machine with an NVIDIA GPU, nvcc, CMake and python3
 # with torch (no Java, Maven or network needed):
-#   1. builds librelat_cuda for the local GPU and the check driver (check_kernels.cpp);
+#   1. builds librelat_cuda for the local GPU and the check driver (check_kernels);
 #   2. compares every kernel on the device with its CPU twin on fresh random data;
 #   3. runs the checks again under compute-sanitizer (memcheck, racecheck, synccheck);
 #   4. times every kernel with CUDA events next to the torch equivalent and its bandwidth floor.

@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "../../../native/src/cpu_common.h"
+#include "cpu_common.h"
 #include "test_util.h"
 
 using relat::test::Counter;

@@ -32,15 +32,15 @@ __global__ void static_shared_kernel(float *out, int dynamic_words) {
 
 __global__ void register_heavy_kernel(const float *x, float *out, int n) {
   float acc[kHeavy];
-RELAT_UNROLL
+#pragma unroll
   for (int i = 0; i < kHeavy; ++i) acc[i] = 0.f;
   for (int k = threadIdx.x; k < n; k += blockDim.x) {
     const float v = x[k];
-RELAT_UNROLL
+#pragma unroll
     for (int i = 0; i < kHeavy; ++i) acc[i] = fmaf(acc[i], v, float(i));
   }
   float s = 0.f;
-RELAT_UNROLL
+#pragma unroll
   for (int i = 0; i < kHeavy; ++i) s = fmaf(acc[i], acc[i], s);
   out[blockIdx.x * blockDim.x + threadIdx.x] = s;
 }

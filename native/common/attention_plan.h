@@ -27,16 +27,22 @@ inline int64_t decode_num_splits(int64_t max_len) {
   return (max_len + len - 1) / len;
 }
 
-// Workspace layout (fp32): m[batch][hq][nsplit], l[batch][hq][nsplit], acc[batch][hq][nsplit][D].
-inline int64_t decode_workspace_floats(int64_t batch, int64_t hq, int64_t head_dim, int64_t max_len) {
-  return batch * hq * decode_num_splits(max_len) * (head_dim + 2);
+// What both libraries' decode does for one call: the split, and the workspace it needs, laid out
+// (fp32) as m[batch][hq][num_splits], l[batch][hq][num_splits], acc[batch][hq][num_splits][D].
+struct DecodePlan {
+  int64_t split_len, num_splits, workspace_bytes;
+};
+
+inline DecodePlan decode_plan(int64_t batch, int64_t hq, int64_t head_dim, int64_t max_len) {
+  const int64_t num_splits = decode_num_splits(max_len);
+  return {decode_split_len(max_len), num_splits, 4 * batch * hq * num_splits * (head_dim + 2)};
 }
 
 // Attention backward, the least both libraries accept: delta = rowsum(dout * out) per (query,
 // head), then an fp32 dq accumulator unless dq itself is fp32.
-inline int64_t attention_backward_min_workspace_floats(int64_t tq, int64_t hq, int64_t head_dim,
-                                                       relat_dtype dtype) {
-  return tq * hq + (dtype == RELAT_F32 ? 0 : tq * hq * head_dim);
+inline int64_t attention_backward_min_workspace_bytes(int64_t tq, int64_t hq, int64_t head_dim,
+                                                      relat_dtype dtype) {
+  return 4 * (tq * hq + (dtype == RELAT_F32 ? 0 : tq * hq * head_dim));
 }
 
 }  // namespace relat::plan

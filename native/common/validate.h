@@ -133,7 +133,7 @@ inline std::string attention_backward(const void *dout, const void *q, const voi
   if (m.empty() && tk > 0) m = aligned16(op, "dk", dk);
   if (m.empty() && tk > 0) m = aligned16(op, "dv", dv);
   if (m.empty()) {
-    const int64_t need = 4 * plan::attention_backward_min_workspace_floats(tq, hq, head_dim, d);
+    const int64_t need = plan::attention_backward_min_workspace_bytes(tq, hq, head_dim, d);
     if (workspace_bytes < need)
       m = std::string(op) + format(": workspace has %lld bytes; needs at least %lld "
                                    "(attention_backward_workspace_bytes)", workspace_bytes, need);
@@ -189,7 +189,7 @@ inline std::string decode_attention_forward(const void *q, const void *k_cache,
   if (m.empty() && batch > 0 && max_len > 0) m = aligned16(op, "k_cache", k_cache);
   if (m.empty() && batch > 0 && max_len > 0) m = aligned16(op, "v_cache", v_cache);
   if (m.empty()) {
-    const int64_t need = 4 * plan::decode_workspace_floats(batch, hq, head_dim, max_len);
+    const int64_t need = plan::decode_plan(batch, hq, head_dim, max_len).workspace_bytes;
     if (need > 0) m = not_null(op, "workspace", workspace);
     if (m.empty() && workspace_bytes < need)
       m = std::string(op) + format(": workspace has %lld bytes; needs at least %lld "

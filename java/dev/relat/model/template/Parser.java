@@ -5,6 +5,7 @@ import dev.relat.model.template.Token.Kind;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import java.util.function.Supplier;
 
 /** Recursive-descent parser for the Jinja2 subset chat templates use, with Jinja2's precedence. */
 final class Parser {
@@ -24,8 +25,14 @@ final class Parser {
     static final int MAX_DEPTH = 100;
     private int depth;
 
-    private void nest() {
+    /** Runs one level of a recursive rule, refusing to go deeper than MAX_DEPTH. */
+    private <T> T nested(Supplier<T> level) {
         if (++depth > MAX_DEPTH) throw error(peek(), "nested deeper than " + MAX_DEPTH + " levels");
+        try {
+            return level.get();
+        } finally {
+            depth--;
+        }
     }
 
     List<Stmt> parseTemplate() {
@@ -38,12 +45,7 @@ final class Parser {
 
     /** Parses statements until a block tag whose name is in endTags (consumed up to that name). */
     private List<Stmt> parseBody(Set<String> endTags) {
-        nest();
-        try {
-            return parseBodyLevel(endTags);
-        } finally {
-            depth--;
-        }
+        return nested(() -> parseBodyLevel(endTags));
     }
 
     private List<Stmt> parseBodyLevel(Set<String> endTags) {
@@ -240,12 +242,7 @@ final class Parser {
     }
 
     private Expr parseExpression(boolean withConditional) {
-        nest();
-        try {
-            return parseExpressionLevel(withConditional);
-        } finally {
-            depth--;
-        }
+        return nested(() -> parseExpressionLevel(withConditional));
     }
 
     private Expr parseExpressionLevel(boolean withConditional) {
@@ -283,12 +280,7 @@ final class Parser {
     }
 
     private Expr parseNot() {
-        nest();
-        try {
-            return parseNotLevel();
-        } finally {
-            depth--;
-        }
+        return nested(() -> parseNotLevel());
     }
 
     private Expr parseNotLevel() {
@@ -360,12 +352,7 @@ final class Parser {
     }
 
     private Expr parseUnary(boolean withFilter) {
-        nest();
-        try {
-            return parseUnaryLevel(withFilter);
-        } finally {
-            depth--;
-        }
+        return nested(() -> parseUnaryLevel(withFilter));
     }
 
     private Expr parseUnaryLevel(boolean withFilter) {

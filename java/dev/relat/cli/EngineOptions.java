@@ -83,6 +83,12 @@ public final class EngineOptions {
                     + " for solve on the demo model)")
     int maxNewTokens;
 
+    @Option(names = "--max-context", paramLabel = "N",
+            description = "positions one question may use (prompt + latent thought + answer), checked before any"
+                    + " work; 0 = the model's max_position_embeddings, which also caps larger values"
+                    + " (default: ${DEFAULT-VALUE})")
+    int maxContext;
+
     @Option(names = "--temperature", paramLabel = "T", description = "sampling temperature, 0 = greedy (default: ${DEFAULT-VALUE})")
     double temperature;
 
@@ -127,6 +133,7 @@ public final class EngineOptions {
                 .reconstructionInstruction(instruction)
                 .answerContext(answerContext)
                 .maxNewTokens(maxNewTokens)
+                .maxContext(maxContext)
                 .temperature(temperature)
                 .topP(topP)
                 .topK(topK)
@@ -158,6 +165,7 @@ public final class EngineOptions {
                     Map.entry("--thinking", Boolean.toString(d.thinking())),
                     Map.entry("--answer-context", lower(d.answerContext())),
                     Map.entry("--max-new-tokens", Integer.toString(d.maxNewTokens())),
+                    Map.entry("--max-context", Integer.toString(d.maxContext())),
                     Map.entry("--temperature", Double.toString(d.temperature())),
                     Map.entry("--top-p", Double.toString(d.topP())),
                     Map.entry("--top-k", Integer.toString(d.topK())),

@@ -63,6 +63,7 @@ public final class ResultJson {
         o.addProperty("instruction", opt.reconstructionInstruction());
         o.addProperty("answerContext", opt.answerContext().name().toLowerCase(Locale.ROOT));
         o.addProperty("maxNewTokens", opt.maxNewTokens());
+        o.addProperty("maxContext", opt.maxContext());
         o.addProperty("temperature", opt.temperature());
         o.addProperty("topP", opt.topP());
         o.addProperty("topK", opt.topK());

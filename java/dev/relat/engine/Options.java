@@ -29,6 +29,7 @@ public record Options(
         String reconstructionInstruction,
         AnswerContext answerContext,
         int maxNewTokens,
+        int maxContext,
         double temperature,
         double topP,
         int topK,
@@ -59,7 +60,7 @@ public record Options(
         require(temperatureLatent > 0 && Double.isFinite(temperatureLatent),
                 "temperatureLatent (tau) must be > 0, got " + temperatureLatent);
         require(updateSteps >= 0 && updateSteps <= 1000, "updateSteps must be in [0, 1000], got " + updateSteps);
-        require(learningRate >= 0 && Double.isFinite(learningRate), "learningRate must be >= 0, got " + learningRate);
+        require(learningRate >= 0 && learningRate < 1e30, "learningRate must be in [0, 1e30), got " + learningRate);
         require(loraRank >= 1 && loraRank <= 1024, "loraRank must be in [1, 1024], got " + loraRank);
         require(loraAlpha > 0 && Double.isFinite(loraAlpha), "loraAlpha must be > 0, got " + loraAlpha);
         require(loraTargets != null && !loraTargets.isEmpty(), "loraTargets must name at least one projection");
@@ -70,6 +71,7 @@ public record Options(
         require(realignLambda >= 0, "realignLambda must be >= 0, got " + realignLambda);
         require(reconstructionInstruction != null, "reconstructionInstruction must be set");
         require(maxNewTokens >= 0, "maxNewTokens must be >= 0, got " + maxNewTokens);
+        require(maxContext >= 0, "maxContext must be >= 0 (0 = the model's max_position_embeddings), got " + maxContext);
         require(temperature >= 0 && Double.isFinite(temperature), "temperature must be >= 0 (0 = greedy), got " + temperature);
         require(topP > 0 && topP <= 1, "topP must be in (0, 1], got " + topP);
         require(topK >= 0, "topK must be >= 0 (0 = off), got " + topK);
@@ -109,6 +111,7 @@ public record Options(
         b.reconstructionInstruction = reconstructionInstruction;
         b.answerContext = answerContext;
         b.maxNewTokens = maxNewTokens;
+        b.maxContext = maxContext;
         b.temperature = temperature;
         b.topP = topP;
         b.topK = topK;
@@ -141,6 +144,7 @@ public record Options(
         private String reconstructionInstruction = DEFAULT_INSTRUCTION;
         private AnswerContext answerContext = AnswerContext.LATENTS;
         private int maxNewTokens = 1024;
+        private int maxContext = 0;
         private double temperature = 0;
         private double topP = 1.0;
         private int topK = 0;
@@ -165,6 +169,8 @@ public record Options(
         public Builder reconstructionInstruction(String v) { reconstructionInstruction = v; return this; }
         public Builder answerContext(AnswerContext v) { answerContext = v; return this; }
         public Builder maxNewTokens(int v) { maxNewTokens = v; return this; }
+        /** Positions a question may use; 0: the model's max_position_embeddings (a larger value is capped by it). */
+        public Builder maxContext(int v) { maxContext = v; return this; }
         /** 0: greedy. */
         public Builder temperature(double v) { temperature = v; return this; }
         public Builder topP(double v) { topP = v; return this; }
@@ -175,7 +181,8 @@ public record Options(
         public Options build() {
             return new Options(method, latentSteps, latentMode, temperatureLatent, updateSteps, learningRate, loraRank,
                     loraAlpha, loraTargets, adamBeta1, adamBeta2, adamEps, weightDecay, realignLambda, thinking,
-                    systemPrompt, reconstructionInstruction, answerContext, maxNewTokens, temperature, topP, topK, seed);
+                    systemPrompt, reconstructionInstruction, answerContext, maxNewTokens, maxContext, temperature, topP, topK,
+                    seed);
         }
     }
 }

@@ -43,6 +43,7 @@ final class Question {
     }
 
     Result run() {
+        checkContext();
         DeviceMemory.reset(model.device());
         listener.questionStart();
         long[] answer;
@@ -84,14 +85,46 @@ final class Question {
         return losses;
     }
 
-    /** Reads a step's loss scalar back to the host (the one read per step) and keeps it. */
+    /**
+     * Reads a step's loss scalar back to the host (the one read per step) and keeps it; a
+     * non-finite loss ends the question: every later step and the answer would be garbage.
+     */
     void recordLoss(Tensor loss) {
-        losses.add(HostReads.loss(loss));
+        double value = HostReads.loss(loss);
+        losses.add(value);
+        if (!Double.isFinite(value)) {
+            throw new QuestionException("the training loss is " + value + " at update step " + (losses.size() - 1)
+                    + ": training diverged (learning rate " + options.learningRate() + " too large?)");
+        }
     }
 
     /** Positions of the main cache: the prompt, the latent thought, the answer. */
     int capacity() {
-        return prompts.prompt().length + Math.max(latentSteps, 1) + options.maxNewTokens() + 1;
+        return Math.toIntExact(positions());
+    }
+
+    private long positions() {
+        return (long) prompts.prompt().length + Math.max(latentSteps, 1) + options.maxNewTokens() + 1;
+    }
+
+    /**
+     * Refuses, before anything is allocated, a question that needs more positions than the
+     * context limit: max_position_embeddings, or the options' lower maxContext.
+     */
+    private void checkContext() {
+        int modelLimit = model.config().maxPositionEmbeddings();
+        int limit = options.maxContext() > 0 ? Math.min(options.maxContext(), modelLimit) : modelLimit;
+        long recon = options.method().trains() ? reconLength() : 0;
+        long needed = Math.max(positions(), recon);
+        if (needed > limit) {
+            throw new QuestionException("the question needs " + needed + " positions ("
+                    + (needed == recon ? "its reconstruction pass: " + recon + " tokens"
+                            : prompts.prompt().length + " prompt tokens + " + Math.max(latentSteps, 1)
+                                    + " latent steps + up to " + options.maxNewTokens() + " answer tokens + 1")
+                    + "); the context limit is " + limit + (limit < modelLimit ? " (maxContext, --max-context)"
+                            : " (max_position_embeddings of the model)")
+                    + ": shorten the question or lower maxNewTokens (--max-new-tokens)");
+        }
     }
 
     /** Positions of the reconstruction pass: opening, latents, closing and q_1..q_{n-1}. */

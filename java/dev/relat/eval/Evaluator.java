@@ -1,6 +1,9 @@
 package dev.relat.eval;
 
+import com.google.gson.JsonArray;
+import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
+import dev.relat.RelatException;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -70,8 +73,15 @@ public final class Evaluator {
             for (Question q : questions) {
                 for (String method : methods) {
                     if (results.isDone(q.id(), method)) continue;
-                    Solver.Outcome outcome = solver.solve(q, method);
-                    results.append(entry(q, method, outcome, settingsHash));
+                    JsonObject entry;
+                    try {
+                        entry = entry(q, method, solver.solve(q, method), settingsHash);
+                    } catch (RelatException e) {
+                        // This question cannot be solved as asked (too long, diverged): recorded, not fatal.
+                        log.println("relat eval: " + method + " " + q.id() + ": error: " + e.getMessage());
+                        entry = errorEntry(q, method, e.getMessage(), settingsHash);
+                    }
+                    results.append(entry);
                     progress.step(method + " " + q.id());
                 }
             }
@@ -134,6 +144,22 @@ public final class Evaluator {
 
     static String questionHash(Question q) {
         return Json.hash(q.text(), q.reference(), q.kind().name());
+    }
+
+    static JsonObject errorEntry(Question q, String method, String message, String settingsHash) {
+        JsonObject o = new JsonObject();
+        o.addProperty("id", q.id());
+        o.addProperty("method", method);
+        o.addProperty("line", q.line());
+        o.addProperty("questionHash", questionHash(q));
+        o.addProperty("settingsHash", settingsHash);
+        o.addProperty("status", Json.ERROR);
+        o.addProperty("error", message);
+        o.addProperty("reference", q.reference());
+        o.add("predicted", JsonNull.INSTANCE);
+        o.addProperty("correct", false);
+        o.add("losses", new JsonArray());
+        return o;
     }
 
     static JsonObject entry(Question q, String method, Solver.Outcome outcome, String settingsHash) {

@@ -20,6 +20,8 @@ public final class Json {
     public static final String OK = "ok";
     /** Status of a result with a NaN or infinite loss (written as null). */
     public static final String NON_FINITE = "non_finite_loss";
+    /** Status of a question the engine refused or gave up on; the record's error field says why. */
+    public static final String ERROR = "error";
 
     private Json() {}
 

@@ -27,12 +27,13 @@ final class Report {
     static List<MethodSummary> summarise(List<JsonObject> entries, List<String> methods) {
         List<MethodSummary> out = new ArrayList<>();
         for (String method : methods) {
-            int correct = 0, total = 0;
+            int correct = 0, total = 0, errors = 0;
             List<double[]> losses = new ArrayList<>();
             for (JsonObject e : entries) {
                 if (!e.get("method").getAsString().equals(method)) continue;
                 total++;
                 if (e.get("correct").getAsBoolean()) correct++;
+                if (e.has("status") && e.get("status").getAsString().equals(Json.ERROR)) errors++;
                 if (e.has("losses")) {
                     // A non-finite loss is stored as null: NaN here, and left out of the step's mean.
                     double[] l = e.getAsJsonArray("losses").asList().stream()
@@ -40,7 +41,7 @@ final class Report {
                     if (l.length > 0) losses.add(l);
                 }
             }
-            out.add(new MethodSummary(method, correct, total, meanPerStep(losses)));
+            out.add(new MethodSummary(method, correct, total, errors, meanPerStep(losses)));
         }
         return out;
     }
@@ -68,6 +69,11 @@ final class Report {
         sb.append("| method | correct | total | accuracy |\n|---|---:|---:|---:|\n");
         for (MethodSummary s : summaries) {
             sb.append(String.format("| %s | %d | %d | %.1f%% |%n", s.method(), s.correct(), s.total(), 100 * s.accuracy()));
+        }
+        if (summaries.stream().anyMatch(s -> s.errors() > 0)) {
+            sb.append("\nErrors, counted as wrong (the status and error fields of results.jsonl say why):");
+            for (MethodSummary s : summaries) if (s.errors() > 0) sb.append(' ').append(s.method()).append(' ').append(s.errors());
+            sb.append('\n');
         }
         boolean anyLoss = summaries.stream().anyMatch(s -> s.meanLoss().length > 0);
         if (anyLoss) {

@@ -17,10 +17,13 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
@@ -39,6 +42,7 @@ public final class QwenCheckpoint implements AutoCloseable {
     private final QwenConfig config;
     private final Map<String, SafetensorsFile> tensorFile;
     private final List<SafetensorsFile> files;
+    private FiniteCheck finite;
 
     private QwenCheckpoint(Path directory, QwenConfig config, Map<String, SafetensorsFile> tensorFile,
             List<SafetensorsFile> files) {
@@ -205,6 +209,7 @@ public final class QwenCheckpoint implements AutoCloseable {
         }
         QwenConfig c = config;
         try (PointerScope scope = new PointerScope()) {
+            finite = new FiniteCheck();
             TensorOptions options = Tensors.options(dtype, device);
             long d = c.hiddenSize();
             long nq = (long) c.numAttentionHeads() * c.headDim();
@@ -239,9 +244,39 @@ public final class QwenCheckpoint implements AutoCloseable {
             }
             Tensor norm = read(QwenNames.NORM, options, d);
             Tensor lmHead = c.tieWordEmbeddings() ? embed : read(QwenNames.LM_HEAD, options, c.vocabSize(), d);
+            finite.verify();
             return new QwenWeights(c, embed, layers, norm, lmHead);
         } finally {
+            finite = null;
             for (SafetensorsFile f : files) f.close();
+        }
+    }
+
+    /**
+     * NaN or infinite weights make every answer garbage without an error: each loaded tensor is
+     * reduced to one flag on its device, and the flags cross to the host once, at the end.
+     */
+    private final class FiniteCheck {
+        private final List<String> names = new ArrayList<>();
+        private final TensorVector flags = new TensorVector();
+
+        void add(String name, Tensor loaded) {
+            names.add(name);
+            flags.push_back(torch.isfinite(loaded).all());
+        }
+
+        void verify() {
+            if (names.isEmpty()) return;
+            Tensor all = torch.stack(flags).to(ScalarType.Byte).cpu().contiguous();
+            byte[] ok = new byte[names.size()];
+            new BytePointer(all.data_ptr()).get(ok);
+            for (int i = 0; i < ok.length; i++) {
+                if (ok[i] == 0) {
+                    String name = names.get(i);
+                    throw new CheckpointException(tensorFile.get(name).path() + ": tensor '" + name
+                            + "' holds NaN or infinite values");
+                }
+            }
         }
     }
 
@@ -253,6 +288,7 @@ public final class QwenCheckpoint implements AutoCloseable {
 
     private void copy(String name, Tensor destination) {
         tensorFile.get(name).copyInto(name, destination);
+        finite.add(name, destination);
     }
 
     /** Releases the file mappings. */

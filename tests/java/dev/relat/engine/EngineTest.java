@@ -436,6 +436,31 @@ class EngineTest {
     }
 
     @Test
+    void aQuestionLongerThanTheContextLimitIsRefusedBeforeAnyWork() {
+        Engine engine = engine("qwen3", TensorAssert.freshSeed());
+        var e = assertThrows(QuestionException.class, () -> engine.solve(QUESTION, small().maxContext(40).build()));
+        assertTrue(e.getMessage().contains("the context limit is 40 (maxContext"), e.getMessage());
+        assertTrue(e.getMessage().contains("positions"), e.getMessage());
+        long start = System.nanoTime();
+        e = assertThrows(QuestionException.class,
+                () -> engine.solve(QUESTION, small().maxNewTokens(Integer.MAX_VALUE).build()));
+        assertTrue(e.getMessage().contains("up to " + Integer.MAX_VALUE + " answer tokens"), e.getMessage());
+        assertTrue(e.getMessage().contains("max_position_embeddings"), e.getMessage());
+        assertTrue(System.nanoTime() - start < 2_000_000_000L, "refused before a cache is allocated");
+        assertEquals(small().build().updateSteps() + 1, engine.solve(QUESTION, small().build()).losses().size(),
+                "the engine goes on");
+    }
+
+    @Test
+    void aDivergedTrainingLossEndsTheQuestionWithAnError() {
+        Engine engine = engine("qwen2", TensorAssert.freshSeed());
+        var e = assertThrows(QuestionException.class,
+                () -> engine.solve(QUESTION, small().learningRate(1e20).updateSteps(3).build()));
+        assertTrue(e.getMessage().contains("training diverged (learning rate 1.0E20"), e.getMessage());
+        assertTrue(Double.isFinite(engine.solve(QUESTION, small().build()).losses().get(0)), "the engine goes on");
+    }
+
+    @Test
     void aQuestionWithAnotherRealignLambdaGetsItsOwnMatrix() {
         Engine engine = engine("qwen3", TensorAssert.freshSeed());
         Options.Builder realign = small().latentMode(LatentMode.REALIGN).learningRate(1e-2);

@@ -8,6 +8,7 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import com.google.gson.Strictness;
 import com.google.gson.stream.JsonReader;
+import dev.relat.engine.QuestionException;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.io.StringReader;
@@ -214,6 +215,29 @@ class EvaluatorTest {
         assertEquals(List.of("garbage from a disk error"), Files.readAllLines(out.resolve("results.damaged.txt")));
         assertEquals(80, Evaluator.readResults(results).size());
         assertTrue(Files.readString(results).contains(lost.substring(0, lost.indexOf("\"line\""))));
+    }
+
+    @Test
+    void aQuestionTheEngineRefusesIsRecordedAsAnErrorAndTheRunGoesOn() throws Exception {
+        Dataset data = Dataset.read(fixture(), Dataset.Format.preset("gsm8k"));
+        Path out = dir.resolve("out");
+        Solver refusing = (q, m) -> {
+            if (q.id().equals("q2") && m.equals("relat")) throw new QuestionException("the question needs 9 positions");
+            return answer(q, m);
+        };
+        ByteArrayOutputStream log = new ByteArrayOutputStream();
+        List<MethodSummary> s = new Evaluator(refusing, new PrintStream(log, true, StandardCharsets.UTF_8))
+                .run(data, "f", METHODS, out, 3);
+        assertTrue(log.toString(StandardCharsets.UTF_8).contains("relat q2: error: the question needs 9 positions"),
+                log.toString(StandardCharsets.UTF_8));
+        MethodSummary relat = s.get(2);
+        assertEquals(List.of(3, 2, 1), List.of(relat.total(), relat.correct(), relat.errors()));
+        JsonObject q2 = Evaluator.readResults(out.resolve("results.jsonl")).stream()
+                .filter(o -> o.get("id").getAsString().equals("q2") && o.get("method").getAsString().equals("relat"))
+                .findFirst().orElseThrow();
+        assertEquals("error", q2.get("status").getAsString());
+        assertEquals("the question needs 9 positions", q2.get("error").getAsString());
+        assertTrue(Files.readString(out.resolve("summary.md")).contains("Errors, counted as wrong"));
     }
 }
 

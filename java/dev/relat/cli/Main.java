@@ -8,12 +8,15 @@ import dev.relat.engine.Options;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
+import java.util.Arrays;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.IVersionProvider;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.ScopeType;
 import picocli.CommandLine.Spec;
-import picocli.CommandLine;
 
 /**
  * The relat command line: {@code relat solve | profile | eval | bench | selftest}. Exit codes: 0
@@ -30,6 +33,10 @@ public final class Main implements Runnable {
     @Spec
     CommandSpec spec;
 
+    @Option(names = "--debug", scope = ScopeType.INHERIT,
+            description = "print the stack trace of an error (also: RELAT_DEBUG=1)")
+    boolean debug;
+
     Main(Context context) {
         this.context = context;
     }
@@ -45,7 +52,17 @@ public final class Main implements Runnable {
 
     /** Runs the command line against a context; returns the exit code. */
     static int run(String[] args, Context context) {
-        return commandLine(context).execute(args);
+        try {
+            return commandLine(context).execute(args);
+        } catch (StackOverflowError | OutOfMemoryError e) {  // not Exceptions: picocli lets them through
+            context.err().println("relat: error: " + (e instanceof OutOfMemoryError
+                    ? "out of memory (" + e.getMessage() + "); the Java heap is set with -Xmx"
+                    : "stack overflow: the input is nested too deeply"));
+            if (Arrays.asList(args).contains("--debug") || context.env().containsKey("RELAT_DEBUG")) {
+                e.printStackTrace(context.err());
+            }
+            return 1;
+        }
     }
 
     static CommandLine commandLine(Context context) {
@@ -68,8 +85,9 @@ public final class Main implements Runnable {
                 return 2;
             }
             context.err().println("relat: error: " + describe(ex));
-            if (context.env().containsKey("RELAT_DEBUG")) ex.printStackTrace(context.err());
-            else context.err().println("(set RELAT_DEBUG=1 for the stack trace)");
+            boolean debug = ((Main) cl.getCommand()).debug || context.env().containsKey("RELAT_DEBUG");
+            if (debug) ex.printStackTrace(context.err());
+            else context.err().println("(--debug prints the stack trace)");
             return 1;
         });
         // bench hands everything it does not know to JMH

@@ -167,6 +167,18 @@ class EvalCommandTest {
     }
 
     @Test
+    void aFailureIsOneLineUnlessDebug() {
+        CliTestSupport.Run quiet = eval(engines(new AtomicInteger(0)), tmp.resolve("quiet"));
+        assertEquals(1, quiet.exit());
+        assertTrue(quiet.err().contains("relat: error: killed"), quiet.err());
+        assertTrue(quiet.err().contains("(--debug prints the stack trace)") && !quiet.err().contains("\tat "),
+                quiet.err());
+        CliTestSupport.Run debug = eval(engines(new AtomicInteger(0)), tmp.resolve("debug"), "--debug");
+        assertEquals(1, debug.exit());
+        assertTrue(debug.err().contains("\tat dev.relat."), debug.err());
+    }
+
+    @Test
     void otherSettingsAreRefusedUnlessForceResume() throws IOException {
         Path out = tmp.resolve("out");
         assertEquals(0, eval(engines(null), out, "--limit", "3").exit());

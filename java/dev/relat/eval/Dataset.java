@@ -68,10 +68,14 @@ public final class Dataset {
     }
 
     public static Dataset read(Path file, Format format) throws IOException {
+        return parse(Files.readAllBytes(file), format);
+    }
+
+    /** The questions of a JSON-lines text; never throws for bad content (see {@link #problems}). */
+    public static Dataset parse(byte[] bytes, Format format) {
         List<Question> questions = new ArrayList<>();
         List<Problem> problems = new ArrayList<>();
         Map<String, Integer> firstLineOfId = new HashMap<>();
-        byte[] bytes = Files.readAllBytes(file);
         int line = 0;
         for (int start = 0; start < bytes.length; ) {
             int end = start;

@@ -262,11 +262,12 @@ public record QwenConfig(
         }
 
         static long tokenId(JsonElement e, String file, String name) {
-            if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber() || e.getAsDouble() < 0
-                    || e.getAsDouble() != Math.floor(e.getAsDouble())) {
+            // getAsDouble parses every JSON number; getAsLong throws on some ("1E-99999").
+            if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber() || !(e.getAsDouble() >= 0)
+                    || e.getAsDouble() != Math.floor(e.getAsDouble()) || e.getAsDouble() > Integer.MAX_VALUE) {
                 throw new CheckpointException(file + ": field '" + name + "' must hold token ids, got " + e);
             }
-            return e.getAsLong();
+            return (long) e.getAsDouble();
         }
     }
 }

@@ -116,7 +116,12 @@ public final class QwenTokenizer implements AutoCloseable {
                         throw new CheckpointException(json + ": added token " + id + " has 'special': " + isSpecial
                                 + "; expected true or false");
                     }
-                    added.put(content.getAsString(), id.getAsLong());
+                    double number = id.getAsDouble();
+                    if (!(number >= 0 && number <= Integer.MAX_VALUE && number == Math.floor(number))) {
+                        throw new CheckpointException(json + ": added token '" + content.getAsString() + "' has id "
+                                + id + "; expected a token id");
+                    }
+                    added.put(content.getAsString(), (long) number);
                     if (isSpecial != null && isSpecial.getAsBoolean()) special.add(content.getAsString());
                 }
                 in.endArray();

@@ -98,7 +98,8 @@ public final class SafetensorsFile implements AutoCloseable {
         }
     }
 
-    private static SafetensorsFile parseHeader(Path path, long fileSize, long dataStart, String json) {
+    /** The header's JSON of a file of fileSize bytes whose data starts at dataStart (the fuzz tests call it). */
+    static SafetensorsFile parseHeader(Path path, long fileSize, long dataStart, String json) {
         JsonElement header = StrictJson.parse(json, path + ": the header");
         if (!header.isJsonObject()) throw error(path, "the header is not a JSON object");
         JsonObject root = header.getAsJsonObject();
@@ -182,12 +183,16 @@ public final class SafetensorsFile implements AutoCloseable {
             if (!x.isJsonPrimitive() || !x.getAsJsonPrimitive().isNumber()) {
                 throw error(path, "tensor '" + tensor + "': '" + field + "' must hold non-negative integers, got " + e);
             }
-            java.math.BigDecimal v = x.getAsBigDecimal();
-            if (v.signum() < 0 || v.stripTrailingZeros().scale() > 0
-                    || v.compareTo(java.math.BigDecimal.valueOf(Long.MAX_VALUE)) > 0) {
+            try {
+                java.math.BigDecimal v = x.getAsBigDecimal();
+                if (v.signum() < 0 || v.stripTrailingZeros().scale() > 0
+                        || v.compareTo(java.math.BigDecimal.valueOf(Long.MAX_VALUE)) > 0) {
+                    throw new ArithmeticException();
+                }
+                out[i] = v.longValueExact();
+            } catch (ArithmeticException | NumberFormatException bad) {  // also exponents past an int
                 throw error(path, "tensor '" + tensor + "': '" + field + "' must hold non-negative integers, got " + e);
             }
-            out[i] = v.longValueExact();
         }
         return out;
     }

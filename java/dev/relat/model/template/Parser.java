@@ -386,11 +386,7 @@ final class Parser {
                 return new Literal(b.toString(), t.offset());
             }
             case INT -> {
-                try {
-                    return new Literal(Long.parseLong(t.text()), t.offset());
-                } catch (NumberFormatException e) {
-                    throw error(t, "integer literal out of range: " + t.text());
-                }
+                return intLiteral(t);
             }
             case FLOAT -> {
                 return new Literal(Double.parseDouble(t.text()), t.offset());
@@ -469,13 +465,20 @@ final class Parser {
         }
     }
 
+    private Literal intLiteral(Token t) {
+        try {
+            return new Literal(Long.parseLong(t.text()), t.offset());
+        } catch (NumberFormatException e) {
+            throw error(t, "integer literal out of range: " + t.text());
+        }
+    }
+
     private Expr parseSubscript(Expr e) {
         Token t = next();
         if (t.isOp(".")) {
             Token name = next();
             if (name.kind() == Kind.NAME) return new Attr(e, name.text(), name.offset());
-            if (name.kind() == Kind.INT) return new Item(e, new Literal(Long.parseLong(name.text()), name.offset()),
-                    name.offset());
+            if (name.kind() == Kind.INT) return new Item(e, intLiteral(name), name.offset());
             throw error(name, "expected an attribute name after '.'");
         }
         // '[' : an index, a slice, or a tuple key

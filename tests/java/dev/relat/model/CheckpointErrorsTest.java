@@ -12,6 +12,8 @@ import java.nio.file.StandardCopyOption;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.stream.Stream;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.Test;
@@ -248,6 +250,28 @@ class CheckpointErrorsTest {
         Files.delete(single);
         Files.createSymbolicLink(single, dir.resolve("gone.safetensors"));
         says(fails(dir), single.toString(), "a link to a missing file");
+    }
+
+    @Test
+    void nonFiniteWeightsAreFoundAtLoad() throws IOException {
+        Path dir = validCopy("nan");
+        Map<String, Tensor> w = new LinkedHashMap<>(weights());
+        Tensor poisoned = w.get("model.layers.1.mlp.down_proj.weight").clone();
+        poisoned.view(-1).narrow(0, 7, 1).fill_(new Scalar(Double.NaN));
+        w.put("model.layers.1.mlp.down_proj.weight", poisoned);
+        SafetensorsWriter.write(dir.resolve(QwenCheckpoint.SINGLE), w, Map.of());
+        try (QwenCheckpoint checkpoint = QwenCheckpoint.open(dir)) {
+            CheckpointException e = assertThrows(CheckpointException.class, () -> checkpoint.load(new Device("cpu")));
+            says(e, dir.resolve(QwenCheckpoint.SINGLE).toString(),
+                    "tensor 'model.layers.1.mlp.down_proj.weight' holds NaN or infinite values");
+        }
+        w.put("model.layers.1.mlp.down_proj.weight", weights().get("model.layers.1.mlp.down_proj.weight"));
+        w.put("model.norm.weight", torch.full(new long[] {CONFIG.hiddenSize()}, new Scalar(Double.POSITIVE_INFINITY)));
+        SafetensorsWriter.write(dir.resolve(QwenCheckpoint.SINGLE), w, Map.of());
+        try (QwenCheckpoint checkpoint = QwenCheckpoint.open(dir)) {
+            says(assertThrows(CheckpointException.class, () -> checkpoint.load(new Device("cpu"))),
+                    "tensor 'model.norm.weight' holds NaN or infinite values");
+        }
     }
 
     @Test

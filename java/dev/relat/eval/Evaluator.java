@@ -146,14 +146,20 @@ public final class Evaluator {
         return Json.hash(q.text(), q.reference(), q.kind().name());
     }
 
-    static JsonObject errorEntry(Question q, String method, String message, String settingsHash) {
+    /** What identifies a result line: the question, the method, the hashes that key resuming, the status. */
+    private static JsonObject line(Question q, String method, String settingsHash, String status) {
         JsonObject o = new JsonObject();
         o.addProperty("id", q.id());
         o.addProperty("method", method);
         o.addProperty("line", q.line());
         o.addProperty("questionHash", questionHash(q));
         o.addProperty("settingsHash", settingsHash);
-        o.addProperty("status", Json.ERROR);
+        o.addProperty("status", status);
+        return o;
+    }
+
+    static JsonObject errorEntry(Question q, String method, String message, String settingsHash) {
+        JsonObject o = line(q, method, settingsHash, Json.ERROR);
         o.addProperty("error", message);
         o.addProperty("reference", q.reference());
         o.add("predicted", JsonNull.INSTANCE);
@@ -164,13 +170,7 @@ public final class Evaluator {
 
     static JsonObject entry(Question q, String method, Solver.Outcome outcome, String settingsHash) {
         String predicted = Answers.extract(outcome.answerText(), q.kind());
-        JsonObject o = new JsonObject();
-        o.addProperty("id", q.id());
-        o.addProperty("method", method);
-        o.addProperty("line", q.line());
-        o.addProperty("questionHash", questionHash(q));
-        o.addProperty("settingsHash", settingsHash);
-        o.addProperty("status", Json.status(outcome.losses()));
+        JsonObject o = line(q, method, settingsHash, Json.status(outcome.losses()));
         o.addProperty("reference", q.reference());
         o.addProperty("predicted", predicted);
         o.addProperty("correct", Answers.matches(predicted, q.reference(), q.kind()));

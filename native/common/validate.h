@@ -428,7 +428,11 @@ inline std::string adamw_step(void *const *params, const void *const *grads,
     return std::string(op) + ": grads must have the params' dtype or fp32";
   if (count < 0) return std::string(op) + format(": bad count %lld", count);
   if (step < 1) return std::string(op) + format(": step must be >= 1, got %lld", step);
-  if (!(lr >= 0 && lr < 1e30)) return std::string(op) + format(": lr must be in [0, 1e30), got %g", lr);
+  if (!(lr >= 0 && lr < 1e30)) {
+    char got[32];  // format() takes integers
+    std::snprintf(got, sizeof got, "%g", lr);
+    return std::string(op) + ": lr must be in [0, 1e30), got " + got;
+  }
   if (!(beta1 >= 0 && beta1 < 1)) return std::string(op) + ": beta1 must be in [0, 1)";
   if (!(beta2 >= 0 && beta2 < 1)) return std::string(op) + ": beta2 must be in [0, 1)";
   if (!(eps >= 0 && eps < 1e30)) return std::string(op) + ": eps must be finite and >= 0";

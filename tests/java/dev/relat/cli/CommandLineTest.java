@@ -79,15 +79,16 @@ class CommandLineTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"--rank=0", "--lr=-1", "--top-p=1.5", "--tau=0", "--latent-steps=0", "--max-new-tokens=-1",
-        "--top-k=-2", "--update-steps=-1"})
+    @ValueSource(strings = {"--rank=0", "--lr=-1", "--lr=1e30", "--top-p=1.5", "--tau=0", "--latent-steps=0",
+        "--max-new-tokens=-1", "--max-context=-1", "--top-k=-2", "--update-steps=-1"})
     void invalidOptionValuesAreOneLineAndExitTwo(String arg) throws IOException {
         Path model = CliTestSupport.fakeCheckout(tmp.resolve("m"));
         FakeEngine.Factory engines = engines();
         CliTestSupport.Run r = run(engines, "solve", "--model", model.toString(), arg, "q");
         assertEquals(2, r.exit(), r.err());
         assertEquals(1, r.err().strip().lines().count(), "one line: " + r.err());
-        assertTrue(r.err().startsWith("relat: options: "), r.err());
+        assertTrue(r.err().startsWith("relat: ") && r.err().contains(arg.substring(0, arg.indexOf('=')) + " must be"),
+                "the message names the flag as typed: " + r.err());
         assertTrue(engines.opened.isEmpty(), "no engine is opened for invalid options");
     }
 

@@ -8,7 +8,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -21,21 +20,28 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  */
 public final class Soak {
     /** One sample after {@code question} questions. */
-    public record Sample(int question, long rssBytes, long javacppBytes, long javacppPointers) {}
+    public record Sample(int question, long rssBytes, long heapBytes, long javacppBytes, long javacppPointers) {
+        /** The resident set outside the Java heap: native memory, which the heap's resizing does not move. */
+        public long nonHeapBytes() {
+            return rssBytes - heapBytes;
+        }
+    }
 
     private Soak() {}
 
     public static void main(String[] args) throws Exception {
         int questions = args.length > 0 ? Integer.parseInt(args[0]) : 500;
         List<Sample> samples = run(questions, DemoModel.cacheRoot(System.getenv()));
-        System.out.println("question  rss_MiB  javacpp_MiB  javacpp_pointers");
+        System.out.println("question  rss_MiB  heap_MiB  non_heap_MiB  javacpp_MiB  javacpp_pointers");
         for (Sample s : samples) {
-            System.out.printf(Locale.ROOT, "%8d  %7.1f  %11.1f  %16d%n", s.question(), s.rssBytes() / 1048576.0,
+            System.out.printf(Locale.ROOT, "%8d  %7.1f  %8.1f  %12.1f  %11.1f  %16d%n", s.question(),
+                    s.rssBytes() / 1048576.0, s.heapBytes() / 1048576.0, s.nonHeapBytes() / 1048576.0,
                     s.javacppBytes() / 1048576.0, s.javacppPointers());
         }
-        System.out.printf(Locale.ROOT, "slope after the first sample: rss %.1f KiB/question, javacpp %.1f KiB/question,"
-                + " %.2f pointers/question%n", slope(samples, Sample::rssBytes) / 1024,
-                slope(samples, Sample::javacppBytes) / 1024, slope(samples, Sample::javacppPointers));
+        System.out.printf(Locale.ROOT, "slope after the first sample: rss %.1f KiB/question, non-heap %.1f KiB/question,"
+                + " javacpp %.1f KiB/question, %.2f pointers/question%n", slope(samples, Sample::rssBytes) / 1024,
+                slope(samples, Sample::nonHeapBytes) / 1024, slope(samples, Sample::javacppBytes) / 1024,
+                slope(samples, Sample::javacppPointers));
     }
 
     /** Solves {@code questions} questions (relat, small settings), sampling every 10. */
@@ -54,7 +60,8 @@ public final class Soak {
 
     private static Sample sample(int question) {
         System.gc();  // wrappers that only the collector frees must not count as growth
-        return new Sample(question, Pointer.physicalBytes(), Pointer.totalBytes(), Pointer.totalCount());
+        return new Sample(question, Pointer.physicalBytes(), Runtime.getRuntime().totalMemory(), Pointer.totalBytes(),
+                Pointer.totalCount());
     }
 
     /** Least-squares slope per question of a quantity over the samples, the first one left out (warm-up). */
@@ -72,8 +79,4 @@ public final class Soak {
         return denominator == 0 ? 0 : (n * sxy - sx * sy) / denominator;
     }
 
-    static Map<String, Double> slopes(List<Sample> samples) {
-        return Map.of("rss", slope(samples, Sample::rssBytes), "javacpp", slope(samples, Sample::javacppBytes),
-                "pointers", slope(samples, Sample::javacppPointers));
-    }
 }

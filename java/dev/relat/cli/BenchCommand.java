@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import org.bytedeco.javacpp.Loader;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -111,7 +112,7 @@ final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** target/test-classes, the relat jar (or target/classes) and target/test-classpath.txt. */
+    /** target/test-classes, the relat jar and its platform jar (or target/classes) and target/test-classpath.txt. */
     static String defaultClasspath() throws IOException {
         Path self;
         try {
@@ -126,7 +127,14 @@ final class BenchCommand implements Callable<Integer> {
             throw new UsageError("the JMH suite is not built next to " + self + " (missing " + testClasses + " or "
                     + testClasspath + "): run `mvn -DskipTests package` or use the relat launcher, or pass --classpath");
         }
-        return testClasses + File.pathSeparator + self + File.pathSeparator
+        String natives = "";
+        String name = self.getFileName().toString();
+        if (Files.isRegularFile(self) && name.endsWith(".jar")) {
+            // relat.jar has the classes; relat-<platform>.jar beside it the native libraries
+            Path platformJar = target.resolve(name.replaceFirst("\\.jar$", "-" + Loader.getPlatform() + ".jar"));
+            if (Files.isRegularFile(platformJar)) natives = platformJar + File.pathSeparator;
+        }
+        return testClasses + File.pathSeparator + self + File.pathSeparator + natives
                 + Files.readString(testClasspath, StandardCharsets.UTF_8).strip();
     }
 }

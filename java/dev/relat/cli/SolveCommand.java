@@ -138,7 +138,6 @@ class SolveCommand implements Callable<Integer> {
         Options o = run.options();
         Result r = run.result();
         QwenConfig c = run.config();
-        if (run.demo()) out.println("NOTE: " + DemoModel.NOTICE + "\n");
         out.printf("model     %s%s%n", run.demo() ? "embedded demo (random weights) " : "", run.model());
         if (c != null) {
             out.printf("          %s, %d layers, hidden %d, %d/%d heads, vocab %d, %.1f M parameters%n", c.modelType(),
@@ -177,7 +176,6 @@ class SolveCommand implements Callable<Integer> {
             out.printf("  %-24s %10.1f ms (solve wall time %.1f ms)%n", "sum", sum / 1e6, run.wallNanos() / 1e6);
         }
         out.printf("memory    peak on the device: %s%n", bytes(r.peakDeviceBytes()));
-        if (run.demo()) out.println("\nNOTE: random weights: the answer above is noise.");
     }
 
     static String describe(Options o) {

@@ -39,7 +39,7 @@ import org.bytedeco.pytorch.global.torch;
  * 128 KiB, so no buffer is served from already-resident heap pages. Linux only.
  *
  * <pre>
- * java -cp target/test-classes:target/relat.jar:$(cat target/test-classpath.txt) dev.relat.bench.PeakMemory \
+ * java -cp target/test-classes:target/classes:$(cat target/test-classpath.txt) dev.relat.bench.PeakMemory \
  *     [ce|latent|attention|all] [F32|BF16]
  * </pre>
  * Shapes: ce T = 512, d = 4096, V = 151,936; latent B = 1 and 16, d = 4096, V = 151,936 (untied,

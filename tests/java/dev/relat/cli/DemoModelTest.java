@@ -65,8 +65,9 @@ class DemoModelTest {
         assertEquals(0, r.exit(), r.err());
         assertEquals(cache.resolve(DemoModel.folderName()), engines.opened.get(0).checkout);
         assertEquals(DemoModel.DEFAULT_MAX_NEW_TOKENS, engines.calls().get(0).options().maxNewTokens());
-        assertTrue(r.out().contains("RANDOM") && r.out().contains("noise"), r.out());
-        assertTrue(r.err().contains("weights are RANDOM"), r.err());
+        assertTrue(r.out().contains("embedded demo (random weights)"), r.out());
+        assertEquals(1, occurrences(r.out() + r.err(), DemoModel.NOTICE), "the note once: " + r.out() + r.err());
+        assertTrue(r.err().contains(DemoModel.NOTICE), r.err());
 
         CliTestSupport.Run explicit = CliTestSupport.run(engines, cache, "solve", "--max-new-tokens", "5", "--json", "q");
         assertEquals(0, explicit.exit(), explicit.err());
@@ -102,5 +103,10 @@ class DemoModelTest {
         assertEquals("red \\x1b[31mtext\\x07 tab\tend\\x0a", SolveCommand.printable("red \u001b[31mtext\u0007 tab\tend\n"));
         assertEquals("plain \u00e9", SolveCommand.printable("plain \u00e9"));
     }
-}
 
+    private static int occurrences(String text, String part) {
+        int n = 0;
+        for (int at = text.indexOf(part); at >= 0; at = text.indexOf(part, at + 1)) n++;
+        return n;
+    }
+}

@@ -17,8 +17,7 @@ import org.bytedeco.pytorch.global.torch;
  * Params fp32 (or bf16 / fp16, updated in fp32 and rounded once); grads in the params' dtype or
  * fp32; moments fp32. Only pointers and sizes cross to the kernel: no copies.
  *
- * <p>Use an instance for a training run (it owns the moments and the step count), or
- * {@link #update} for one step over caller-owned state.
+ * <p>An instance serves one training run: it owns the moments and the step count.
  *
  * <p>Kernels: native/src/adamw.cpp (CPU), kernels/adamw.cu (CUDA).
  */
@@ -129,11 +128,11 @@ public final class AdamW implements AutoCloseable {
         return step;
     }
 
-    public List<Tensor> expAvg() {
+    List<Tensor> expAvg() {
         return expAvg;
     }
 
-    public List<Tensor> expAvgSq() {
+    List<Tensor> expAvgSq() {
         return expAvgSq;
     }
 
@@ -152,7 +151,7 @@ public final class AdamW implements AutoCloseable {
      * contiguous and on one device; params share one dtype, grads share one dtype (the params' or
      * fp32), moments are fp32; each grad and moment has its parameter's shape.
      */
-    public static void update(List<Tensor> params, List<Tensor> grads, List<Tensor> expAvg, List<Tensor> expAvgSq,
+    static void update(List<Tensor> params, List<Tensor> grads, List<Tensor> expAvg, List<Tensor> expAvgSq,
             double lr, double beta1, double beta2, double eps, double weightDecay, long step) {
         int n = params.size();
         for (var e : List.of(List.of("grads", grads), List.of("expAvg", expAvg), List.of("expAvgSq", expAvgSq))) {

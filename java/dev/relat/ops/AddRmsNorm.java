@@ -21,10 +21,10 @@ public final class AddRmsNorm {
     private AddRmsNorm() {}
 
     /** Forward outputs: the residual sum s, the normalised y, the fp32 rstd per row. */
-    public record Result(Tensor s, Tensor y, Tensor rstd) {}
+    record Result(Tensor s, Tensor y, Tensor rstd) {}
 
     /** Returns new s, y (shape and dtype of x) and rstd (fp32, one per row). */
-    public static Result forward(Tensor x, Tensor r, Tensor weight, double eps) {
+    static Result forward(Tensor x, Tensor r, Tensor weight, double eps) {
         Checks.defined(OP, "x", x);
         Checks.minRank(OP, "x", x, 1);
         Tensor s = torch.empty_like(x);
@@ -68,7 +68,7 @@ public final class AddRmsNorm {
     }
 
     /** Returns ds = rmsnorm_backward(dy; s, weight, rstd) + dsNext (the gradient of x and of r). */
-    public static Tensor backward(Tensor dy, Tensor dsNext, Tensor s, Tensor weight, Tensor rstd) {
+    static Tensor backward(Tensor dy, Tensor dsNext, Tensor s, Tensor weight, Tensor rstd) {
         Checks.defined(BACKWARD, "s", s);
         Tensor ds = torch.empty_like(s);
         backward(dy, dsNext, s, weight, rstd, ds, null, null);

@@ -28,7 +28,7 @@ public final class DecodeAttention {
     }
 
     /** Attends every sequence's query to the first {@code length} cache positions; returns out. */
-    public static Tensor forward(Tensor q, Tensor kCache, Tensor vCache, long length, double scale) {
+    static Tensor forward(Tensor q, Tensor kCache, Tensor vCache, long length, double scale) {
         Checks.defined(OP, "q", q);
         Tensor out = torch.empty_like(q);
         forward(q, kCache, vCache, null, length, scale, out, null);

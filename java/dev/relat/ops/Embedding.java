@@ -43,7 +43,7 @@ public final class Embedding {
      * uploaded when the table is on CUDA); device-resident ids need
      * {@link #forward(Tensor, Tensor, Tensor, Tensor)} and an error flag.
      */
-    public static Tensor forward(Tensor ids, Tensor table) {
+    static Tensor forward(Tensor ids, Tensor table) {
         Checks.defined(OP, "ids", ids);
         Checks.defined(OP, "table", table);
         if (ids.is_cuda()) {

@@ -114,7 +114,7 @@ public final class LatentStep {
     }
 
     /** Workspace bytes of the soft forward ([0]) and backward ([1]): the fused kernels' extra memory. */
-    public static long[] softWorkspaceBytes(long batch, long hidden, long vocab, DType dtype, boolean cuda) {
+    static long[] softWorkspaceBytes(long batch, long hidden, long vocab, DType dtype, boolean cuda) {
         long[] backward = new long[1];
         long forward = Kernels.bytes(SOFT_FWD, cuda, (library, bytes) ->
                 library.latentSoftWorkspaceBytes(batch, hidden, vocab, dtype.tag, bytes, backward));
@@ -242,7 +242,7 @@ public final class LatentStep {
     // ---- the row-rescale kernel ----------------------------------------------------------------
 
     /** y = x * targetNorm / max(||x||, minNorm) per row (last dimension); y may be x. */
-    public static void rescaleForward(Tensor x, double targetNorm, double minNorm, Tensor y) {
+    static void rescaleForward(Tensor x, double targetNorm, double minNorm, Tensor y) {
         String op = RESCALE_FWD;
         long[] rc = rescaleChecks(op, x, targetNorm, minNorm);
         DType dtype = DType.of(x.scalar_type());
@@ -255,7 +255,7 @@ public final class LatentStep {
     }
 
     /** dx from dy for the rescale above; dx may be dy. */
-    public static void rescaleBackward(Tensor x, Tensor dy, double targetNorm, double minNorm, Tensor dx) {
+    static void rescaleBackward(Tensor x, Tensor dy, double targetNorm, double minNorm, Tensor dx) {
         String op = RESCALE_BWD;
         long[] rc = rescaleChecks(op, x, targetNorm, minNorm);
         DType dtype = DType.of(x.scalar_type());

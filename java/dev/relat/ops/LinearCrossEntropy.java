@@ -36,7 +36,7 @@ public final class LinearCrossEntropy {
     }
 
     /** The CPU GEMM the next call will use: BUILTIN or OPENBLAS. */
-    public static CpuGemm cpuGemm() {
+    static CpuGemm cpuGemm() {
         return CpuGemm.values()[CpuKernels.INSTANCE.gemmInUse()];
     }
 
@@ -48,7 +48,7 @@ public final class LinearCrossEntropy {
         return forwardBackward(h, u, targets, IGNORE_INDEX);
     }
 
-    public static Result forwardBackward(Tensor h, Tensor u, Tensor targets, long ignoreIndex) {
+    static Result forwardBackward(Tensor h, Tensor u, Tensor targets, long ignoreIndex) {
         Checks.defined(OP, "h", h);
         Tensor loss = h.new_empty(new long[] {}, new TensorOptions(torch.ScalarType.Float));
         Tensor dh = torch.empty_like(h);
@@ -101,7 +101,7 @@ public final class LinearCrossEntropy {
      * Bytes of workspace the kernel needs: the fused op's whole extra memory. On the CPU it depends
      * on the GEMM in use ({@link #cpuGemm}) and the OpenMP thread count; on CUDA only on the shape.
      */
-    public static long workspaceBytes(long tokens, long hidden, long vocab, DType dtype, boolean cuda) {
+    static long workspaceBytes(long tokens, long hidden, long vocab, DType dtype, boolean cuda) {
         return Kernels.bytes(OP, cuda, (library, bytes) ->
                 library.linearCrossEntropyWorkspaceBytes(tokens, hidden, vocab, dtype.tag, bytes));
     }

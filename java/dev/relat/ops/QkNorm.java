@@ -26,7 +26,7 @@ public final class QkNorm {
     private QkNorm() {}
 
     /** Returns y (shape and dtype of x); head dimension D = weight.size(0). */
-    public static Tensor forward(Tensor x, Tensor weight, double eps) {
+    static Tensor forward(Tensor x, Tensor weight, double eps) {
         Checks.defined(OP, "x", x);
         Tensor y = torch.empty_like(x);
         forward(x, weight, eps, y, null);
@@ -34,7 +34,7 @@ public final class QkNorm {
     }
 
     /** Returns y and writes the fp32 rstd of every head row into a new tensor of shape [T*H]. */
-    public static Result forwardWithRstd(Tensor x, Tensor weight, double eps) {
+    static Result forwardWithRstd(Tensor x, Tensor weight, double eps) {
         Checks.defined(OP, "x", x);
         Tensor y = torch.empty_like(x);
         long d = headDim(OP, x, weight);
@@ -45,7 +45,7 @@ public final class QkNorm {
     }
 
     /** The forward's outputs. */
-    public record Result(Tensor y, Tensor rstd) {}
+    record Result(Tensor y, Tensor rstd) {}
 
     /** Writes y (may be x) and, when not null, rstd (fp32, numel T*H). */
     public static void forward(Tensor x, Tensor weight, double eps, Tensor y, Tensor rstd) {

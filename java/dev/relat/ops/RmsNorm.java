@@ -17,7 +17,7 @@ public final class RmsNorm {
     private RmsNorm() {}
 
     /** Gradients of the backward: dx in the dtype of x; dweight fp32 [cols], or null if not asked. */
-    public record Gradients(Tensor dx, Tensor dweight) {}
+    record Gradients(Tensor dx, Tensor dweight) {}
 
     /** Returns a new tensor y with the shape and dtype of x. */
     public static Tensor forward(Tensor x, Tensor weight, double eps) {
@@ -46,7 +46,7 @@ public final class RmsNorm {
     }
 
     /** dx and dweight (fp32, reduced over rows); the workspace is allocated here. */
-    public static Gradients backwardWithWeight(Tensor dy, Tensor x, Tensor weight, Tensor rstd) {
+    static Gradients backwardWithWeight(Tensor dy, Tensor x, Tensor weight, Tensor rstd) {
         Checks.defined(BACKWARD, "x", x);
         Checks.minRank(BACKWARD, "x", x, 1);
         Tensor dx = torch.empty_like(x);

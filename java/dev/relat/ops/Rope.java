@@ -61,12 +61,12 @@ public final class Rope {
     }
 
     /** In place: q and k (k may be null) are overwritten with their rotation. */
-    public static void forwardInPlace(Tensor q, Tensor k, Tensor positions, Tensor invFreq) {
+    static void forwardInPlace(Tensor q, Tensor k, Tensor positions, Tensor invFreq) {
         run(FORWARD, q, k, positions, invFreq, q, k);
     }
 
     /** Returns new tensors {dq, dk}, the gradients of forward's inputs; inputs contiguous. */
-    public static Tensor[] backward(Tensor dqOut, Tensor dkOut, Tensor positions, Tensor invFreq) {
+    static Tensor[] backward(Tensor dqOut, Tensor dkOut, Tensor positions, Tensor invFreq) {
         Checks.defined(BACKWARD, "dqOut", dqOut);
         Checks.contiguous(BACKWARD, "dqOut", dqOut);
         if (dkOut != null) Checks.contiguous(BACKWARD, "dkOut", dkOut);

@@ -19,9 +19,8 @@ import org.bytedeco.pytorch.global.torch;
  *   <li>the random number comes from Philox-4x32-10 on (seed, step, row): no state, and the CPU
  *       and CUDA kernels return the same id for the same logits, seed and step.
  * </ul>
- * The id is written into a caller-provided int64 tensor on the logits' device; {@link #sample(Tensor,
- * Params, long, long)} is the host convenience that reads it back with {@code item()}, the only
- * value that crosses to the host.
+ * The id is written into a caller-provided int64 tensor on the logits' device: nothing crosses to
+ * the host.
  *
  * <p>Kernels: native/src/sample.cpp (CPU), kernels/sample.cu (CUDA).
  */
@@ -41,7 +40,7 @@ public final class Sampling {
             return new Params(0, 0, 1);
         }
 
-        public static Params temperature(double temperature) {
+        static Params temperature(double temperature) {
             return new Params(temperature, 0, 1);
         }
 
@@ -67,7 +66,7 @@ public final class Sampling {
      * Samples one id from logits [vocab] and returns it on the host (allocates the output and the
      * workspace; synchronises with the device to read the id).
      */
-    public static long sample(Tensor logits, Params params, long seed, long step) {
+    static long sample(Tensor logits, Params params, long seed, long step) {
         Checks.defined(OP, "logits", logits);
         long vocab = logits.size(-1);
         if (logits.dim() != 1) {

@@ -18,10 +18,10 @@ public final class SwiGlu {
     private SwiGlu() {}
 
     /** Gradients of the two-input form. */
-    public record Gradients(Tensor dgate, Tensor dup) {}
+    record Gradients(Tensor dgate, Tensor dup) {}
 
     /** Returns silu(gate) * up. */
-    public static Tensor forward(Tensor gate, Tensor up) {
+    static Tensor forward(Tensor gate, Tensor up) {
         Checks.defined(OP, "gate", gate);
         Tensor out = torch.empty_like(gate);
         forward(gate, up, out);
@@ -69,7 +69,7 @@ public final class SwiGlu {
     }
 
     /** Returns dgate and dup. */
-    public static Gradients backward(Tensor dout, Tensor gate, Tensor up) {
+    static Gradients backward(Tensor dout, Tensor gate, Tensor up) {
         Checks.defined(BACKWARD, "gate", gate);
         Tensor dgate = torch.empty_like(gate);
         Tensor dup = torch.empty_like(gate);
@@ -106,7 +106,7 @@ public final class SwiGlu {
     }
 
     /** Writes dgu (shape and dtype of gu; may be gu itself). */
-    public static void backwardFused(Tensor dout, Tensor gu, Tensor dgu) {
+    static void backwardFused(Tensor dout, Tensor gu, Tensor dgu) {
         DType dtype = Checks.floating(BACKWARD, "gu", gu);
         Checks.minRank(BACKWARD, "gu", gu, 1);
         long cols = fusedHalf(BACKWARD, gu);

@@ -12,7 +12,7 @@ import org.bytedeco.pytorch.global.torch;
  *
  * <p>Why this reuses the RMSNorm kernels (rows = T*H, cols = D) instead of its own: a head row is
  * exactly an RMSNorm row, and the RMSNorm launcher already serves short rows the way a dedicated
- * kernel would. On CUDA, cols <= 1024 selects one warp per row (4 rows per block), and the vector
+ * kernel would. On CUDA, cols &lt;= 1024 selects one warp per row (4 rows per block), and the vector
  * width is chosen so that D = 128 gives every lane one 8-byte (bf16) or 16-byte (fp32) access per
  * pass, with warp shuffles only (no block barrier); dweight partials are kept per warp in shared
  * memory. On the CPU a row of D is the same vectorised loop and rows are spread over threads.

@@ -17,8 +17,7 @@ import org.bytedeco.pytorch.global.torch;
  * Params fp32 (or bf16 / fp16, updated in fp32 and rounded once); grads in the params' dtype or
  * fp32; moments fp32. Only pointers and sizes cross to the kernel: no copies.
  *
- * <p>Use an instance for a training run (it owns the moments and the step count), or
- * {@link #update} for one step over caller-owned state.
+ * <p>An instance serves one training run: it owns the moments and the step count.
  *
  * <p>Kernels: native/src/adamw.cpp (CPU), kernels/adamw.cu (CUDA).
  */
@@ -41,8 +40,14 @@ public final class AdamW implements AutoCloseable {
 
     /**
      * Zero moments for every parameter; the first {@link #step} is step 1. The parameters are
-     * validated here (one dtype, contiguous, one device) and must keep their storage: the optimizer
-     * holds their data pointers.
+     * validated here and must keep their storage: the optimizer holds their data pointers.
+     *
+     * @param params updated in place by every step: one floating dtype, contiguous, one device
+     * @param lr the learning rate
+     * @param beta1 decay of the first moment
+     * @param beta2 decay of the second moment
+     * @param eps added to the bias-corrected sqrt(v)
+     * @param weightDecay decoupled: p is scaled by 1 - lr*weightDecay before the update
      */
     public AdamW(List<Tensor> params, double lr, double beta1, double beta2, double eps, double weightDecay) {
         this.params = List.copyOf(params);
@@ -76,14 +81,21 @@ public final class AdamW implements AutoCloseable {
         }
     }
 
-    /** ReLAT's defaults: betas 0.9 / 0.999, eps 1e-8, no weight decay. */
+    /**
+     * ReLAT's defaults: betas 0.9 / 0.999, eps 1e-8, no weight decay.
+     *
+     * @param params updated in place by every step: one floating dtype, contiguous, one device
+     * @param lr the learning rate
+     */
     public AdamW(List<Tensor> params, double lr) {
         this(params, lr, 0.9, 0.999, 1e-8, 0.0);
     }
 
     /**
-     * One update with these gradients (one per parameter, same order, each with its parameter's
-     * number of elements; all in the params' dtype or all fp32; contiguous, on the params' device).
+     * One update of every parameter, in one kernel call.
+     *
+     * @param grads one per parameter, in the same order, each with its parameter's number of
+     *     elements; all in the params' dtype or all fp32; contiguous, on the params' device
      */
     public void step(List<Tensor> grads) {
         int n = params.size();
@@ -125,15 +137,16 @@ public final class AdamW implements AutoCloseable {
         step = next;
     }
 
+    /** {@return the steps taken so far: the bias corrections of the next step use this + 1} */
     public long stepCount() {
         return step;
     }
 
-    public List<Tensor> expAvg() {
+    List<Tensor> expAvg() {
         return expAvg;
     }
 
-    public List<Tensor> expAvgSq() {
+    List<Tensor> expAvgSq() {
         return expAvgSq;
     }
 
@@ -152,7 +165,7 @@ public final class AdamW implements AutoCloseable {
      * contiguous and on one device; params share one dtype, grads share one dtype (the params' or
      * fp32), moments are fp32; each grad and moment has its parameter's shape.
      */
-    public static void update(List<Tensor> params, List<Tensor> grads, List<Tensor> expAvg, List<Tensor> expAvgSq,
+    static void update(List<Tensor> params, List<Tensor> grads, List<Tensor> expAvg, List<Tensor> expAvgSq,
             double lr, double beta1, double beta2, double eps, double weightDecay, long step) {
         int n = params.size();
         for (var e : List.of(List.of("grads", grads), List.of("expAvg", expAvg), List.of("expAvgSq", expAvgSq))) {

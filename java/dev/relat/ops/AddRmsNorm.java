@@ -21,10 +21,10 @@ public final class AddRmsNorm {
     private AddRmsNorm() {}
 
     /** Forward outputs: the residual sum s, the normalised y, the fp32 rstd per row. */
-    public record Result(Tensor s, Tensor y, Tensor rstd) {}
+    record Result(Tensor s, Tensor y, Tensor rstd) {}
 
     /** Returns new s, y (shape and dtype of x) and rstd (fp32, one per row). */
-    public static Result forward(Tensor x, Tensor r, Tensor weight, double eps) {
+    static Result forward(Tensor x, Tensor r, Tensor weight, double eps) {
         Checks.defined(OP, "x", x);
         Checks.minRank(OP, "x", x, 1);
         Tensor s = torch.empty_like(x);
@@ -37,8 +37,16 @@ public final class AddRmsNorm {
     }
 
     /**
-     * Writes s (may be x or r itself: the in-place residual update), y (may be x or r, not s) and,
-     * when not null, rstd. All of x, r, s, y share one shape and dtype.
+     * The forward into caller-owned outputs.
+     *
+     * @param x {@code [..., cols]}, contiguous: the residual stream
+     * @param r the block output added to it: shape and dtype of x
+     * @param weight {@code [cols]}, dtype of x
+     * @param eps added to mean(s^2), &gt;= 0 (used as fp32)
+     * @param s written: x + r rounded to the dtype; may be x or r itself (the in-place residual
+     *     update)
+     * @param y written: rmsnorm(s), shape and dtype of x; may be x or r, not s
+     * @param rstd written when not null: fp32, one element per row, saved for the backward
      */
     public static void forward(Tensor x, Tensor r, Tensor weight, double eps, Tensor s, Tensor y,
             Tensor rstd) {
@@ -68,7 +76,7 @@ public final class AddRmsNorm {
     }
 
     /** Returns ds = rmsnorm_backward(dy; s, weight, rstd) + dsNext (the gradient of x and of r). */
-    public static Tensor backward(Tensor dy, Tensor dsNext, Tensor s, Tensor weight, Tensor rstd) {
+    static Tensor backward(Tensor dy, Tensor dsNext, Tensor s, Tensor weight, Tensor rstd) {
         Checks.defined(BACKWARD, "s", s);
         Tensor ds = torch.empty_like(s);
         backward(dy, dsNext, s, weight, rstd, ds, null, null);
@@ -76,9 +84,19 @@ public final class AddRmsNorm {
     }
 
     /**
-     * Writes ds (may be dy or dsNext itself, so the residual gradient can be accumulated in place)
-     * and, when dweight (fp32 [cols]) is not null, the weight gradient; workspace as for
-     * {@link RmsNorm#backward(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)}.
+     * The backward into caller-owned outputs.
+     *
+     * @param dy dL/dy, shape and dtype of s
+     * @param dsNext the gradient reaching s through the residual stream, shape and dtype of s
+     * @param s the forward's s
+     * @param weight the forward's weight, {@code [cols]}
+     * @param rstd the forward's rstd (fp32, one per row)
+     * @param ds written: the gradient of both x and r, shape and dtype of s; may be dy or dsNext
+     *     itself, so the residual gradient is accumulated in place
+     * @param dweight null, or written: fp32 {@code [cols]}, summed over the rows
+     * @param workspace used only with dweight, as for
+     *     {@link RmsNorm#backward(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)} (same
+     *     size query, {@link RmsNorm#backwardWorkspaceBytes})
      */
     public static void backward(Tensor dy, Tensor dsNext, Tensor s, Tensor weight, Tensor rstd,
             Tensor ds, Tensor dweight, Tensor workspace) {

@@ -27,12 +27,24 @@ public final class Attention {
     /** Gradients of q, k, v (k and v gradients include the prefix). */
     public record Gradients(Tensor dq, Tensor dk, Tensor dv) {}
 
-    /** The usual softmax scale 1/sqrt(D). */
+    /**
+     * {@return the usual softmax scale, 1/sqrt(headDim)}
+     *
+     * @param headDim D, the elements of one head
+     */
     public static double defaultScale(long headDim) {
         return 1.0 / Math.sqrt(headDim);
     }
 
-    /** Returns new out and lse tensors. */
+    /**
+     * The forward into new tensors.
+     *
+     * @param q {@code [tq, hq, D]}, contiguous
+     * @param k {@code [tk, hkv, D]}, tk &gt;= tq; a row-strided view is read in place
+     * @param v the layout (sizes and strides) and dtype of k
+     * @param scale multiplies q.k before the softmax, finite; usually {@link #defaultScale}
+     * @return out {@code [tq, hq, D]} in q's dtype and the fp32 lse the backward needs
+     */
     public static Output forward(Tensor q, Tensor k, Tensor v, double scale) {
         Checks.defined(FWD, "q", q);
         Checks.rank(FWD, "q", q, 3);
@@ -42,7 +54,17 @@ public final class Attention {
         return new Output(out, lse);
     }
 
-    /** Writes out [tq, hq, D] and lse [tq, hq] (fp32). */
+    /**
+     * The forward into caller-owned outputs.
+     *
+     * @param q {@code [tq, hq, D]}, contiguous
+     * @param k {@code [tk, hkv, D]}, tk &gt;= tq; a row-strided view is read in place
+     * @param v the layout (sizes and strides) and dtype of k
+     * @param scale multiplies q.k before the softmax, finite; usually {@link #defaultScale}
+     * @param out written: {@code [tq, hq, D]}, q's dtype, contiguous
+     * @param lse written: fp32 {@code [tq, hq]}, the log-sum-exp of each (query, head)'s
+     *     scaled, masked scores
+     */
     public static void forward(Tensor q, Tensor k, Tensor v, double scale, Tensor out, Tensor lse) {
         Layout s = layout(FWD, q, k, v);
         Checks.dtype(FWD, "out", out, s.dtype);
@@ -56,14 +78,33 @@ public final class Attention {
                 s.d, s.kvStride, (float) scale, s.dtype.tag, stream));
     }
 
-    /** Bytes of fp32 workspace the backward wants on the device of these tensors. */
+    /**
+     * The workspace a backward over these tensors needs, for allocating it once and passing it to
+     * every call.
+     *
+     * @param q as for the backward
+     * @param k as for the backward
+     * @param v as for the backward
+     * @return bytes of fp32 workspace on the device of q
+     */
     public static long backwardWorkspaceBytes(Tensor q, Tensor k, Tensor v) {
         Layout s = layout(BWD, q, k, v);
         return Kernels.bytes(BWD, q.is_cuda(), (library, bytes) -> library
                 .attentionBackwardWorkspaceBytes(s.tq, s.tk, s.hq, s.hkv, s.d, s.dtype.tag, bytes));
     }
 
-    /** Returns new dq, dk, dv; the workspace is allocated for the call. */
+    /**
+     * The backward into new tensors; the workspace is allocated for the call.
+     *
+     * @param dout dL/dout, {@code [tq, hq, D]}, q's dtype, contiguous
+     * @param q the forward's q
+     * @param k the forward's k
+     * @param v the forward's v
+     * @param out the forward's out
+     * @param lse the forward's lse, fp32 {@code [tq, hq]}
+     * @param scale the forward's scale
+     * @return dq in q's shape, and contiguous dk, dv {@code [tk, hkv, D]}, all in q's dtype
+     */
     public static Gradients backward(Tensor dout, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
             double scale) {
         Layout s = layout(BWD, q, k, v);
@@ -75,8 +116,21 @@ public final class Attention {
     }
 
     /**
-     * Writes dq and dk, dv (or adds into dk, dv when accumulateDkv). workspace: an fp32 tensor of
-     * at least {@link #backwardWorkspaceBytes} bytes, or null to allocate one for the call.
+     * The backward into caller-owned outputs.
+     *
+     * @param dout dL/dout, {@code [tq, hq, D]}, q's dtype, contiguous
+     * @param q the forward's q
+     * @param k the forward's k
+     * @param v the forward's v
+     * @param out the forward's out
+     * @param lse the forward's lse, fp32 {@code [tq, hq]}
+     * @param scale the forward's scale
+     * @param dq written: {@code [tq, hq, D]}, q's dtype, contiguous
+     * @param dk written or added into: {@code [tk, hkv, D]}, q's dtype, contiguous
+     * @param dv as dk
+     * @param accumulateDkv add the gradients into dk and dv instead of overwriting them
+     * @param workspace fp32, contiguous, at least {@link #backwardWorkspaceBytes} bytes, on q's
+     *     device; or null to allocate one for the call
      */
     public static void backward(Tensor dout, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
             double scale, Tensor dq, Tensor dk, Tensor dv, boolean accumulateDkv, Tensor workspace) {

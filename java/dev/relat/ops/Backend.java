@@ -17,7 +17,10 @@ public final class Backend {
 
     private Backend() {}
 
-    /** True when libtorch sees a GPU and librelat_cuda loads. */
+    /**
+     * {@return whether CUDA tensors can go to the ops: libtorch sees a GPU, librelat_cuda loads and
+     * counts at least one device} Probed once per process.
+     */
     public static boolean cudaAvailable() {
         Boolean ready = cudaReady;
         if (ready == null) {
@@ -42,7 +45,13 @@ public final class Backend {
         }
     }
 
-    /** A short description of the kernel library that serves a device: for logs and selftest. */
+    /**
+     * A short description of the kernel library that serves a device, for logs and selftest.
+     *
+     * @param cuda describe librelat_cuda (only when {@link #cudaAvailable}) rather than librelat_cpu
+     * @return the library, its version and, for CUDA, the architectures it was built for, e.g.
+     *     {@code "librelat_cuda x.y.z (sm_80 sm_90)"}
+     */
     public static String describe(boolean cuda) {
         if (cuda) {
             return "librelat_cuda " + CudaKernels.INSTANCE.version() + " ("

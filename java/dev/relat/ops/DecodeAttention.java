@@ -12,7 +12,7 @@ import org.bytedeco.pytorch.global.torch;
  * <p>q, out: {@code [batch, hq, D]} contiguous. The caches: {@code [batch, S, hkv, D]} (or
  * {@code [S, hkv, D]} for batch 1), the last two dimensions contiguous, any stride over positions
  * and sequences (shared by the K and V caches), so a cache preallocated to its maximum length S is
- * read in place. Each query attends to the first {@code length} positions of its sequence, or, when
+ * read in place. Each query attends to the first {@code maxLen} positions of its sequence, or, when
  * seqLens (int32 [batch], on the device of q) is given, to the first seqLens[b] of them (clamped to
  * [0, maxLen]; 0 gives out = 0).
  */
@@ -21,14 +21,24 @@ public final class DecodeAttention {
 
     private DecodeAttention() {}
 
-    /** Bytes of fp32 workspace the op needs for these sizes on the CPU or on CUDA. */
+    /**
+     * The workspace of one call: fp32 partials of every split of the sequence.
+     *
+     * @param batch sequences
+     * @param hq query heads
+     * @param headDim D
+     * @param maxLen the call's maxLen; the size is not monotone in it (the split length grows in
+     *     steps), so a workspace sized for one length may be too small for a shorter one
+     * @param cuda size it for librelat_cuda rather than librelat_cpu
+     * @return bytes of fp32 workspace
+     */
     public static long workspaceBytes(long batch, long hq, long headDim, long maxLen, boolean cuda) {
         return Kernels.bytes(OP, cuda, (library, bytes) ->
                 library.decodeAttentionWorkspaceBytes(batch, hq, headDim, maxLen, bytes));
     }
 
     /** Attends every sequence's query to the first {@code length} cache positions; returns out. */
-    public static Tensor forward(Tensor q, Tensor kCache, Tensor vCache, long length, double scale) {
+    static Tensor forward(Tensor q, Tensor kCache, Tensor vCache, long length, double scale) {
         Checks.defined(OP, "q", q);
         Tensor out = torch.empty_like(q);
         forward(q, kCache, vCache, null, length, scale, out, null);
@@ -36,8 +46,19 @@ public final class DecodeAttention {
     }
 
     /**
-     * Writes out. seqLens may be null (every sequence has maxLen positions); workspace may be null
-     * (allocated for the call) or an fp32 tensor of at least {@link #workspaceBytes} bytes.
+     * Decode attention into a caller-owned output.
+     *
+     * @param q {@code [batch, hq, D]}, contiguous; hq a multiple of hkv
+     * @param kCache {@code [batch, S, hkv, D]} or {@code [S, hkv, D]} for batch 1, q's dtype
+     * @param vCache the layout (sizes and strides) and dtype of kCache
+     * @param seqLens int32 {@code [batch]} on q's device: each sequence's length; or null, every
+     *     sequence then has maxLen positions
+     * @param maxLen positions to attend to, in [0, S]; with seqLens, the bound they are clamped to
+     * @param scale multiplies q.k before the softmax, finite; usually
+     *     {@link Attention#defaultScale}
+     * @param out written: {@code [batch, hq, D]}, q's dtype, contiguous
+     * @param workspace fp32, contiguous, at least {@link #workspaceBytes} bytes, on q's device; or
+     *     null to allocate one for the call
      */
     public static void forward(Tensor q, Tensor kCache, Tensor vCache, Tensor seqLens, long maxLen,
             double scale, Tensor out, Tensor workspace) {

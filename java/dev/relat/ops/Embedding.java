@@ -43,7 +43,7 @@ public final class Embedding {
      * uploaded when the table is on CUDA); device-resident ids need
      * {@link #forward(Tensor, Tensor, Tensor, Tensor)} and an error flag.
      */
-    public static Tensor forward(Tensor ids, Tensor table) {
+    static Tensor forward(Tensor ids, Tensor table) {
         Checks.defined(OP, "ids", ids);
         Checks.defined(OP, "table", table);
         if (ids.is_cuda()) {
@@ -58,9 +58,15 @@ public final class Embedding {
     }
 
     /**
-     * Writes out (shape ids.shape + [d], dtype and device of table). Host-resident ids are checked
-     * here (and uploaded for a CUDA table); errorFlag may then be null. Device-resident ids require
-     * errorFlag (see the class comment); the error, if any, surfaces at {@link #checkErrorFlag}.
+     * The gather into a caller-owned output.
+     *
+     * @param ids int64 or int32, any shape, contiguous; on the host (checked here, and uploaded for
+     *     a CUDA table) or on the table's device (then errorFlag is required)
+     * @param table {@code [V, d]}, contiguous, V and d &gt; 0
+     * @param out written: {@code ids.shape + [d]}, the table's dtype and device
+     * @param errorFlag from {@link #errorFlag}, on the table's device; may be null for host ids. A
+     *     bad device id zero-fills its row and is reported by {@link #checkErrorFlag}
+     * @throws IndexOutOfBoundsException for a host id outside [0, V), before anything is written
      */
     public static void forward(Tensor ids, Tensor table, Tensor out, Tensor errorFlag) {
         Checks.defined(OP, "ids", ids);
@@ -105,21 +111,33 @@ public final class Embedding {
                 idType, n, table.data_ptr(), vocab, dim, out.data_ptr(), flag, dtype.tag, stream));
     }
 
-    /** A new error flag (int64 [1] = -1) on the device of {@code table}. */
+    /**
+     * A new error flag for gathers from device-resident ids.
+     *
+     * @param table the table it will guard: the flag lives on its device
+     * @return int64 {@code [1]} holding -1 (no error)
+     */
     public static Tensor errorFlag(Tensor table) {
         return torch.full(new long[] {1}, new Scalar(-1L), new TensorOptions(table.device())
                 .dtype(new ScalarTypeOptional(torch.ScalarType.Long)));
     }
 
-    /** Sets the flag back to -1 (asynchronously on its device's stream). */
+    /**
+     * Sets the flag back to -1, asynchronously on its device's current stream.
+     *
+     * @param errorFlag from {@link #errorFlag}
+     */
     public static void resetErrorFlag(Tensor errorFlag) {
         errorFlag.fill_(new Scalar(-1L));
     }
 
     /**
-     * Reads the flag (a synchronising copy for a CUDA flag) and throws
-     * {@link IndexOutOfBoundsException} naming the first bad id and its position in {@code ids}
-     * (the ids of the gather that recorded it) if one was recorded.
+     * Reads the flag: a copy to the host that waits for the device.
+     *
+     * @param errorFlag from {@link #errorFlag}, passed to the gathers since it was made or reset
+     * @param ids the ids of the gather that recorded the error, to name the bad id in the message
+     * @throws IndexOutOfBoundsException naming the first bad id and its position in ids, if a gather
+     *     recorded one
      */
     public static void checkErrorFlag(Tensor errorFlag, Tensor ids) {
         long position = errorFlag.item_long();

@@ -44,7 +44,15 @@ public final class LatentStep {
      */
     public record Soft(Tensor e, Tensor lse, Tensor e32) {}
 
-    /** e = softmax(U h / tau)^T E. h: [batch, hidden]; u, emb: [vocab, hidden] (emb may be u). */
+    /**
+     * The soft forward into new tensors: e = softmax(U h / tau)^T E.
+     *
+     * @param h {@code [batch, hidden]}, contiguous
+     * @param u the LM head U, {@code [vocab, hidden]}, h's dtype, contiguous
+     * @param emb the input embeddings E, as u; may be u itself (tied embeddings)
+     * @param tau the softmax temperature, positive and finite
+     * @return e and what the backward needs, all new tensors
+     */
     public static Soft softForward(Tensor h, Tensor u, Tensor emb, double tau) {
         Checks.defined(SOFT_FWD, "h", h);
         Soft out = new Soft(torch.empty_like(h), h.new_empty(new long[] {rowsOf(h)}, f32()),
@@ -54,8 +62,16 @@ public final class LatentStep {
     }
 
     /**
-     * Writes e (shape and dtype of h) and, when not null, the saved lse and e32 (fp32). Only device
-     * pointers are passed; the workspace comes from libtorch's allocator on h's device.
+     * The soft forward into caller-owned outputs; the workspace comes from libtorch's allocator on
+     * h's device.
+     *
+     * @param h {@code [batch, hidden]}, contiguous
+     * @param u the LM head U, {@code [vocab, hidden]}, h's dtype, contiguous
+     * @param emb the input embeddings E, as u; may be u itself (tied embeddings)
+     * @param tau the softmax temperature, positive and finite
+     * @param e written: shape and dtype of h
+     * @param lse null (inference), or written: fp32, batch elements, log-sum-exp of U h / tau
+     * @param e32 null (inference), or written: fp32 {@code [batch, hidden]}, e before rounding
      */
     public static void softForward(Tensor h, Tensor u, Tensor emb, double tau, Tensor e, Tensor lse, Tensor e32) {
         String op = SOFT_FWD;
@@ -80,7 +96,18 @@ public final class LatentStep {
                 vocab, invTau, ws.data_ptr(), bytes, dtype.tag, stream));
     }
 
-    /** dL/dh (shape and dtype of h) from dL/de, using the forward's saved lse and e32. */
+    /**
+     * The soft backward into a new tensor; one more sweep over U and E, the probabilities
+     * recomputed from the saved lse.
+     *
+     * @param h the forward's h
+     * @param u the forward's u
+     * @param emb the forward's emb
+     * @param tau the forward's tau
+     * @param saved the forward's result (its lse and e32 are used)
+     * @param de dL/de, shape and dtype of h
+     * @return dL/dh, a new tensor with the shape and dtype of h
+     */
     public static Tensor softBackward(Tensor h, Tensor u, Tensor emb, double tau, Soft saved, Tensor de) {
         Checks.defined(SOFT_BWD, "h", h);
         Tensor dh = torch.empty_like(h);
@@ -88,6 +115,19 @@ public final class LatentStep {
         return dh;
     }
 
+    /**
+     * The soft backward into a caller-owned output; the workspace comes from libtorch's allocator
+     * on h's device.
+     *
+     * @param h the forward's h, {@code [batch, hidden]}
+     * @param u the forward's u
+     * @param emb the forward's emb
+     * @param tau the forward's tau
+     * @param lse the forward's lse, fp32, batch elements
+     * @param e32 the forward's e32, fp32 {@code [batch, hidden]}
+     * @param de dL/de, shape and dtype of h
+     * @param dh written (overwritten): dL/dh, shape and dtype of h
+     */
     public static void softBackward(Tensor h, Tensor u, Tensor emb, double tau, Tensor lse, Tensor e32, Tensor de,
             Tensor dh) {
         String op = SOFT_BWD;
@@ -114,7 +154,7 @@ public final class LatentStep {
     }
 
     /** Workspace bytes of the soft forward ([0]) and backward ([1]): the fused kernels' extra memory. */
-    public static long[] softWorkspaceBytes(long batch, long hidden, long vocab, DType dtype, boolean cuda) {
+    static long[] softWorkspaceBytes(long batch, long hidden, long vocab, DType dtype, boolean cuda) {
         long[] backward = new long[1];
         long forward = Kernels.bytes(SOFT_FWD, cuda, (library, bytes) ->
                 library.latentSoftWorkspaceBytes(batch, hidden, vocab, dtype.tag, bytes, backward));
@@ -150,9 +190,13 @@ public final class LatentStep {
     // ---- realign -------------------------------------------------------------------------------
 
     /**
-     * W_a = (U^T U + lambda I)^-1 U^T E in fp32, [hidden, hidden], on u's device; computed once per
-     * model (lambda = {@link #REALIGN_LAMBDA}, LatentMAS's value). U and E are converted to fp32 in
-     * chunks of rows, so no fp32 copy of the whole vocabulary is ever held.
+     * W_a = (U^T U + lambda I)^-1 U^T E in fp32, computed once per model. U and E are converted to
+     * fp32 in chunks of rows, so no fp32 copy of the whole vocabulary is ever held.
+     *
+     * @param u the LM head U, {@code [vocab, hidden]}, floating, contiguous
+     * @param emb the input embeddings E, u's shape and dtype; may be u itself (tied)
+     * @param lambda the ridge, &gt;= 0; LatentMAS uses {@link #REALIGN_LAMBDA}
+     * @return fp32 {@code [hidden, hidden]}, contiguous, on u's device
      */
     public static Tensor realignMatrix(Tensor u, Tensor emb, double lambda) {
         String op = "realign_matrix";
@@ -178,7 +222,13 @@ public final class LatentStep {
         return torch.linalg_solve(gram, rhs).contiguous();
     }
 
-    /** The mean L2 norm of the rows of E, in fp32 (the rescale target); one host sync, once per model. */
+    /**
+     * The rescale target of realign and identity: computed in fp32 by chunks of rows, read back
+     * with one host sync; once per model.
+     *
+     * @param emb the input embeddings E, {@code [vocab, hidden]}, floating, contiguous
+     * @return the mean L2 norm of E's rows
+     */
     public static double meanRowNorm(Tensor emb) {
         String op = "mean_row_norm";
         Checks.floating(op, "emb", emb);
@@ -198,7 +248,15 @@ public final class LatentStep {
     /** Realign forward result: e in h's dtype and a = h W_a (fp32), which the backward needs. */
     public record Realign(Tensor e, Tensor a) {}
 
-    /** e = (h W_a) * targetNorm / max(||h W_a||, 1e-6), computed in fp32, rounded to h's dtype. */
+    /**
+     * The realign forward: e = (h W_a) * targetNorm / max(||h W_a||, 1e-6) per row, computed in
+     * fp32, rounded to h's dtype.
+     *
+     * @param h {@code [..., hidden]}, contiguous
+     * @param wa W_a from {@link #realignMatrix}, fp32 {@code [hidden, hidden]}
+     * @param targetNorm from {@link #meanRowNorm}, finite and &gt;= 0
+     * @return e in h's dtype and a = h W_a in fp32, new tensors
+     */
     public static Realign realignForward(Tensor h, Tensor wa, double targetNorm) {
         String op = "latent_realign_forward";
         DType dtype = Checks.floating(op, "h", h);
@@ -210,7 +268,16 @@ public final class LatentStep {
         return new Realign(dtype == DType.F32 ? e32 : e32.to(dtype.scalarType()), a);
     }
 
-    /** dL/dh in the dtype of h from dL/de, with a from the forward. */
+    /**
+     * The realign backward.
+     *
+     * @param a the forward's a, fp32
+     * @param wa the forward's W_a
+     * @param targetNorm the forward's targetNorm
+     * @param de dL/de, a's shape, floating (converted to fp32)
+     * @param hDtype the dtype of the forward's h
+     * @return dL/dh, a new tensor of a's shape in hDtype
+     */
     public static Tensor realignBackward(Tensor a, Tensor wa, double targetNorm, Tensor de, DType hDtype) {
         String op = "latent_realign_backward";
         Checks.dtype(op, "a", a, DType.F32);
@@ -224,7 +291,13 @@ public final class LatentStep {
 
     // ---- identity ------------------------------------------------------------------------------
 
-    /** e = h * targetNorm / max(||h||, 1e-6) per row, in h's dtype (fp32 arithmetic). */
+    /**
+     * The identity forward: e = h * targetNorm / max(||h||, 1e-6) per row, fp32 arithmetic.
+     *
+     * @param h {@code [..., hidden]}, contiguous
+     * @param targetNorm from {@link #meanRowNorm}, finite and &gt;= 0
+     * @return e, a new tensor with the shape and dtype of h
+     */
     public static Tensor identityForward(Tensor h, double targetNorm) {
         Checks.defined(RESCALE_FWD, "h", h);
         Tensor e = torch.empty_like(h);
@@ -232,6 +305,14 @@ public final class LatentStep {
         return e;
     }
 
+    /**
+     * The identity backward.
+     *
+     * @param h the forward's h
+     * @param targetNorm the forward's targetNorm
+     * @param de dL/de, shape and dtype of h
+     * @return dL/dh, a new tensor with the shape and dtype of h
+     */
     public static Tensor identityBackward(Tensor h, double targetNorm, Tensor de) {
         Checks.defined(RESCALE_BWD, "h", h);
         Tensor dh = torch.empty_like(h);
@@ -242,7 +323,7 @@ public final class LatentStep {
     // ---- the row-rescale kernel ----------------------------------------------------------------
 
     /** y = x * targetNorm / max(||x||, minNorm) per row (last dimension); y may be x. */
-    public static void rescaleForward(Tensor x, double targetNorm, double minNorm, Tensor y) {
+    static void rescaleForward(Tensor x, double targetNorm, double minNorm, Tensor y) {
         String op = RESCALE_FWD;
         long[] rc = rescaleChecks(op, x, targetNorm, minNorm);
         DType dtype = DType.of(x.scalar_type());
@@ -255,7 +336,7 @@ public final class LatentStep {
     }
 
     /** dx from dy for the rescale above; dx may be dy. */
-    public static void rescaleBackward(Tensor x, Tensor dy, double targetNorm, double minNorm, Tensor dx) {
+    static void rescaleBackward(Tensor x, Tensor dy, double targetNorm, double minNorm, Tensor dx) {
         String op = RESCALE_BWD;
         long[] rc = rescaleChecks(op, x, targetNorm, minNorm);
         DType dtype = DType.of(x.scalar_type());

@@ -28,27 +28,47 @@ public final class LinearCrossEntropy {
      * kernels. AUTO, the initial setting, is OpenBLAS when present, which it always is under
      * libtorch; BUILTIN is for comparisons and for hosts whose libtorch brings no OpenBLAS.
      */
-    public enum CpuGemm { AUTO, BUILTIN, OPENBLAS }
+    public enum CpuGemm {
+        /** OpenBLAS when the process has it, else BUILTIN. */
+        AUTO,
+        /** librelat_cpu's own register-blocked kernels. */
+        BUILTIN,
+        /** The sgemm of the OpenBLAS that libtorch loads. */
+        OPENBLAS
+    }
 
-    /** Selects the CPU GEMM for the whole process (relat.h, relat_cpu_set_gemm). */
+    /**
+     * Selects the CPU GEMM for the whole process (relat.h, relat_cpu_set_gemm); CUDA calls are not
+     * affected.
+     *
+     * @param gemm the GEMM the next CPU calls use
+     * @throws NativeKernelException for OPENBLAS when the process has no OpenBLAS
+     */
     public static void useCpuGemm(CpuGemm gemm) {
         Kernels.check(CpuKernels.INSTANCE, CpuKernels.INSTANCE.setGemm(gemm.ordinal()));
     }
 
     /** The CPU GEMM the next call will use: BUILTIN or OPENBLAS. */
-    public static CpuGemm cpuGemm() {
+    static CpuGemm cpuGemm() {
         return CpuGemm.values()[CpuKernels.INSTANCE.gemmInUse()];
     }
 
     /** The loss (a 0-dim fp32 tensor on h's device) and dL/dh (shape and dtype of h). */
     public record Result(Tensor loss, Tensor dh) {}
 
-    /** Loss and gradient with ignore index -100. */
+    /**
+     * Loss and gradient into new tensors, with libtorch's ignore index -100.
+     *
+     * @param h {@code [..., hidden]}, contiguous
+     * @param u the LM head, {@code [vocab, hidden]}, h's dtype, contiguous
+     * @param targets int64, one per row of h, each in [0, vocab) or -100 (not counted)
+     * @return the mean loss over counted rows and dL/dh, new tensors on h's device
+     */
     public static Result forwardBackward(Tensor h, Tensor u, Tensor targets) {
         return forwardBackward(h, u, targets, IGNORE_INDEX);
     }
 
-    public static Result forwardBackward(Tensor h, Tensor u, Tensor targets, long ignoreIndex) {
+    static Result forwardBackward(Tensor h, Tensor u, Tensor targets, long ignoreIndex) {
         Checks.defined(OP, "h", h);
         Tensor loss = h.new_empty(new long[] {}, new TensorOptions(torch.ScalarType.Float));
         Tensor dh = torch.empty_like(h);
@@ -57,11 +77,16 @@ public final class LinearCrossEntropy {
     }
 
     /**
-     * Writes the mean loss into {@code loss} (fp32, one element) and dL/dh into {@code dh} (shape and
-     * dtype of h; rows of ignored positions become zeros). h: [..., hidden]; u: [vocab, hidden], same
-     * dtype as h; targets: int64 with one element per row of h, each in [0, vocab) or ignoreIndex.
-     * With no counted position the loss is NaN (as libtorch's mean) and dh is zero. A target out of
-     * range makes the loss NaN. The workspace comes from libtorch's allocator on h's device.
+     * Loss and gradient into caller-owned outputs. With no counted position the loss is NaN (as
+     * libtorch's mean) and dh is zero. A target out of range makes the loss NaN. The workspace
+     * comes from libtorch's allocator on h's device.
+     *
+     * @param h {@code [..., hidden]}, contiguous
+     * @param u the LM head, {@code [vocab, hidden]}, h's dtype, contiguous
+     * @param targets int64, contiguous, one per row of h, each in [0, vocab) or ignoreIndex
+     * @param ignoreIndex the target value of a row that is not counted
+     * @param loss written: fp32, one element, the mean loss over counted rows
+     * @param dh written: dL/dh, shape and dtype of h; zero in rows that are not counted
      */
     public static void forwardBackward(Tensor h, Tensor u, Tensor targets, long ignoreIndex, Tensor loss,
             Tensor dh) {
@@ -101,7 +126,7 @@ public final class LinearCrossEntropy {
      * Bytes of workspace the kernel needs: the fused op's whole extra memory. On the CPU it depends
      * on the GEMM in use ({@link #cpuGemm}) and the OpenMP thread count; on CUDA only on the shape.
      */
-    public static long workspaceBytes(long tokens, long hidden, long vocab, DType dtype, boolean cuda) {
+    static long workspaceBytes(long tokens, long hidden, long vocab, DType dtype, boolean cuda) {
         return Kernels.bytes(OP, cuda, (library, bytes) ->
                 library.linearCrossEntropyWorkspaceBytes(tokens, hidden, vocab, dtype.tag, bytes));
     }

@@ -12,7 +12,7 @@ import org.bytedeco.pytorch.global.torch;
  *
  * <p>Why this reuses the RMSNorm kernels (rows = T*H, cols = D) instead of its own: a head row is
  * exactly an RMSNorm row, and the RMSNorm launcher already serves short rows the way a dedicated
- * kernel would. On CUDA, cols <= 1024 selects one warp per row (4 rows per block), and the vector
+ * kernel would. On CUDA, cols &lt;= 1024 selects one warp per row (4 rows per block), and the vector
  * width is chosen so that D = 128 gives every lane one 8-byte (bf16) or 16-byte (fp32) access per
  * pass, with warp shuffles only (no block barrier); dweight partials are kept per warp in shared
  * memory. On the CPU a row of D is the same vectorised loop and rows are spread over threads.
@@ -26,7 +26,7 @@ public final class QkNorm {
     private QkNorm() {}
 
     /** Returns y (shape and dtype of x); head dimension D = weight.size(0). */
-    public static Tensor forward(Tensor x, Tensor weight, double eps) {
+    static Tensor forward(Tensor x, Tensor weight, double eps) {
         Checks.defined(OP, "x", x);
         Tensor y = torch.empty_like(x);
         forward(x, weight, eps, y, null);
@@ -34,7 +34,7 @@ public final class QkNorm {
     }
 
     /** Returns y and writes the fp32 rstd of every head row into a new tensor of shape [T*H]. */
-    public static Result forwardWithRstd(Tensor x, Tensor weight, double eps) {
+    static Result forwardWithRstd(Tensor x, Tensor weight, double eps) {
         Checks.defined(OP, "x", x);
         Tensor y = torch.empty_like(x);
         long d = headDim(OP, x, weight);
@@ -45,15 +45,31 @@ public final class QkNorm {
     }
 
     /** The forward's outputs. */
-    public record Result(Tensor y, Tensor rstd) {}
+    record Result(Tensor y, Tensor rstd) {}
 
-    /** Writes y (may be x) and, when not null, rstd (fp32, numel T*H). */
+    /**
+     * The forward into caller-owned outputs.
+     *
+     * @param x q or k, {@code [T, H, D]} or {@code [T, H*D]}, contiguous
+     * @param weight {@code [D]}, dtype of x
+     * @param eps added to mean(x^2) of each head row, &gt;= 0 (used as fp32)
+     * @param y written: shape and dtype of x; may be x itself
+     * @param rstd written when not null: fp32, T*H elements, saved for the backward
+     */
     public static void forward(Tensor x, Tensor weight, double eps, Tensor y, Tensor rstd) {
         long d = headDim(OP, x, weight);
         RmsNorm.normForward(OP, x, weight, eps, y, rstd, d);
     }
 
-    /** Returns dx given dy and the rstd saved by the forward. */
+    /**
+     * The input gradient alone (the weight is frozen).
+     *
+     * @param dy dL/dy, shape and dtype of x
+     * @param x the forward's input, contiguous
+     * @param weight the forward's weight, {@code [D]}
+     * @param rstd the forward's rstd (fp32, T*H elements)
+     * @return dx, a new tensor with the shape and dtype of x
+     */
     public static Tensor backward(Tensor dy, Tensor x, Tensor weight, Tensor rstd) {
         Checks.defined(BACKWARD, "x", x);
         Tensor dx = torch.empty_like(x);
@@ -62,8 +78,16 @@ public final class QkNorm {
     }
 
     /**
-     * Writes dx (may be dy) and, when not null, dweight (fp32 [D], summed over all T*H rows);
-     * workspace as for RmsNorm (sized by {@link RmsNorm#backwardWorkspaceBytes} with rows = T*H).
+     * The backward into caller-owned outputs.
+     *
+     * @param dy dL/dy, shape and dtype of x
+     * @param x the forward's input, contiguous
+     * @param weight the forward's weight, {@code [D]}
+     * @param rstd the forward's rstd (fp32, T*H elements)
+     * @param dx written: shape and dtype of x; may be dy itself
+     * @param dweight null, or written: fp32 {@code [D]}, summed over all T*H rows
+     * @param workspace used only with dweight: as for RmsNorm, sized by
+     *     {@link RmsNorm#backwardWorkspaceBytes} with rows = T*H and cols = D; or null
      */
     public static void backward(Tensor dy, Tensor x, Tensor weight, Tensor rstd, Tensor dx,
             Tensor dweight, Tensor workspace) {

@@ -17,9 +17,16 @@ public final class RmsNorm {
     private RmsNorm() {}
 
     /** Gradients of the backward: dx in the dtype of x; dweight fp32 [cols], or null if not asked. */
-    public record Gradients(Tensor dx, Tensor dweight) {}
+    record Gradients(Tensor dx, Tensor dweight) {}
 
-    /** Returns a new tensor y with the shape and dtype of x. */
+    /**
+     * The forward for inference: no rstd is kept.
+     *
+     * @param x {@code [..., cols]}, contiguous
+     * @param weight {@code [cols]}, dtype of x
+     * @param eps added to mean(x^2), &gt;= 0 (used as fp32)
+     * @return y, a new tensor with the shape and dtype of x
+     */
     public static Tensor forward(Tensor x, Tensor weight, double eps) {
         Checks.defined(OP, "x", x);
         Tensor y = torch.empty_like(x);
@@ -28,8 +35,14 @@ public final class RmsNorm {
     }
 
     /**
-     * Writes y (same shape and dtype as x; may be x itself) and, when rstd is not null, the fp32
-     * reciprocal RMS of every row into rstd (numel = rows). Only device pointers are passed.
+     * The forward into caller-owned outputs.
+     *
+     * @param x {@code [..., cols]}, contiguous
+     * @param weight {@code [cols]}, dtype of x
+     * @param eps added to mean(x^2), &gt;= 0 (used as fp32)
+     * @param y written: shape and dtype of x; may be x itself
+     * @param rstd written when not null: fp32, one element per row, 1/sqrt(mean(x^2) + eps), what
+     *     the backward needs
      */
     public static void forward(Tensor x, Tensor weight, double eps, Tensor y, Tensor rstd) {
         Checks.defined(OP, "x", x);
@@ -37,7 +50,15 @@ public final class RmsNorm {
         normForward(OP, x, weight, eps, y, rstd, x.size(-1));
     }
 
-    /** dx for y = rmsnorm(x) given dy and the rstd saved by {@link #forward}; weight gets no gradient. */
+    /**
+     * The input gradient alone (the weight is frozen).
+     *
+     * @param dy dL/dy, shape and dtype of x
+     * @param x the forward's input
+     * @param weight the forward's weight
+     * @param rstd the forward's rstd (fp32, one per row)
+     * @return dx, a new tensor with the shape and dtype of x
+     */
     public static Tensor backward(Tensor dy, Tensor x, Tensor weight, Tensor rstd) {
         Checks.defined(BACKWARD, "x", x);
         Tensor dx = torch.empty_like(x);
@@ -46,7 +67,7 @@ public final class RmsNorm {
     }
 
     /** dx and dweight (fp32, reduced over rows); the workspace is allocated here. */
-    public static Gradients backwardWithWeight(Tensor dy, Tensor x, Tensor weight, Tensor rstd) {
+    static Gradients backwardWithWeight(Tensor dy, Tensor x, Tensor weight, Tensor rstd) {
         Checks.defined(BACKWARD, "x", x);
         Checks.minRank(BACKWARD, "x", x, 1);
         Tensor dx = torch.empty_like(x);
@@ -58,10 +79,18 @@ public final class RmsNorm {
     }
 
     /**
-     * Writes dx (shape and dtype of x; may be dy itself) and, when dweight is not null, the fp32
-     * weight gradient [cols]. The dweight reduction needs a workspace of
-     * {@link #backwardWorkspaceBytes} bytes on the same device: pass one to reuse it across calls,
-     * or null to have one allocated.
+     * The backward into caller-owned outputs, with the weight gradient when asked for.
+     *
+     * @param dy dL/dy, shape and dtype of x
+     * @param x the forward's input, {@code [..., cols]}
+     * @param weight the forward's weight, {@code [cols]}
+     * @param rstd the forward's rstd (fp32, one per row)
+     * @param dx written: shape and dtype of x; may be dy itself
+     * @param dweight null, or written: fp32 {@code [cols]}, summed over the rows (overwritten, not
+     *     accumulated)
+     * @param workspace used only with dweight: a contiguous tensor of at least
+     *     {@link #backwardWorkspaceBytes} bytes on x's device, kept across calls, or null to
+     *     allocate one for this call
      */
     public static void backward(Tensor dy, Tensor x, Tensor weight, Tensor rstd, Tensor dx,
             Tensor dweight, Tensor workspace) {
@@ -70,7 +99,14 @@ public final class RmsNorm {
         normBackward(BACKWARD, dy, null, x, weight, rstd, dx, dweight, workspace, x.size(-1));
     }
 
-    /** Workspace bytes for a backward with dweight over [rows, cols], on the CPU or on CUDA. */
+    /**
+     * The workspace of a backward that computes dweight (the partial sums of its reduction).
+     *
+     * @param rows rows of x: its element count / cols
+     * @param cols the normalised (last) dimension
+     * @param cuda size it for librelat_cuda rather than librelat_cpu
+     * @return bytes
+     */
     public static long backwardWorkspaceBytes(long rows, long cols, boolean cuda) {
         return Kernels.bytes("rmsnorm_backward_workspace_bytes", cuda,
                 (library, bytes) -> library.rmsnormBackwardWorkspaceBytes(rows, cols, bytes));

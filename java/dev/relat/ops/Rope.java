@@ -14,12 +14,12 @@ import org.bytedeco.pytorch.global.torch;
  * inverse rotation (sin negated) to the output gradients.
  *
  * <p>Layouts: q [tokens, qHeads, headDim], k [tokens, kvHeads, headDim] (grouped-query head counts
- * may differ); the head and headDim dimensions must be contiguous, the token stride may be larger
- * (e.g. q and k as views into a fused qkv projection). Outputs must have the inputs' shape and
- * strides; they may be the inputs themselves (in place). positions: int64 [tokens], any values.
- * invFreq: fp32 [headDim/2], from {@link #invFreq}. Math is fp32 with fp32 cos/sin and one rounding
- * at the store (Hugging Face rounds cos/sin and each product to bf16 when the activations are
- * bf16; relat is the more accurate of the two).
+ * may differ; headDim even, at most 1024); the head and headDim dimensions must be contiguous,
+ * the token stride may be larger (e.g. q and k as views into a fused qkv projection). Outputs
+ * must have the inputs' shape and strides; they may be the inputs themselves (in place).
+ * positions: int64 [tokens], any values. invFreq: fp32 [headDim/2], from {@link #invFreq}. Math
+ * is fp32 with fp32 cos/sin and one rounding at the store (Hugging Face rounds cos/sin and each
+ * product to bf16 when the activations are bf16; relat is the more accurate of the two).
  *
  * <p>Kernels: native/src/rope.cpp (CPU), kernels/rope.cu (CUDA).
  */
@@ -31,7 +31,12 @@ public final class Rope {
 
     /**
      * inv_freq[i] = 1 / theta^(2i/D) in fp32, computed with the same libtorch ops and dtypes as
-     * transformers' default RoPE initialisation, on the given device: compute it once per model.
+     * transformers' default RoPE initialisation: compute it once per model.
+     *
+     * @param theta the model's rope_theta, &gt; 0
+     * @param headDim D, even and &gt;= 2
+     * @param device where the result lives: the device of the q and k it will rotate
+     * @return fp32 {@code [D/2]}
      */
     public static Tensor invFreq(double theta, long headDim, Device device) {
         if (headDim < 2 || headDim % 2 != 0) {
@@ -44,7 +49,15 @@ public final class Rope {
         return torch.pow(new Scalar(theta), exponent).reciprocal();
     }
 
-    /** Returns new tensors {q', k'} (k may be null, then k' is null); inputs contiguous. */
+    /**
+     * The forward into new tensors.
+     *
+     * @param q {@code [tokens, qHeads, headDim]}, contiguous
+     * @param k {@code [tokens, kvHeads, headDim]}, contiguous, dtype of q; or null to rotate q alone
+     * @param positions int64 {@code [tokens]}
+     * @param invFreq fp32 {@code [headDim/2]}, from {@link #invFreq}
+     * @return {q', k'}: new tensors with the shapes and dtype of q and k (k' null when k is)
+     */
     public static Tensor[] forward(Tensor q, Tensor k, Tensor positions, Tensor invFreq) {
         Checks.defined(FORWARD, "q", q);
         Checks.contiguous(FORWARD, "q", q);
@@ -55,18 +68,27 @@ public final class Rope {
         return new Tensor[] {qOut, kOut};
     }
 
-    /** Rotates q and k (k may be null) into qOut and kOut, which may be q and k. */
+    /**
+     * The forward into caller-owned outputs.
+     *
+     * @param q {@code [tokens, qHeads, headDim]}, heads and headDim contiguous
+     * @param k {@code [tokens, kvHeads, headDim]} likewise, dtype of q; or null (then kOut is null)
+     * @param positions int64 {@code [tokens]}
+     * @param invFreq fp32 {@code [headDim/2]}, from {@link #invFreq}
+     * @param qOut written: the shape and strides of q; may be q itself
+     * @param kOut written: the shape and strides of k; may be k itself
+     */
     public static void forward(Tensor q, Tensor k, Tensor positions, Tensor invFreq, Tensor qOut, Tensor kOut) {
         run(FORWARD, q, k, positions, invFreq, qOut, kOut);
     }
 
     /** In place: q and k (k may be null) are overwritten with their rotation. */
-    public static void forwardInPlace(Tensor q, Tensor k, Tensor positions, Tensor invFreq) {
+    static void forwardInPlace(Tensor q, Tensor k, Tensor positions, Tensor invFreq) {
         run(FORWARD, q, k, positions, invFreq, q, k);
     }
 
     /** Returns new tensors {dq, dk}, the gradients of forward's inputs; inputs contiguous. */
-    public static Tensor[] backward(Tensor dqOut, Tensor dkOut, Tensor positions, Tensor invFreq) {
+    static Tensor[] backward(Tensor dqOut, Tensor dkOut, Tensor positions, Tensor invFreq) {
         Checks.defined(BACKWARD, "dqOut", dqOut);
         Checks.contiguous(BACKWARD, "dqOut", dqOut);
         if (dkOut != null) Checks.contiguous(BACKWARD, "dkOut", dkOut);
@@ -76,12 +98,29 @@ public final class Rope {
         return new Tensor[] {dq, dk};
     }
 
-    /** Gradients of forward's inputs from the gradients of its outputs; dq/dk may alias dqOut/dkOut. */
+    /**
+     * The backward into caller-owned outputs: the inverse rotation of the output gradients.
+     *
+     * @param dqOut dL/dq', {@code [tokens, qHeads, headDim]}, heads and headDim contiguous
+     * @param dkOut dL/dk' likewise, dtype of dqOut; or null (then dk is null)
+     * @param positions the forward's positions, int64 {@code [tokens]}
+     * @param invFreq the forward's inverse frequencies, fp32 {@code [headDim/2]}
+     * @param dq written: dL/dq, the shape and strides of dqOut; may be dqOut itself
+     * @param dk written: dL/dk, the shape and strides of dkOut; may be dkOut itself
+     */
     public static void backward(Tensor dqOut, Tensor dkOut, Tensor positions, Tensor invFreq, Tensor dq, Tensor dk) {
         run(BACKWARD, dqOut, dkOut, positions, invFreq, dq, dk);
     }
 
-    /** In place: the output gradients are overwritten with the input gradients. */
+    /**
+     * The backward in place.
+     *
+     * @param dq dL/dq' on entry, dL/dq on return; {@code [tokens, qHeads, headDim]}, heads and
+     *     headDim contiguous
+     * @param dk likewise for k, or null
+     * @param positions the forward's positions, int64 {@code [tokens]}
+     * @param invFreq the forward's inverse frequencies, fp32 {@code [headDim/2]}
+     */
     public static void backwardInPlace(Tensor dq, Tensor dk, Tensor positions, Tensor invFreq) {
         run(BACKWARD, dq, dk, positions, invFreq, dq, dk);
     }

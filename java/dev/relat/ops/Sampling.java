@@ -19,9 +19,8 @@ import org.bytedeco.pytorch.global.torch;
  *   <li>the random number comes from Philox-4x32-10 on (seed, step, row): no state, and the CPU
  *       and CUDA kernels return the same id for the same logits, seed and step.
  * </ul>
- * The id is written into a caller-provided int64 tensor on the logits' device; {@link #sample(Tensor,
- * Params, long, long)} is the host convenience that reads it back with {@code item()}, the only
- * value that crosses to the host.
+ * The id is written into a caller-provided int64 tensor on the logits' device: nothing crosses to
+ * the host.
  *
  * <p>Kernels: native/src/sample.cpp (CPU), kernels/sample.cu (CUDA).
  */
@@ -30,33 +29,65 @@ public final class Sampling {
 
     private Sampling() {}
 
-    /** Sampling settings; see the class comment for their meaning. */
+    /**
+     * Sampling settings; see the class comment for their meaning.
+     *
+     * @param temperature &lt;= 0 for greedy, else the divisor of the logits
+     * @param topK tokens kept by top-k; &lt;= 0 or &gt;= vocab keeps all
+     * @param topP probability mass kept by top-p, &gt; 0; &gt;= 1 keeps all
+     */
     public record Params(double temperature, long topK, double topP) {
+        /**
+         * Checks the settings.
+         *
+         * @param temperature as above; NaN is refused
+         * @param topK as above; every value is accepted
+         * @param topP as above; must be &gt; 0
+         * @throws IllegalArgumentException when temperature is NaN or topP is not &gt; 0
+         */
         public Params {
             if (Double.isNaN(temperature)) throw new IllegalArgumentException(OP + ": temperature is NaN");
             if (!(topP > 0)) throw new IllegalArgumentException(OP + ": topP must be > 0 (>= 1 keeps all), got " + topP);
         }
 
+        /** {@return greedy decoding: the highest logit, lowest index on ties} */
         public static Params greedy() {
             return new Params(0, 0, 1);
         }
 
-        public static Params temperature(double temperature) {
+        static Params temperature(double temperature) {
             return new Params(temperature, 0, 1);
         }
 
+        /** {@return whether these settings take the argmax: temperature &lt;= 0} */
         public boolean isGreedy() {
             return !(temperature > 0);
         }
     }
 
-    /** Bytes of workspace the kernel needs for rows x vocab logits on the device (0 on CUDA). */
+    /**
+     * The workspace of a non-greedy CPU call: one row's share for each thread that will run, at
+     * most one per row and per OpenMP thread.
+     *
+     * @param rows rows of logits
+     * @param vocab the vocab dimension of logits
+     * @param cuda size it for librelat_cuda (which needs none) rather than librelat_cpu
+     * @return bytes; 0 on CUDA
+     */
     public static long workspaceBytes(long rows, long vocab, boolean cuda) {
         return Kernels.bytes(OP, cuda,
                 (library, bytes) -> library.sampleWorkspaceBytes(rows, vocab, bytes));
     }
 
-    /** A workspace tensor (uint8) for rows x vocab logits on the device; allocate once and reuse. */
+    /**
+     * A workspace to allocate once and pass to every {@link #sample(Tensor, Params, long, long,
+     * Tensor, Tensor) sample} call.
+     *
+     * @param rows rows of logits
+     * @param vocab the vocab dimension of logits
+     * @param device the logits' device
+     * @return uint8 {@code [workspaceBytes(rows, vocab)]} on the device (empty on CUDA)
+     */
     public static Tensor workspace(long rows, long vocab, Device device) {
         long bytes = workspaceBytes(rows, vocab, device.is_cuda());
         return torch.empty(new long[] {bytes}, new TensorOptions(torch.ScalarType.Byte).device(
@@ -67,7 +98,7 @@ public final class Sampling {
      * Samples one id from logits [vocab] and returns it on the host (allocates the output and the
      * workspace; synchronises with the device to read the id).
      */
-    public static long sample(Tensor logits, Params params, long seed, long step) {
+    static long sample(Tensor logits, Params params, long seed, long step) {
         Checks.defined(OP, "logits", logits);
         long vocab = logits.size(-1);
         if (logits.dim() != 1) {
@@ -82,10 +113,19 @@ public final class Sampling {
     }
 
     /**
-     * Samples one id per row of logits ([vocab] or [rows, vocab]; the vocab dimension contiguous,
-     * rows at any stride &gt;= vocab) into out (int64, [rows] or [1], on the logits' device). Row r
-     * uses the random number of (seed, step, r). workspace: uint8 with at least
-     * {@link #workspaceBytes} bytes, or null when greedy or on CUDA.
+     * Samples one id per row of logits into a caller-owned output. Row r uses the random number of
+     * (seed, step, r).
+     *
+     * @param logits {@code [vocab]} or {@code [rows, vocab]}, floating, vocab at most 2^23; the vocab
+     *     dimension contiguous, rows at any stride &gt;= vocab
+     * @param params temperature, top-k and top-p
+     * @param seed the run's seed
+     * @param step a counter the caller advances per draw (e.g. the decode position), so that each
+     *     step draws a fresh number
+     * @param out written: int64, one element per row, contiguous, on the logits' device
+     * @param workspace for a non-greedy CPU call, a contiguous tensor of at least one row's share
+     *     ({@code workspaceBytes(1, vocab, false)}); the CPU runs one thread per share it is given,
+     *     {@link #workspaceBytes} gives every thread one. Otherwise may be null
      */
     public static void sample(Tensor logits, Params params, long seed, long step, Tensor out, Tensor workspace) {
         Checks.defined(OP, "logits", logits);

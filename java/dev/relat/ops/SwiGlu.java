@@ -18,17 +18,23 @@ public final class SwiGlu {
     private SwiGlu() {}
 
     /** Gradients of the two-input form. */
-    public record Gradients(Tensor dgate, Tensor dup) {}
+    record Gradients(Tensor dgate, Tensor dup) {}
 
     /** Returns silu(gate) * up. */
-    public static Tensor forward(Tensor gate, Tensor up) {
+    static Tensor forward(Tensor gate, Tensor up) {
         Checks.defined(OP, "gate", gate);
         Tensor out = torch.empty_like(gate);
         forward(gate, up, out);
         return out;
     }
 
-    /** Writes out (shape and dtype of gate; may be gate itself). */
+    /**
+     * The two-input forward into a caller-owned output.
+     *
+     * @param gate {@code [..., I]}, contiguous
+     * @param up shape and dtype of gate
+     * @param out written: silu(gate) * up, shape and dtype of gate; may be gate itself
+     */
     public static void forward(Tensor gate, Tensor up, Tensor out) {
         DType dtype = Checks.floating(OP, "gate", gate);
         Checks.minRank(OP, "gate", gate, 1);
@@ -43,7 +49,12 @@ public final class SwiGlu {
         launchForward(gate, gate.data_ptr(), up.data_ptr(), cols, out, rows, cols, dtype);
     }
 
-    /** Returns silu(gu[..., :I]) * gu[..., I:] with shape [..., I]. */
+    /**
+     * The forward on the fused projection output.
+     *
+     * @param gu {@code [..., 2I]} = [gate | up] along the last dimension, contiguous
+     * @return silu(gu[..., :I]) * gu[..., I:], a new {@code [..., I]} tensor in gu's dtype
+     */
     public static Tensor forwardFused(Tensor gu) {
         Checks.defined(OP, "gu", gu);
         Checks.minRank(OP, "gu", gu, 1);
@@ -56,7 +67,12 @@ public final class SwiGlu {
         return out;
     }
 
-    /** Writes out [..., I] from gu [..., 2I] = [gate | up]. */
+    /**
+     * The fused forward into a caller-owned output.
+     *
+     * @param gu {@code [..., 2I]} = [gate | up] along the last dimension, contiguous
+     * @param out written: {@code [..., I]}, gu's dtype
+     */
     public static void forwardFused(Tensor gu, Tensor out) {
         DType dtype = Checks.floating(OP, "gu", gu);
         Checks.minRank(OP, "gu", gu, 1);
@@ -69,7 +85,7 @@ public final class SwiGlu {
     }
 
     /** Returns dgate and dup. */
-    public static Gradients backward(Tensor dout, Tensor gate, Tensor up) {
+    static Gradients backward(Tensor dout, Tensor gate, Tensor up) {
         Checks.defined(BACKWARD, "gate", gate);
         Tensor dgate = torch.empty_like(gate);
         Tensor dup = torch.empty_like(gate);
@@ -77,7 +93,15 @@ public final class SwiGlu {
         return new Gradients(dgate, dup);
     }
 
-    /** Writes dgate and dup (shape and dtype of gate; they may be gate and up themselves). */
+    /**
+     * The two-input backward into caller-owned outputs.
+     *
+     * @param dout dL/dout, shape and dtype of gate
+     * @param gate the forward's gate, {@code [..., I]}, contiguous
+     * @param up the forward's up, shape and dtype of gate
+     * @param dgate written: shape and dtype of gate; may be gate itself
+     * @param dup written: shape and dtype of gate; may be up itself
+     */
     public static void backward(Tensor dout, Tensor gate, Tensor up, Tensor dgate, Tensor dup) {
         DType dtype = Checks.floating(BACKWARD, "gate", gate);
         Checks.minRank(BACKWARD, "gate", gate, 1);
@@ -97,7 +121,13 @@ public final class SwiGlu {
                 cols, rows, cols, dtype);
     }
 
-    /** Returns dgu [..., 2I] = [dgate | dup] for the fused layout. */
+    /**
+     * The backward of {@link #forwardFused(Tensor)}.
+     *
+     * @param dout dL/dout, {@code [..., I]}, gu's dtype
+     * @param gu the forward's input, {@code [..., 2I]}
+     * @return dgu = [dgate | dup], a new tensor with the shape and dtype of gu
+     */
     public static Tensor backwardFused(Tensor dout, Tensor gu) {
         Checks.defined(BACKWARD, "gu", gu);
         Tensor dgu = torch.empty_like(gu);
@@ -106,7 +136,7 @@ public final class SwiGlu {
     }
 
     /** Writes dgu (shape and dtype of gu; may be gu itself). */
-    public static void backwardFused(Tensor dout, Tensor gu, Tensor dgu) {
+    static void backwardFused(Tensor dout, Tensor gu, Tensor dgu) {
         DType dtype = Checks.floating(BACKWARD, "gu", gu);
         Checks.minRank(BACKWARD, "gu", gu, 1);
         long cols = fusedHalf(BACKWARD, gu);

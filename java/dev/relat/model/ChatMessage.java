@@ -29,7 +29,7 @@ public record ChatMessage(String role, String content, String reasoningContent) 
     }
 
     /** The message as a template value: role and content, reasoning_content only when set. */
-    public Map<String, Object> toMap() {
+    Map<String, Object> toMap() {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("role", role);
         m.put("content", content);

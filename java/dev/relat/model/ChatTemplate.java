@@ -31,12 +31,12 @@ public final class ChatTemplate {
     }
 
     /** A template from its source and the special tokens the template may reference. */
-    public static ChatTemplate of(String source, Map<String, ?> specialTokens) {
+    static ChatTemplate of(String source, Map<String, ?> specialTokens) {
         return new ChatTemplate(Template.compile(source), new LinkedHashMap<>(specialTokens));
     }
 
     /** The template of a tokenizer_config.json file. */
-    public static ChatTemplate fromTokenizerConfig(Path tokenizerConfig) {
+    static ChatTemplate fromTokenizerConfig(Path tokenizerConfig) {
         try {
             return fromTokenizerConfigJson(Files.readString(tokenizerConfig, StandardCharsets.UTF_8),
                     tokenizerConfig.toString());
@@ -49,7 +49,7 @@ public final class ChatTemplate {
      * The template of tokenizer_config.json text; "chat_template" may be a string or a list of
      * named templates, of which "default" is used.
      */
-    public static ChatTemplate fromTokenizerConfigJson(String json, String file) {
+    static ChatTemplate fromTokenizerConfigJson(String json, String file) {
         JsonObject config;
         try {
             JsonElement e = JsonParser.parseString(json);
@@ -102,7 +102,7 @@ public final class ChatTemplate {
     }
 
     /** The special tokens the template sees (eos_token, pad_token, ...). */
-    public Map<String, Object> specialTokens() {
+    Map<String, Object> specialTokens() {
         return java.util.Collections.unmodifiableMap(specialTokens);
     }
 
@@ -119,7 +119,7 @@ public final class ChatTemplate {
     }
 
     /** Renders messages given as maps (role, content, tool_calls, ...) with extra template variables. */
-    public String renderMaps(List<? extends Map<String, ?>> messages, boolean addGenerationPrompt,
+    String renderMaps(List<? extends Map<String, ?>> messages, boolean addGenerationPrompt,
             Map<String, ?> extra) {
         Map<String, Object> context = new LinkedHashMap<>(specialTokens);
         context.put("messages", messages);

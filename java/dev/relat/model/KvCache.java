@@ -51,12 +51,12 @@ public final class KvCache implements AutoCloseable {
     }
 
     /** The whole key buffer of a layer, [capacity, kv heads, head_dim]. */
-    public Tensor keyBuffer(int layer) {
+    Tensor keyBuffer(int layer) {
         return keys[layer];
     }
 
     /** The whole value buffer of a layer, [capacity, kv heads, head_dim]. */
-    public Tensor valueBuffer(int layer) {
+    Tensor valueBuffer(int layer) {
         return values[layer];
     }
 

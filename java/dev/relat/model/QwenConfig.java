@@ -199,7 +199,7 @@ public record QwenConfig(
     }
 
     /** A copy with another dtype name. */
-    public QwenConfig withTorchDtype(String dtype) {
+    QwenConfig withTorchDtype(String dtype) {
         return new QwenConfig(modelType, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads,
                 numKeyValueHeads, headDim, rmsNormEps, ropeTheta, vocabSize, tieWordEmbeddings, dtype,
                 maxPositionEmbeddings, bosTokenId, eosTokenIds);

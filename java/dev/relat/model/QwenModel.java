@@ -46,7 +46,7 @@ public final class QwenModel {
     private final Tensor invFreq;
     private final boolean relatAttention;
 
-    public QwenModel(QwenWeights weights) {
+    QwenModel(QwenWeights weights) {
         this.config = weights.config();
         this.weights = weights;
         this.device = weights.embedTokens().device();

@@ -29,28 +29,28 @@ public enum SafetensorsDType {
     }
 
     /** Bytes per element. */
-    public int size() {
+    int size() {
         return size;
     }
 
     /** The libtorch type, or null where libtorch has none here. */
-    public ScalarType scalarType() {
+    ScalarType scalarType() {
         return scalarType;
     }
 
     /** A floating type model weights may use: F32, BF16 or F16. */
-    public boolean isWeightType() {
+    boolean isWeightType() {
         return this == F32 || this == BF16 || this == F16;
     }
 
     /** The dtype of a name in a header, or null when the name is not a safetensors dtype. */
-    public static SafetensorsDType byName(String name) {
+    static SafetensorsDType byName(String name) {
         for (SafetensorsDType d : values()) if (d.name().equals(name)) return d;
         return null;
     }
 
     /** The safetensors dtype of a libtorch type. */
-    public static SafetensorsDType of(ScalarType type) {
+    static SafetensorsDType of(ScalarType type) {
         for (SafetensorsDType d : values()) {
             if (d.scalarType != null && d.scalarType.value == type.value) return d;
         }

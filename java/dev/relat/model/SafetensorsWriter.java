@@ -30,7 +30,7 @@ public final class SafetensorsWriter {
 
     /** A tensor's name, dtype and shape, known before its data. */
     public record Spec(String name, SafetensorsDType dtype, long[] shape) {
-        public long byteLength() {
+        long byteLength() {
             long n = dtype.size();
             for (long s : shape) n = Math.multiplyExact(n, s);
             return n;
@@ -40,7 +40,7 @@ public final class SafetensorsWriter {
     private SafetensorsWriter() {}
 
     /** Writes the tensors (on any device) with optional metadata; returns the file size. */
-    public static long write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata) {
+    static long write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata) {
         List<Spec> specs = new ArrayList<>();
         tensors.forEach((name, t) -> specs.add(new Spec(name, SafetensorsDType.of(t.scalar_type()), Tensors.shape(t))));
         return write(file, specs, spec -> tensors.get(spec.name()), metadata);
@@ -50,7 +50,7 @@ public final class SafetensorsWriter {
      * Writes the header for specs, then asks source for each tensor in turn (it must match its
      * spec) and streams its bytes; each tensor is released before the next is asked for.
      */
-    public static long write(Path file, List<Spec> specs, Function<Spec, Tensor> source, Map<String, String> metadata) {
+    static long write(Path file, List<Spec> specs, Function<Spec, Tensor> source, Map<String, String> metadata) {
         JsonObject header = new JsonObject();
         if (metadata != null && !metadata.isEmpty()) {
             JsonObject m = new JsonObject();

@@ -107,8 +107,16 @@ public final class ChatTemplate {
     }
 
     /**
-     * Renders messages; enableThinking null leaves enable_thinking undefined (the template's
-     * default, thinking on for Qwen3), TRUE / FALSE pass it.
+     * Renders messages as Hugging Face's apply_chat_template would.
+     *
+     * @param messages the conversation, in order
+     * @param addGenerationPrompt ends with the assistant turn's opening, for the model to continue
+     * @param enableThinking passed as enable_thinking; null leaves it undefined (the template's
+     *     default: thinking on for Qwen3)
+     * @return the prompt text, special tokens written out (encode it with
+     *     {@link QwenTokenizer#encode})
+     * @throws dev.relat.model.template.TemplateException when the template raises an error or
+     *     exceeds a budget (steps, nesting, output size); the message names the line and column
      */
     public String render(List<ChatMessage> messages, boolean addGenerationPrompt, Boolean enableThinking) {
         List<Map<String, Object>> maps = new ArrayList<>();

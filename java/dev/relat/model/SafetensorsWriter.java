@@ -24,11 +24,18 @@ import org.bytedeco.pytorch.Tensor;
  * multiple of 8 bytes (as the reference writer does), data streamed from each tensor's native
  * memory through the file channel in windows under 2 GiB (no copy on the Java heap). The
  * streaming form produces one tensor at a time, so a checkpoint larger than memory can be written.
+ * Public for {@link Spec} only: what {@link CheckpointWriter#write} asks its source for.
  */
 public final class SafetensorsWriter {
     private static final long WINDOW = 1L << 30;
 
-    /** A tensor's name, dtype and shape, known before its data. */
+    /**
+     * A tensor's name, dtype and shape, known before its data.
+     *
+     * @param name the Hugging Face name, e.g. model.layers.0.mlp.up_proj.weight
+     * @param dtype the dtype the tensor must have
+     * @param shape the shape the tensor must have
+     */
     public record Spec(String name, SafetensorsDType dtype, long[] shape) {
         long byteLength() {
             long n = dtype.size();

@@ -21,8 +21,8 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  *
  * <p>Thread safety: one engine per device. {@link #solve} may be called from any thread; calls are
  * serialised (a second caller waits for the first to finish), because a question owns the
- * device's memory and the model's scratch state while it runs. Native memory: see the package
- * documentation ("Native memory").
+ * device's memory and the model's scratch state while it runs. Who owns which native memory:
+ * {@linkplain dev.relat.engine the package documentation}, "Native memory".
  *
  * <p>Host traffic: inside the training loop only the loss scalar of each step crosses from the
  * device to the host ({@link HostReads}); during decoding one token id per step.

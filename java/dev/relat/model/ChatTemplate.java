@@ -116,7 +116,7 @@ public final class ChatTemplate {
      * @return the prompt text, special tokens written out (encode it with
      *     {@link QwenTokenizer#encode})
      * @throws dev.relat.model.template.TemplateException when the template raises an error or
-     *     exceeds a budget (steps, nesting, output size); the message names the line and column
+     *     exceeds a budget (steps, nesting, string and list sizes); the message names the line and column
      */
     public String render(List<ChatMessage> messages, boolean addGenerationPrompt, Boolean enableThinking) {
         List<Map<String, Object>> maps = new ArrayList<>();

@@ -63,6 +63,7 @@ public final class Generation {
      * @param prompt the prompt's token ids, at least one
      * @param options the limit, the sampling and the stop tokens
      * @return the new ids and why generation ended
+     * @throws IllegalArgumentException when prompt is empty
      */
     public static Result generate(QwenModel model, KvCache cache, long[] prompt, Options options) {
         return generate(model, cache, prompt, options, null);

@@ -9,6 +9,13 @@ public enum AnswerContext {
     /** The prompt alone: the adapted model answers without the latent thought in its context. */
     QUESTION;
 
+    /**
+     * Parses an answer context as the command line writes it.
+     *
+     * @param name latents (or latent) or question, any case
+     * @return the answer context
+     * @throws IllegalArgumentException naming the unknown value
+     */
     public static AnswerContext parse(String name) {
         return switch (name.toLowerCase(Locale.ROOT)) {
             case "latents", "latent" -> LATENTS;

@@ -21,7 +21,8 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  *
  * <p>Thread safety: one engine per device. {@link #solve} may be called from any thread; calls are
  * serialised (a second caller waits for the first to finish), because a question owns the
- * device's memory and the model's scratch state while it runs.
+ * device's memory and the model's scratch state while it runs. Who owns which native memory:
+ * {@linkplain dev.relat.engine the package documentation}, "Native memory".
  *
  * <p>Host traffic: inside the training loop only the loss scalar of each step crosses from the
  * device to the host ({@link HostReads}); during decoding one token id per step.
@@ -35,6 +36,16 @@ public final class Engine implements AutoCloseable {
     private double realignLambda;
     private double targetNorm = Double.NaN;
 
+    /**
+     * An engine over a model and tokenizer the caller already holds (both the same checkout). The
+     * engine borrows them: {@link #close} closes neither, so one model can serve several engines in
+     * turn (not at once: see the package documentation).
+     *
+     * @param model the model, on the device the questions run on
+     * @param tokenizer its tokenizer, with the checkout's chat template
+     * @throws IllegalArgumentException when the model's head_dim is not 64 or 128 (relat's
+     *     attention kernel, which the backward needs)
+     */
     public Engine(QwenModel model, QwenTokenizer tokenizer) {
         this(model, tokenizer, false);
     }
@@ -49,25 +60,75 @@ public final class Engine implements AutoCloseable {
         }
     }
 
-    /** Loads a Hugging Face checkout (weights, tokenizer, chat template) onto the device in dtype. */
+    /**
+     * Loads a Hugging Face checkout (weights, tokenizer, chat template) onto the device in dtype.
+     * The engine owns the tokenizer it opens ({@link #close} closes it); the weights belong to
+     * {@link #model()}, which has no close of its own (package documentation, "Native memory").
+     *
+     * @param checkout a Qwen2 / Qwen3 checkout directory: config.json, model.safetensors (or
+     *     shards with model.safetensors.index.json), tokenizer.json, tokenizer_config.json
+     * @param device where the weights and every question's tensors live, e.g. {@code cpu},
+     *     {@code cuda:0}
+     * @param dtype the weights' dtype: Float, BFloat16 or Half, converted while loading
+     * @return the engine, ready to solve
+     * @throws dev.relat.model.CheckpointException when the checkout is incomplete, malformed or not a
+     *     supported Qwen model; the message names the file and the field or tensor
+     * @throws IllegalArgumentException when the model's head_dim is not 64 or 128
+     */
     public static Engine open(Path checkout, Device device, ScalarType dtype) {
         QwenModel model = QwenModel.load(checkout, device, dtype);
         return new Engine(model, QwenTokenizer.load(checkout), true);
     }
 
+    /**
+     * The model questions run on. It stays the engine's (or its creator's): use it between
+     * questions, not while another thread solves one.
+     *
+     * @return the model
+     */
     public QwenModel model() {
         return model;
     }
 
+    /**
+     * The tokenizer prompts are encoded with; closed by {@link #close} when {@link #open} made it.
+     *
+     * @return the tokenizer
+     */
     public QwenTokenizer tokenizer() {
         return tokenizer;
     }
 
+    /**
+     * {@link #solve(String, Options, PhaseListener)} with no listener.
+     *
+     * @param question the question as the user would type it
+     * @param options the method and every setting of this question
+     * @return the answer and the question's measurements
+     */
     public Result solve(String question, Options options) {
         return solve(question, options, PhaseListener.NONE);
     }
 
-    /** Solves one question; the listener sees every phase (for NVTX ranges under --profile). */
+    /**
+     * Solves one question: renders the prompt with the checkout's chat template, runs the
+     * method's latent thought and test-time training, and decodes the answer. Waits while another
+     * thread's question runs on this engine. Nothing the question allocates outlives the call (but
+     * the realign matrix, which the engine keeps: see {@link #close}), and nothing it learns
+     * reaches the next question.
+     *
+     * @param question the question as the user would type it (not blank)
+     * @param options the method and every setting of this question
+     * @param listener sees every phase (NVTX ranges under --profile); null for none
+     * @return the answer and the question's measurements; plain Java data, no native memory
+     * @throws IllegalArgumentException when the question is blank or options is null
+     * @throws IllegalStateException when the checkout has no chat template, or its template does
+     *     not place the user message exactly once
+     * @throws QuestionException when the question needs more positions than the context limit
+     *     (checked before any work) or its training loss became NaN or infinite; the engine stays
+     *     usable
+     * @throws dev.relat.ops.NativeKernelException when a relat kernel reports an error
+     */
     public Result solve(String question, Options options, PhaseListener listener) {
         if (options == null) throw new IllegalArgumentException("options must not be null");
         return solve(Prompts.of(tokenizer, question, options), options, listener);
@@ -89,6 +150,12 @@ public final class Engine implements AutoCloseable {
         return new Question(model, tokenizer, chain, prompts, options, listener);
     }
 
+    /**
+     * Frees the realign matrix this engine cached ({@link LatentMode#REALIGN}) and closes the
+     * tokenizer when {@link #open} made it. It does not free the model's weights: QwenModel has no
+     * close; the garbage collector frees its tensors once the model is unreachable. Do not solve
+     * after closing.
+     */
     @Override
     public void close() {
         if (realignMatrix != null) realignMatrix.releaseReference();

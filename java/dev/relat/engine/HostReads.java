@@ -8,7 +8,7 @@ import org.bytedeco.pytorch.Tensor;
  * update step. Counted, so a test can check that a question with N updates reads exactly N + 1
  * values (a source scan in the tests checks that nothing else in the engine reads back).
  */
-public final class HostReads {
+final class HostReads {
     private static final AtomicLong LOSS_READS = new AtomicLong();
 
     private HostReads() {}

@@ -11,6 +11,13 @@ public enum LatentMode {
     /** e = h rescaled to the mean row norm of E. */
     IDENTITY;
 
+    /**
+     * Parses a latent mode as the command line writes it.
+     *
+     * @param name soft, realign or identity, any case
+     * @return the mode
+     * @throws IllegalArgumentException naming the unknown mode
+     */
     public static LatentMode parse(String name) {
         try {
             return valueOf(name.toUpperCase(Locale.ROOT));

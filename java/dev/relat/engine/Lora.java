@@ -24,7 +24,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * adapted model starts equal to the base model. A, B and their gradients are fp32 whatever the
  * model dtype: updates of size lr = 2e-5 would vanish in bf16. The base weights are never touched.
  */
-public final class Lora implements Adapter, AutoCloseable {
+final class Lora implements Adapter, AutoCloseable {
     private final int layers;
     private final double scale;
     private final List<Map<Projection, Tensor[]>> weights = new ArrayList<>(); // {A, B, dA, dB}

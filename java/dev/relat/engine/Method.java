@@ -23,18 +23,40 @@ public enum Method {
         this.trains = trains;
     }
 
+    /**
+     * The name the command line and the results files use.
+     *
+     * @return single, latent, relat or query-lm
+     */
     public String cliName() {
         return cliName;
     }
 
+    /**
+     * Whether the method runs a latent thought of {@link Options#latentSteps()} steps.
+     *
+     * @return false only for {@link #SINGLE}
+     */
     public boolean thinksInLatents() {
         return thinksInLatents;
     }
 
+    /**
+     * Whether the method trains a LoRA adapter before answering (and so reports losses).
+     *
+     * @return true for {@link #RELAT} and {@link #QUERY_LM}
+     */
     public boolean trains() {
         return trains;
     }
 
+    /**
+     * Parses a method as the command line writes it.
+     *
+     * @param name the {@link #cliName()}, any case; _ may stand for -
+     * @return the method
+     * @throws IllegalArgumentException naming the unknown method
+     */
     public static Method parse(String name) {
         String n = name.toLowerCase(Locale.ROOT).replace('_', '-');
         for (Method m : values()) if (m.cliName.equals(n)) return m;

@@ -7,7 +7,40 @@ import java.util.Set;
 /**
  * Every option of one solve, with the ReLAT paper's settings as defaults (LoRA rank 8, 5 update
  * steps, latent length 16, learning rate 2e-5). Validated on construction; each message names the
- * option.
+ * option. Build one with {@link #builder()} (the defaults) or {@link #toBuilder()}.
+ *
+ * @param method the method to run (default {@link Method#RELAT})
+ * @param latentSteps K, the latent vectors of the thought; unused by {@link Method#SINGLE}
+ *     (default 16)
+ * @param latentMode how a latent step turns the last hidden state into the next input embedding
+ *     (default {@link LatentMode#SOFT})
+ * @param temperatureLatent tau, the softmax temperature of the {@link LatentMode#SOFT} step
+ *     (default 1.0)
+ * @param updateSteps N, the AdamW updates of the question's LoRA adapter; the loss is also
+ *     measured once after the last, so a training method reports N + 1 losses (default 5)
+ * @param learningRate AdamW's learning rate (default 2e-5)
+ * @param loraRank r, the rank of every adapted projection's A [r, in] and B [out, r] (default 8)
+ * @param loraAlpha the adapter's scale is alpha / r ({@link #loraScale()}; default 16)
+ * @param loraTargets the projections adapted, in every layer (default all seven)
+ * @param adamBeta1 AdamW's first-moment decay (default 0.9)
+ * @param adamBeta2 AdamW's second-moment decay (default 0.999)
+ * @param adamEps AdamW's epsilon (default 1e-8)
+ * @param weightDecay AdamW's decoupled weight decay (default 0)
+ * @param realignLambda the ridge lambda of the {@link LatentMode#REALIGN} matrix W_a (default
+ *     1e-5)
+ * @param thinking the chat template's enable_thinking (Qwen3's thinking mode; default true)
+ * @param systemPrompt the system message; null for none (default {@link #DEFAULT_SYSTEM_PROMPT})
+ * @param reconstructionInstruction the text after the latent thought in the reconstruction
+ *     prompt's user turn; "" for none (default {@link #DEFAULT_INSTRUCTION})
+ * @param answerContext what the answer is decoded after (default {@link AnswerContext#LATENTS})
+ * @param maxNewTokens the answer's token limit, the stop token not counted (default 1024)
+ * @param maxContext the positions one question may use (prompt, latent thought, answer); 0: the
+ *     model's max_position_embeddings, which also caps a larger value (default 0)
+ * @param temperature the answer's sampling temperature; 0: greedy (default 0)
+ * @param topP the answer's nucleus (top-p) mass; 1.0: no limit (default 1.0)
+ * @param topK the answer's top-k; 0: no limit (default 0)
+ * @param seed seeds the LoRA initialisation and the answer's sampling: the same seed gives the
+ *     same adapter on every device (default 0)
  */
 public record Options(
         Method method,
@@ -35,10 +68,30 @@ public record Options(
         int topK,
         long seed) {
 
-    /** Projections LoRA can adapt. */
+    /** Projections LoRA can adapt (in: the projection's input width, out: its output width). */
     public enum Target {
-        Q, K, V, O, GATE, UP, DOWN;
+        /** q_proj: hidden to heads * head_dim. */
+        Q,
+        /** k_proj: hidden to kv heads * head_dim. */
+        K,
+        /** v_proj: hidden to kv heads * head_dim. */
+        V,
+        /** o_proj: heads * head_dim to hidden. */
+        O,
+        /** mlp.gate_proj: hidden to intermediate. */
+        GATE,
+        /** mlp.up_proj: hidden to intermediate. */
+        UP,
+        /** mlp.down_proj: intermediate to hidden. */
+        DOWN;
 
+        /**
+         * Parses a target as the command line writes it: q, k_proj, GATE, ...
+         *
+         * @param name the projection's name, any case, with or without "_proj"
+         * @return the target
+         * @throws IllegalArgumentException naming the unknown target
+         */
         public static Target parse(String name) {
             try {
                 return valueOf(name.strip().toUpperCase(Locale.ROOT).replace("_PROJ", ""));
@@ -48,10 +101,42 @@ public record Options(
         }
     }
 
+    /** The default system message: asks for step-by-step reasoning and a {@code \boxed{}} answer. */
     public static final String DEFAULT_SYSTEM_PROMPT =
             "You are a helpful assistant. Reason step by step and put your final answer within \\boxed{}.";
+    /** The default reconstruction instruction. */
     public static final String DEFAULT_INSTRUCTION = "Restate the original question exactly.";
 
+    /**
+     * Checks every option; a violation throws IllegalArgumentException with a message naming the
+     * option and the value. loraTargets is copied.
+     *
+     * @param method not null
+     * @param latentSteps in [1, 4096], also for a method that does not use it
+     * @param latentMode not null
+     * @param temperatureLatent finite and greater than 0
+     * @param updateSteps in [0, 1000]
+     * @param learningRate in [0, 1e30)
+     * @param loraRank in [1, 1024]
+     * @param loraAlpha finite and greater than 0
+     * @param loraTargets at least one
+     * @param adamBeta1 in [0, 1)
+     * @param adamBeta2 in [0, 1)
+     * @param adamEps greater than 0
+     * @param weightDecay 0 or more
+     * @param realignLambda 0 or more
+     * @param thinking any
+     * @param systemPrompt any, null included
+     * @param reconstructionInstruction not null (may be empty)
+     * @param answerContext not null
+     * @param maxNewTokens 0 or more
+     * @param maxContext 0 or more
+     * @param temperature finite, 0 or more
+     * @param topP in (0, 1]
+     * @param topK 0 or more
+     * @param seed any
+     * @throws IllegalArgumentException naming the first option out of range
+     */
     public Options {
         require(method != null, "method must be set");
         require(latentMode != null, "latentMode must be set");
@@ -82,14 +167,29 @@ public record Options(
         if (!ok) throw new IllegalArgumentException("options: " + message);
     }
 
+    /**
+     * The paper's settings: {@code builder().build()}.
+     *
+     * @return the default options
+     */
     public static Options defaults() {
         return builder().build();
     }
 
+    /**
+     * A builder holding the defaults.
+     *
+     * @return a new builder
+     */
     public static Builder builder() {
         return new Builder();
     }
 
+    /**
+     * A builder holding these options, to change a few of them.
+     *
+     * @return a new builder
+     */
     public Builder toBuilder() {
         Builder b = new Builder();
         b.method = method;
@@ -119,11 +219,19 @@ public record Options(
         return b;
     }
 
-    /** LoRA scale alpha / rank. */
+    /**
+     * The LoRA scale s in y = x W^T + s (x A^T) B^T.
+     *
+     * @return loraAlpha / loraRank
+     */
     public double loraScale() {
         return loraAlpha / loraRank;
     }
 
+    /**
+     * Options one setting at a time; {@link #build} validates them all. Each setter sets the
+     * record component of the same name (see {@link Options} for meanings and defaults).
+     */
     public static final class Builder {
         private Method method = Method.RELAT;
         private int latentSteps = 16;
@@ -150,34 +258,129 @@ public record Options(
         private int topK = 0;
         private long seed = 0;
 
+        /**
+         * @param v {@link Options#method()}
+         * @return this builder
+         */
         public Builder method(Method v) { method = v; return this; }
+        /**
+         * @param v {@link Options#latentSteps()}
+         * @return this builder
+         */
         public Builder latentSteps(int v) { latentSteps = v; return this; }
+        /**
+         * @param v {@link Options#latentMode()}
+         * @return this builder
+         */
         public Builder latentMode(LatentMode v) { latentMode = v; return this; }
+        /**
+         * @param v {@link Options#temperatureLatent()}
+         * @return this builder
+         */
         public Builder temperatureLatent(double v) { temperatureLatent = v; return this; }
+        /**
+         * @param v {@link Options#updateSteps()}
+         * @return this builder
+         */
         public Builder updateSteps(int v) { updateSteps = v; return this; }
+        /**
+         * @param v {@link Options#learningRate()}
+         * @return this builder
+         */
         public Builder learningRate(double v) { learningRate = v; return this; }
+        /**
+         * @param v {@link Options#loraRank()}
+         * @return this builder
+         */
         public Builder loraRank(int v) { loraRank = v; return this; }
+        /**
+         * @param v {@link Options#loraAlpha()}
+         * @return this builder
+         */
         public Builder loraAlpha(double v) { loraAlpha = v; return this; }
+        /**
+         * @param v {@link Options#loraTargets()}
+         * @return this builder
+         */
         public Builder loraTargets(Set<Target> v) { loraTargets = v; return this; }
+        /**
+         * @param b1 {@link Options#adamBeta1()}
+         * @param b2 {@link Options#adamBeta2()}
+         * @return this builder
+         */
         public Builder adamBetas(double b1, double b2) { adamBeta1 = b1; adamBeta2 = b2; return this; }
+        /**
+         * @param v {@link Options#adamEps()}
+         * @return this builder
+         */
         public Builder adamEps(double v) { adamEps = v; return this; }
+        /**
+         * @param v {@link Options#weightDecay()}
+         * @return this builder
+         */
         public Builder weightDecay(double v) { weightDecay = v; return this; }
+        /**
+         * @param v {@link Options#realignLambda()}
+         * @return this builder
+         */
         public Builder realignLambda(double v) { realignLambda = v; return this; }
+        /**
+         * @param v {@link Options#thinking()}
+         * @return this builder
+         */
         public Builder thinking(boolean v) { thinking = v; return this; }
-        /** Null: no system message. */
+        /**
+         * @param v {@link Options#systemPrompt()}
+         * @return this builder
+         */
         public Builder systemPrompt(String v) { systemPrompt = v; return this; }
+        /**
+         * @param v {@link Options#reconstructionInstruction()}
+         * @return this builder
+         */
         public Builder reconstructionInstruction(String v) { reconstructionInstruction = v; return this; }
+        /**
+         * @param v {@link Options#answerContext()}
+         * @return this builder
+         */
         public Builder answerContext(AnswerContext v) { answerContext = v; return this; }
+        /**
+         * @param v {@link Options#maxNewTokens()}
+         * @return this builder
+         */
         public Builder maxNewTokens(int v) { maxNewTokens = v; return this; }
-        /** Positions a question may use; 0: the model's max_position_embeddings (a larger value is capped by it). */
+        /**
+         * @param v {@link Options#maxContext()}
+         * @return this builder
+         */
         public Builder maxContext(int v) { maxContext = v; return this; }
-        /** 0: greedy. */
+        /**
+         * @param v {@link Options#temperature()}
+         * @return this builder
+         */
         public Builder temperature(double v) { temperature = v; return this; }
+        /**
+         * @param v {@link Options#topP()}
+         * @return this builder
+         */
         public Builder topP(double v) { topP = v; return this; }
-        /** 0: off. */
+        /**
+         * @param v {@link Options#topK()}
+         * @return this builder
+         */
         public Builder topK(int v) { topK = v; return this; }
+        /**
+         * @param v {@link Options#seed()}
+         * @return this builder
+         */
         public Builder seed(long v) { seed = v; return this; }
 
+        /**
+         * The options as set.
+         *
+         * @return the validated options
+         * @throws IllegalArgumentException naming the first option out of range
+         */
         public Options build() {
             return new Options(method, latentSteps, latentMode, temperatureLatent, updateSteps, learningRate, loraRank,
                     loraAlpha, loraTargets, adamBeta1, adamBeta2, adamEps, weightDecay, realignLambda, thinking,

@@ -6,6 +6,7 @@ package dev.relat.engine;
  * exactly one question. Called on the solving thread; must not throw.
  */
 public interface PhaseListener {
+    /** The listener that does nothing. */
     PhaseListener NONE = new PhaseListener() {};
 
     /** Before the first phase of a question (the measured region starts). */
@@ -14,9 +15,18 @@ public interface PhaseListener {
     /** After the last phase of a question (the measured region ends), also when solve fails. */
     default void questionEnd() {}
 
-    /** A phase begins; phases do not nest and may repeat (one per update step). */
+    /**
+     * A phase begins; phases do not nest and may repeat (one per update step).
+     *
+     * @param phase the phase beginning
+     */
     default void begin(Phase phase) {}
 
-    /** The phase begun last ends. */
+    /**
+     * The phase begun last ends, also when it failed; its time is taken after the device's queued
+     * work finished.
+     *
+     * @param phase the phase ending, the one begun last
+     */
     default void end(Phase phase) {}
 }

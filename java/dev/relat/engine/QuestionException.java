@@ -8,6 +8,11 @@ import dev.relat.RelatException;
  * question as an error and goes on.
  */
 public final class QuestionException extends RelatException {
+    /**
+     * A question refused or abandoned.
+     *
+     * @param message what went wrong and, where there is one, the option that would fix it
+     */
     public QuestionException(String message) {
         super(message);
     }

@@ -49,7 +49,7 @@ public final class Evaluator {
         }
     }
 
-    /** Returns the per-method summary; limit <= 0 means every question. */
+    /** Returns the per-method summary; {@code limit <= 0} means every question. */
     public List<MethodSummary> run(Dataset dataset, String datasetName, List<String> methods, Path outDir,
             int limit) throws Exception {
         return run(dataset, datasetName, methods, outDir, limit, Settings.NONE);

@@ -9,9 +9,24 @@ import org.bytedeco.pytorch.Tensor;
  * (possibly a view into a fused projection: add in place).
  */
 public interface Adapter {
-    /** Whether this projection of this layer has a correction (the forward skips the call if not). */
+    /**
+     * Whether this projection of this layer has a correction (the forward skips the call if not).
+     *
+     * @param layer the decoder layer, from 0
+     * @param projection the projection
+     * @return true when {@link #addTo} should be called for it
+     */
     boolean targets(int layer, Projection projection);
 
-    /** y += delta(x), in place. */
+    /**
+     * y += delta(x), in place, inside the forward's per-layer PointerScope: temporaries made here
+     * are freed when the layer ends.
+     *
+     * @param layer the decoder layer, from 0
+     * @param projection the projection
+     * @param x the projection's input [T, in] in the model dtype
+     * @param y the projection's base output [T, out], possibly a view into a fused q|k|v or
+     *     gate|up output; add to it in place, in its dtype
+     */
     void addTo(int layer, Projection projection, Tensor x, Tensor y);
 }

@@ -31,12 +31,12 @@ public final class ChatTemplate {
     }
 
     /** A template from its source and the special tokens the template may reference. */
-    public static ChatTemplate of(String source, Map<String, ?> specialTokens) {
+    static ChatTemplate of(String source, Map<String, ?> specialTokens) {
         return new ChatTemplate(Template.compile(source), new LinkedHashMap<>(specialTokens));
     }
 
     /** The template of a tokenizer_config.json file. */
-    public static ChatTemplate fromTokenizerConfig(Path tokenizerConfig) {
+    static ChatTemplate fromTokenizerConfig(Path tokenizerConfig) {
         try {
             return fromTokenizerConfigJson(Files.readString(tokenizerConfig, StandardCharsets.UTF_8),
                     tokenizerConfig.toString());
@@ -49,7 +49,7 @@ public final class ChatTemplate {
      * The template of tokenizer_config.json text; "chat_template" may be a string or a list of
      * named templates, of which "default" is used.
      */
-    public static ChatTemplate fromTokenizerConfigJson(String json, String file) {
+    static ChatTemplate fromTokenizerConfigJson(String json, String file) {
         JsonObject config;
         try {
             JsonElement e = JsonParser.parseString(json);
@@ -102,13 +102,21 @@ public final class ChatTemplate {
     }
 
     /** The special tokens the template sees (eos_token, pad_token, ...). */
-    public Map<String, Object> specialTokens() {
+    Map<String, Object> specialTokens() {
         return java.util.Collections.unmodifiableMap(specialTokens);
     }
 
     /**
-     * Renders messages; enableThinking null leaves enable_thinking undefined (the template's
-     * default, thinking on for Qwen3), TRUE / FALSE pass it.
+     * Renders messages as Hugging Face's apply_chat_template would.
+     *
+     * @param messages the conversation, in order
+     * @param addGenerationPrompt ends with the assistant turn's opening, for the model to continue
+     * @param enableThinking passed as enable_thinking; null leaves it undefined (the template's
+     *     default: thinking on for Qwen3)
+     * @return the prompt text, special tokens written out (encode it with
+     *     {@link QwenTokenizer#encode})
+     * @throws dev.relat.model.template.TemplateException when the template raises an error or
+     *     exceeds a budget (steps, nesting, string and list sizes); the message names the line and column
      */
     public String render(List<ChatMessage> messages, boolean addGenerationPrompt, Boolean enableThinking) {
         List<Map<String, Object>> maps = new ArrayList<>();
@@ -119,7 +127,7 @@ public final class ChatTemplate {
     }
 
     /** Renders messages given as maps (role, content, tool_calls, ...) with extra template variables. */
-    public String renderMaps(List<? extends Map<String, ?>> messages, boolean addGenerationPrompt,
+    String renderMaps(List<? extends Map<String, ?>> messages, boolean addGenerationPrompt,
             Map<String, ?> extra) {
         Map<String, Object> context = new LinkedHashMap<>(specialTokens);
         context.put("messages", messages);

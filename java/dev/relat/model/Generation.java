@@ -10,17 +10,42 @@ import org.bytedeco.pytorch.Tensor;
  * Autoregressive decoding: prefill the prompt, then one cached decode step per new token until a
  * stop token (not included in the output) or the token limit. Each step runs inside its own
  * PointerScope, so native memory stays flat however long the answer; only token ids reach the
- * host.
+ * host. Sampling runs on the logits' device with libtorch ops, one seeded generator per call.
  */
 public final class Generation {
     /** Why generation ended. */
-    public enum Stop { STOP_TOKEN, MAX_TOKENS }
+    public enum Stop {
+        /** A stop token was chosen. */
+        STOP_TOKEN,
+        /** maxNewTokens tokens were generated. */
+        MAX_TOKENS
+    }
 
-    /** Generated ids (without the stop token) and why it ended. */
+    /**
+     * Generated ids and why generation ended.
+     *
+     * @param tokens the new ids, without the stop token
+     * @param reason why it ended
+     */
     public record Result(long[] tokens, Stop reason) {}
 
-    /** maxNewTokens new tokens at most; stop tokens end the answer (e.g. EOS, im_end). */
+    /**
+     * How much and how to generate.
+     *
+     * @param maxNewTokens the most new tokens, the stop token not counted
+     * @param sampling how each token is chosen
+     * @param stopTokens ids that end the answer (e.g. EOS, im_end; see
+     *     {@link QwenTokenizer#stopTokens})
+     */
     public record Options(int maxNewTokens, SamplingParams sampling, Set<Long> stopTokens) {
+        /**
+         * Copies stopTokens.
+         *
+         * @param maxNewTokens 0 or more
+         * @param sampling how each token is chosen
+         * @param stopTokens ids that end the answer
+         * @throws IllegalArgumentException when maxNewTokens is negative
+         */
         public Options {
             if (maxNewTokens < 0) throw new IllegalArgumentException("maxNewTokens must be >= 0");
             stopTokens = Set.copyOf(stopTokens);
@@ -29,12 +54,33 @@ public final class Generation {
 
     private Generation() {}
 
-    /** Prefills prompt into cache (appending to what it holds) and decodes. */
+    /**
+     * Prefills prompt into cache (appending to what it holds) and decodes, without an adapter.
+     *
+     * @param model the model
+     * @param cache receives the prompt and the returned tokens fed back (at most maxNewTokens -
+     *     1); it needs room for that many more positions
+     * @param prompt the prompt's token ids, at least one
+     * @param options the limit, the sampling and the stop tokens
+     * @return the new ids and why generation ended
+     * @throws IllegalArgumentException when prompt is empty
+     */
     public static Result generate(QwenModel model, KvCache cache, long[] prompt, Options options) {
         return generate(model, cache, prompt, options, null);
     }
 
-    /** Prefills prompt into cache and decodes, with an adapter on the projections (null: none). */
+    /**
+     * Prefills prompt into cache and decodes, with an adapter on the projections.
+     *
+     * @param model the model
+     * @param cache receives the prompt and the returned tokens fed back (at most maxNewTokens -
+     *     1); it needs room for that many more positions
+     * @param prompt the prompt's token ids, at least one
+     * @param options the limit, the sampling and the stop tokens
+     * @param adapter adds to the projections it targets; null for the base model
+     * @return the new ids and why generation ended
+     * @throws IllegalArgumentException when prompt is empty
+     */
     public static Result generate(QwenModel model, KvCache cache, long[] prompt, Options options, Adapter adapter) {
         if (prompt.length == 0) throw new IllegalArgumentException("empty prompt");
         if (options.maxNewTokens() == 0) return new Result(new long[0], Stop.MAX_TOKENS);
@@ -46,6 +92,14 @@ public final class Generation {
     /**
      * Decodes after what the cache holds, starting from the logits [1, vocab] of its last position
      * (e.g. after a latent thought fed as embeddings).
+     *
+     * @param model the model
+     * @param cache the sequence so far; receives the returned tokens fed back (at most
+     *     maxNewTokens - 1), so it needs room for that many more positions
+     * @param firstLogits [1, vocab] (or [vocab]) of the cache's last position; stays the caller's
+     * @param options the limit, the sampling and the stop tokens
+     * @param adapter adds to the projections it targets; null for the base model
+     * @return the new ids and why generation ended
      */
     public static Result decode(QwenModel model, KvCache cache, Tensor firstLogits, Options options, Adapter adapter) {
         Sampler sampler = new Sampler(options.sampling());

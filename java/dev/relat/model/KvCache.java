@@ -8,7 +8,8 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * Pre-allocated keys and values of every layer, [capacity, kv heads, head_dim] each, in the model
  * dtype on the model device. Positions [0, length) are valid; a forward appends at length. Keys
  * are stored after RoPE. {@link #truncate} rewinds (the ReLAT loop regenerates its latent steps
- * from the end of the prompt).
+ * from the end of the prompt). Made by {@link QwenModel#newCache}; the buffers survive any
+ * PointerScope and are freed by {@link #close} (or by the garbage collector).
  */
 public final class KvCache implements AutoCloseable {
     private final Tensor[] keys;
@@ -29,16 +30,30 @@ public final class KvCache implements AutoCloseable {
         }
     }
 
+    /**
+     * The positions the cache can hold.
+     *
+     * @return the capacity it was made with
+     */
     public int capacity() {
         return capacity;
     }
 
-    /** Valid positions. */
+    /**
+     * Valid positions: where the next forward appends.
+     *
+     * @return the positions [0, length) that hold keys and values
+     */
     public int length() {
         return length;
     }
 
-    /** Forgets every position from newLength on. */
+    /**
+     * Forgets every position from newLength on (the buffers are not cleared, only the length).
+     *
+     * @param newLength in [0, length()]
+     * @throws IllegalArgumentException when newLength is outside [0, length()]
+     */
     public void truncate(int newLength) {
         if (newLength < 0 || newLength > length) {
             throw new IllegalArgumentException("truncate to " + newLength + " outside [0, " + length + "]");
@@ -46,26 +61,40 @@ public final class KvCache implements AutoCloseable {
         length = newLength;
     }
 
+    /** Forgets every position: the next forward starts at position 0. */
     public void clear() {
         length = 0;
     }
 
     /** The whole key buffer of a layer, [capacity, kv heads, head_dim]. */
-    public Tensor keyBuffer(int layer) {
+    Tensor keyBuffer(int layer) {
         return keys[layer];
     }
 
     /** The whole value buffer of a layer, [capacity, kv heads, head_dim]. */
-    public Tensor valueBuffer(int layer) {
+    Tensor valueBuffer(int layer) {
         return values[layer];
     }
 
-    /** Keys of positions [0, upTo) of a layer (a view). */
+    /**
+     * Keys of a layer, after RoPE.
+     *
+     * @param layer in [0, num_hidden_layers)
+     * @param upTo the positions wanted, [0, upTo); at most capacity()
+     * @return a new view [upTo, kv heads, head_dim] of the cache's buffer (closing the view does not
+     *     free the buffer; writing it writes the cache)
+     */
     public Tensor keys(int layer, int upTo) {
         return keys[layer].narrow(0, 0, upTo);
     }
 
-    /** Values of positions [0, upTo) of a layer (a view). */
+    /**
+     * Values of a layer.
+     *
+     * @param layer in [0, num_hidden_layers)
+     * @param upTo the positions wanted, [0, upTo); at most capacity()
+     * @return a new view [upTo, kv heads, head_dim] of the cache's buffer, as for {@link #keys}
+     */
     public Tensor values(int layer, int upTo) {
         return values[layer].narrow(0, 0, upTo);
     }

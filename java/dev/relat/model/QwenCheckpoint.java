@@ -33,7 +33,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * needs is present with a floating dtype and the shape the config implies. {@link #load} then
  * copies the weights from the memory-mapped files into tensors on the target device and dtype.
  */
-public final class QwenCheckpoint implements AutoCloseable {
+final class QwenCheckpoint implements AutoCloseable {
     public static final String CONFIG = "config.json";
     public static final String SINGLE = "model.safetensors";
     public static final String INDEX = "model.safetensors.index.json";

@@ -18,8 +18,21 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * The architecture fields of a Hugging Face config.json for the Qwen families relat runs:
  * {@code qwen2} (Qwen1.5 / 2 / 2.5: q/k/v projections with bias, no QK-norm) and {@code qwen3}
  * (no bias, per-head RMSNorm on q and k). head_dim is read when present, else hidden / heads.
+ * Each component is the config.json field of the same name in snake_case.
  *
+ * @param modelType "qwen2" or "qwen3"
+ * @param hiddenSize d, the width of the residual stream
+ * @param intermediateSize I, the MLP's inner width
+ * @param numHiddenLayers the decoder layers
+ * @param numAttentionHeads Hq, the query heads
+ * @param numKeyValueHeads Hkv, the key / value heads (Hq is a multiple of it)
+ * @param headDim D, the width of one head (even)
+ * @param rmsNormEps the epsilon of every RMSNorm (default 1e-6)
+ * @param ropeTheta RoPE's base (default 10000)
+ * @param vocabSize the rows of the embedding matrix and the LM head
+ * @param tieWordEmbeddings whether the LM head is the embedding matrix
  * @param torchDtype the checkpoint's dtype name ("bfloat16", "float16", "float32")
+ * @param maxPositionEmbeddings the context limit (default 32768)
  * @param bosTokenId null when the config has none
  * @param eosTokenIds one or more end-of-sequence ids (config.json allows an int or a list)
  */
@@ -40,31 +53,72 @@ public record QwenConfig(
         Long bosTokenId,
         List<Long> eosTokenIds) {
 
+    /**
+     * Copies eosTokenIds. Checks nothing else: {@link #read} and {@link #parse} check a file's
+     * fields.
+     *
+     * @param modelType "qwen2" or "qwen3"
+     * @param hiddenSize d
+     * @param intermediateSize I
+     * @param numHiddenLayers the decoder layers
+     * @param numAttentionHeads Hq
+     * @param numKeyValueHeads Hkv
+     * @param headDim D
+     * @param rmsNormEps the RMSNorm epsilon
+     * @param ropeTheta RoPE's base
+     * @param vocabSize the vocabulary rows
+     * @param tieWordEmbeddings whether the LM head is the embedding matrix
+     * @param torchDtype "bfloat16", "float16" or "float32"
+     * @param maxPositionEmbeddings the context limit
+     * @param bosTokenId may be null
+     * @param eosTokenIds not null (may be empty)
+     */
     public QwenConfig {
         eosTokenIds = List.copyOf(eosTokenIds);
     }
 
-    /** q/k/v projections carry a bias (qwen2). */
+    /**
+     * Whether the q/k/v projections carry a bias.
+     *
+     * @return true for qwen2
+     */
     public boolean qkvBias() {
         return modelType.equals("qwen2");
     }
 
-    /** Per-head RMSNorm on q and k before RoPE (qwen3). */
+    /**
+     * Whether q and k get a per-head RMSNorm before RoPE.
+     *
+     * @return true for qwen3
+     */
     public boolean qkNorm() {
         return modelType.equals("qwen3");
     }
 
-    /** Query heads per key/value head. */
+    /**
+     * Query heads per key/value head (grouped-query attention).
+     *
+     * @return Hq / Hkv
+     */
     public int groupSize() {
         return numAttentionHeads / numKeyValueHeads;
     }
 
-    /** Rows of the fused q|k|v projection: (heads + 2 * kv heads) * head_dim. */
+    /**
+     * Rows of the fused q|k|v projection ({@link LayerWeights#qkv()}).
+     *
+     * @return (Hq + 2 Hkv) * D
+     */
     public int qkvRows() {
         return (numAttentionHeads + 2 * numKeyValueHeads) * headDim;
     }
 
-    /** The checkpoint's dtype as a libtorch scalar type. */
+    /**
+     * The checkpoint's dtype as a libtorch scalar type.
+     *
+     * @return BFloat16, Half or Float
+     * @throws IllegalStateException when torchDtype is none of the three names
+     */
     public ScalarType scalarType() {
         return switch (torchDtype) {
             case "bfloat16" -> ScalarType.BFloat16;
@@ -74,7 +128,11 @@ public record QwenConfig(
         };
     }
 
-    /** Parameter count (embedding and LM head counted once when tied). */
+    /**
+     * The model's parameters.
+     *
+     * @return every weight's elements, the embedding and LM head counted once when tied
+     */
     public long parameterCount() {
         long d = hiddenSize;
         long perLayer = d * qkvRows() + (long) numAttentionHeads * headDim * d + 3 * d * intermediateSize + 2 * d;
@@ -85,7 +143,15 @@ public record QwenConfig(
         return total;
     }
 
-    /** Reads and checks config.json; every error names the file and the field. */
+    /**
+     * Reads and checks config.json.
+     *
+     * @param configJson the file
+     * @return the config
+     * @throws CheckpointException when the file cannot be read, is not strict JSON, lacks a field
+     *     or describes an architecture relat does not run (sliding window, rope_scaling, an
+     *     activation other than silu, ...); the message names the file and the field
+     */
     public static QwenConfig read(Path configJson) {
         String text;
         try {
@@ -96,7 +162,14 @@ public record QwenConfig(
         return parse(text, configJson.toString());
     }
 
-    /** Parses config.json text; file names the source in error messages. */
+    /**
+     * Parses and checks config.json text.
+     *
+     * @param json the text
+     * @param file names the source in error messages
+     * @return the config
+     * @throws CheckpointException as for {@link #read}
+     */
     public static QwenConfig parse(String json, String file) {
         JsonObject o = StrictJson.object(json, file);
         Fields f = new Fields(o, file);
@@ -164,7 +237,11 @@ public record QwenConfig(
                 o.has("max_position_embeddings") ? f.positive("max_position_embeddings") : 32768, bos, eos);
     }
 
-    /** config.json text in the Hugging Face layout. */
+    /**
+     * config.json text in the Hugging Face layout (what {@link #parse} reads).
+     *
+     * @return pretty-printed JSON ending in a newline
+     */
     public String toJson() {
         JsonObject o = new JsonObject();
         o.add("architectures", array(new JsonPrimitive(modelType.equals("qwen3") ? "Qwen3ForCausalLM"
@@ -199,7 +276,7 @@ public record QwenConfig(
     }
 
     /** A copy with another dtype name. */
-    public QwenConfig withTorchDtype(String dtype) {
+    QwenConfig withTorchDtype(String dtype) {
         return new QwenConfig(modelType, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads,
                 numKeyValueHeads, headDim, rmsNormEps, ropeTheta, vocabSize, tieWordEmbeddings, dtype,
                 maxPositionEmbeddings, bosTokenId, eosTokenIds);

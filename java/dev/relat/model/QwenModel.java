@@ -36,7 +36,9 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * <p>Memory: each decoder layer runs in its own PointerScope, so its temporaries are freed when the
  * layer ends; what lives on (the hidden states handed to the next layer, the returned h) goes to the
  * caller's PointerScope (if any), and what a trace records stays until the trace is closed. The
- * generation loop wraps each step in a scope, so a long decode does not grow native memory.
+ * generation loop wraps each step in a scope, so a long decode does not grow native memory. Who
+ * owns what (the weights, returned tensors, caches, traces) is stated once, in the
+ * {@linkplain dev.relat.engine engine package's documentation} ("Native memory").
  */
 public final class QwenModel {
     private final QwenConfig config;
@@ -46,7 +48,7 @@ public final class QwenModel {
     private final Tensor invFreq;
     private final boolean relatAttention;
 
-    public QwenModel(QwenWeights weights) {
+    QwenModel(QwenWeights weights) {
         this.config = weights.config();
         this.weights = weights;
         this.device = weights.embedTokens().device();
@@ -57,7 +59,22 @@ public final class QwenModel {
         this.relatAttention = config.headDim() == 64 || config.headDim() == 128;
     }
 
-    /** Opens a checkout directory and loads its weights onto the device in the given dtype. */
+    /**
+     * Opens a checkout directory, checks it (config, every safetensors header, every tensor's
+     * presence, dtype and shape) before reading any data, and loads the weights onto the device in
+     * the given dtype, one copy per tensor from the memory-mapped files. The model owns the weights
+     * and has no close: they are freed when the model is unreachable.
+     *
+     * @param directory a Hugging Face Qwen2 / Qwen3 checkout: config.json and model.safetensors,
+     *     or shards listed in model.safetensors.index.json
+     * @param device where the weights live, e.g. {@code cpu}, {@code cuda:0}
+     * @param dtype Float, BFloat16 or Half, converted while loading
+     * @return the model
+     * @throws CheckpointException when the checkout cannot be used (a missing, misshapen or
+     *     non-finite tensor, an unsupported config); the message names the file and the tensor or
+     *     field
+     * @throws IllegalArgumentException when dtype is not a floating type the model runs in
+     */
     public static QwenModel load(Path directory, Device device, ScalarType dtype) {
         try (QwenCheckpoint checkpoint = QwenCheckpoint.open(directory)) {
             return new QwenModel(checkpoint.load(device, dtype));
@@ -74,28 +91,62 @@ public final class QwenModel {
         return torch.pow(new Scalar(c.ropeTheta()), exponents).reciprocal();
     }
 
+    /**
+     * The architecture the model was loaded with.
+     *
+     * @return the checkout's config
+     */
     public QwenConfig config() {
         return config;
     }
 
+    /**
+     * The weights, on {@link #device()} in {@link #dtype()}. They belong to the model: read them,
+     * never write or close them.
+     *
+     * @return the weights
+     */
     public QwenWeights weights() {
         return weights;
     }
 
+    /**
+     * The device of the weights; inputs must be on it.
+     *
+     * @return the device
+     */
     public Device device() {
         return device;
     }
 
+    /**
+     * The dtype of the weights and of every activation; input embeddings must have it.
+     *
+     * @return Float, BFloat16 or Half
+     */
     public ScalarType dtype() {
         return dtype;
     }
 
-    /** A KV cache for up to capacity positions, on the model's device and dtype. */
+    /**
+     * A KV cache for this model, on its device and dtype. The caller owns it: close it (or let
+     * the garbage collector free it); its buffers survive any PointerScope.
+     *
+     * @param capacity the positions the cache can hold, at least 1
+     * @return an empty cache: every layer's keys and values, [capacity, kv heads, head_dim] each
+     * @throws IllegalArgumentException when capacity is below 1
+     */
     public KvCache newCache(int capacity) {
         return new KvCache(config, capacity, device, dtype);
     }
 
-    /** Token ids (checked on the host: each in [0, vocab)) as an int64 tensor on the device. */
+    /**
+     * Token ids as a tensor on the device, checked on the host first.
+     *
+     * @param ids token ids, each in [0, vocab_size)
+     * @return a new int64 tensor [T] on {@link #device()}, in the caller's PointerScope
+     * @throws IllegalArgumentException naming the first id out of range and its position
+     */
     public Tensor ids(long[] ids) {
         for (int i = 0; i < ids.length; i++) {
             if (ids[i] < 0 || ids[i] >= config.vocabSize()) {
@@ -107,23 +158,49 @@ public final class QwenModel {
         return device.is_cpu() ? t : t.to(device, ScalarType.Long);
     }
 
-    /** Logits of every position of ids, [T, vocab] in the model dtype; appends T positions. */
+    /**
+     * Logits of every position of ids: the forward over them after what cache holds.
+     *
+     * @param cache the sequence so far; T positions are appended
+     * @param ids the T new tokens
+     * @return a new tensor [T, vocab] in the model dtype, in the caller's PointerScope
+     */
     public Tensor logits(KvCache cache, long[] ids) {
         return lmHead(hidden(cache, embed(ids(ids)), null));
     }
 
-    /** Logits of the last position only, [1, vocab]: what prefill and decode steps need. */
+    /**
+     * Logits of the last position only: what prefill and decode steps need.
+     *
+     * @param cache the sequence so far; T positions are appended
+     * @param ids the T new tokens (T at least 1)
+     * @return a new tensor [1, vocab] in the model dtype, in the caller's PointerScope
+     */
     public Tensor lastLogits(KvCache cache, long[] ids) {
         return lastLogits(cache, ids, null);
     }
 
-    /** Logits of the last position only, with an adapter (null: none). */
+    /**
+     * Logits of the last position only, with an adapter's correction on its projections.
+     *
+     * @param cache the sequence so far; T positions are appended
+     * @param ids the T new tokens (T at least 1)
+     * @param adapter adds to the projections it targets; null for the base model
+     * @return a new tensor [1, vocab] in the model dtype, in the caller's PointerScope
+     */
     public Tensor lastLogits(KvCache cache, long[] ids, Adapter adapter) {
         Tensor h = hidden(cache, embed(ids(ids)), null, adapter);
         return lmHead(h.narrow(0, h.size(0) - 1, 1));
     }
 
-    /** {@link #hidden(KvCache, Tensor, ForwardTrace, Adapter)} without an adapter. */
+    /**
+     * {@link #hidden(KvCache, Tensor, ForwardTrace, Adapter)} without an adapter.
+     *
+     * @param cache the sequence so far; T positions are appended
+     * @param inputEmbeds [T, hidden] in the model dtype on the model device
+     * @param trace records the activations for a backward; null for none
+     * @return the final hidden states [T, hidden], a new tensor in the caller's PointerScope
+     */
     public Tensor hidden(KvCache cache, Tensor inputEmbeds, ForwardTrace trace) {
         return hidden(cache, inputEmbeds, trace, null);
     }
@@ -134,6 +211,18 @@ public final class QwenModel {
      * (after the final RMSNorm). When trace is not null it records the activations (and then the
      * head dimension must be one relat's attention kernel takes: 64 or 128). The adapter, when not
      * null, adds its correction to every projection it targets.
+     *
+     * @param cache the sequence so far; T positions are appended at its length
+     * @param inputEmbeds [T, hidden], T at least 1, in the model dtype on the model device (token
+     *     embeddings from {@link #embed(long[])}, or latent embeddings)
+     * @param trace an unused trace to record this forward's activations into; null for none
+     * @param adapter adds to the projections it targets; null for the base model
+     * @return the final hidden states [T, hidden] (after the final RMSNorm), a new tensor in the
+     *     caller's PointerScope
+     * @throws IllegalArgumentException when inputEmbeds has the wrong shape, dtype or device, or a
+     *     trace is asked for with a head_dim other than 64 or 128
+     * @throws IllegalStateException when the cache has no room for T more positions, or the trace
+     *     already recorded a forward
      */
     public Tensor hidden(KvCache cache, Tensor inputEmbeds, ForwardTrace trace, Adapter adapter) {
         if (inputEmbeds.dim() != 2 || inputEmbeds.size(1) != config.hiddenSize()) {
@@ -242,34 +331,63 @@ public final class QwenModel {
         if (adapter.targets(layer, p)) adapter.addTo(layer, p, x, y);
     }
 
-    /** int64 positions start .. start + t - 1 on the model device. */
+    /**
+     * Positions of a chunk, as RoPE and the backward take them.
+     *
+     * @param start the first position
+     * @param t the positions in the chunk
+     * @return a new int64 tensor [t] holding start .. start + t - 1 on the model device
+     */
     public Tensor positions(int start, int t) {
         return torch.arange(new Scalar(start), new Scalar(start + t), Tensors.options(ScalarType.Long, device));
     }
 
-    /** fp32 RoPE inverse frequencies [head_dim / 2] (as Hugging Face computes them). */
+    /**
+     * RoPE's inverse frequencies, 1 / rope_theta^(2i / head_dim), as Hugging Face computes them.
+     *
+     * @return the model's own fp32 tensor [head_dim / 2] on its device: read it, never close it
+     */
     public Tensor invFreq() {
         return invFreq;
     }
 
-    /** Whether attention runs relat's kernel (head_dim 64 or 128); else libtorch's. */
+    /**
+     * Whether attention and RoPE run relat's kernels, which a trace (and so the engine) needs.
+     *
+     * @return true when head_dim is 64 or 128; false means libtorch's attention, no trace
+     */
     public boolean relatAttention() {
         return relatAttention;
     }
 
     // ---- the pieces, one method each ----
 
-    /** Rows of the embedding matrix for int64 ids [T] on the model device: [T, hidden]. */
+    /**
+     * Rows of the embedding matrix.
+     *
+     * @param ids int64 token ids [T] on the model device (see {@link #ids})
+     * @return a new tensor [T, hidden] in the model dtype, in the caller's PointerScope
+     */
     public Tensor embed(Tensor ids) {
         return torch.embedding(weights.embedTokens(), ids);
     }
 
-    /** Embeddings of host token ids. */
+    /**
+     * Embeddings of host token ids.
+     *
+     * @param ids token ids, each in [0, vocab_size)
+     * @return a new tensor [T, hidden] in the model dtype, in the caller's PointerScope
+     */
     public Tensor embed(long[] ids) {
         return embed(ids(ids));
     }
 
-    /** LM head: logits [T, vocab] in the model dtype from final hidden states [T, hidden]. */
+    /**
+     * The LM head.
+     *
+     * @param hidden final hidden states [T, hidden] from {@link #hidden}
+     * @return new logits [T, vocab] in the model dtype, in the caller's PointerScope
+     */
     public Tensor lmHead(Tensor hidden) {
         return torch.linear(hidden, weights.lmHead());
     }

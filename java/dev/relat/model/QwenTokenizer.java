@@ -26,9 +26,15 @@ import java.util.Set;
  * special tokens come from tokenizer.json's added_tokens and tokenizer_config.json's
  * added_tokens_decoder; special tokens written in the text (such as &lt;|im_start|&gt;) encode
  * to their ids. The chat template comes from tokenizer_config.json.
+ *
+ * <p>The Rust tokenizer is native memory outside libtorch and outside any PointerScope:
+ * {@link #close} frees it, and the tokenizer is unusable afterwards. Encoding and decoding touch no
+ * tensors.
  */
 public final class QwenTokenizer implements AutoCloseable {
+    /** The tokenizer file of a checkout (required). */
     public static final String TOKENIZER_JSON = "tokenizer.json";
+    /** The file with the chat template, eos_token and added tokens' flags (optional). */
     public static final String TOKENIZER_CONFIG = "tokenizer_config.json";
 
     private final HuggingFaceTokenizer tokenizer;
@@ -46,7 +52,14 @@ public final class QwenTokenizer implements AutoCloseable {
         this.eosToken = eosToken;
     }
 
-    /** Loads tokenizer.json and (when present) tokenizer_config.json from a checkout directory. */
+    /**
+     * Loads tokenizer.json and (when present) tokenizer_config.json from a checkout directory.
+     *
+     * @param directory the checkout
+     * @return the tokenizer; the caller closes it
+     * @throws CheckpointException when tokenizer.json is missing or either file cannot be read
+     *     or parsed (a bad chat template included); the message names the file
+     */
     public static QwenTokenizer load(Path directory) {
         Path json = directory.resolve(TOKENIZER_JSON);
         if (!Files.isRegularFile(json)) throw new CheckpointException(json + ": missing");
@@ -157,50 +170,99 @@ public final class QwenTokenizer implements AutoCloseable {
         return StrictJson.object(readString(p), p.toString());
     }
 
-    /** Token ids of text, exactly as written: no special tokens added, no truncation. */
+    /**
+     * Token ids of text, exactly as written: no special tokens added, no truncation.
+     *
+     * @param text any text; special tokens written in it (&lt;|im_start|&gt;) encode to their ids
+     * @return the ids, as many as the text needs
+     */
     public long[] encode(String text) {
         return tokenizer.encode(text, false, false).getIds();
     }
 
-    /** Text of ids, special tokens included (so encode(decode(ids)) round-trips). */
+    /**
+     * Text of ids, special tokens included (so encode(decode(ids)) round-trips).
+     *
+     * @param ids token ids
+     * @return the text
+     */
     public String decode(long[] ids) {
         return tokenizer.decode(ids, false);
     }
 
-    /** Text of ids; skipSpecial drops special tokens such as &lt;|im_end|&gt;. */
+    /**
+     * Text of ids, optionally without the special tokens.
+     *
+     * @param ids token ids
+     * @param skipSpecial drops special tokens such as &lt;|im_end|&gt; (what an answer shows)
+     * @return the text
+     */
     public String decode(long[] ids, boolean skipSpecial) {
         return tokenizer.decode(ids, skipSpecial);
     }
 
-    /** Added tokens (special or not, e.g. &lt;think&gt;) by content. */
+    /**
+     * Added tokens (special or not, e.g. &lt;think&gt;) by content.
+     *
+     * @return content to id, from both files (unmodifiable)
+     */
     public Map<String, Long> addedTokens() {
         return addedTokens;
     }
 
-    /** Contents of the tokens marked special. */
+    /**
+     * Contents of the tokens marked special.
+     *
+     * @return the contents (unmodifiable); {@link #decode(long[], boolean)} can drop these
+     */
     public Set<String> specialTokens() {
         return specialTokens;
     }
 
-    /** The id of an added token; an unknown token is an error naming it. */
+    /**
+     * The id of an added token.
+     *
+     * @param token the token's content, e.g. &lt;|im_end|&gt;
+     * @return its id
+     * @throws IllegalArgumentException naming a token that is not an added token
+     */
     public long tokenId(String token) {
         Long id = addedTokens.get(token);
         if (id == null) throw new IllegalArgumentException("'" + token + "' is not an added token of this tokenizer");
         return id;
     }
 
-    /** The eos_token of tokenizer_config.json, or null. */
+    /**
+     * The eos_token of tokenizer_config.json.
+     *
+     * @return its content, or null when the file or the field is absent
+     */
     public String eosToken() {
         return eosToken;
     }
 
-    /** The chat template of tokenizer_config.json; an error when the checkpoint has none. */
+    /**
+     * The chat template of tokenizer_config.json.
+     *
+     * @return the template, compiled when the tokenizer was loaded
+     * @throws IllegalStateException when the checkout has none
+     */
     public ChatTemplate chatTemplate() {
         if (chatTemplate == null) throw new IllegalStateException("this tokenizer has no chat template");
         return chatTemplate;
     }
 
-    /** The token ids of the rendered chat template. */
+    /**
+     * The token ids of the rendered chat template.
+     *
+     * @param messages the conversation, in order
+     * @param addGenerationPrompt ends with the assistant turn's opening, for the model to continue
+     * @param enableThinking Qwen3's enable_thinking; null leaves the template's default (on)
+     * @return the ids of the rendered text
+     * @throws IllegalStateException when the checkout has no chat template
+     * @throws dev.relat.model.template.TemplateException when rendering fails (the template
+     *     raised an error or exceeded a budget)
+     */
     public long[] encodeChat(List<ChatMessage> messages, boolean addGenerationPrompt, Boolean enableThinking) {
         return encode(chatTemplate().render(messages, addGenerationPrompt, enableThinking));
     }
@@ -208,6 +270,9 @@ public final class QwenTokenizer implements AutoCloseable {
     /**
      * Ids that end an answer: the config's eos ids, the tokenizer's eos_token, and
      * &lt;|im_end|&gt; / &lt;|endoftext|&gt; when the vocabulary has them.
+     *
+     * @param config the checkout's config (its eos_token_id)
+     * @return the ids, in that order, without repeats
      */
     public Set<Long> stopTokens(QwenConfig config) {
         Set<Long> stops = new LinkedHashSet<>(config.eosTokenIds());
@@ -218,6 +283,7 @@ public final class QwenTokenizer implements AutoCloseable {
         return stops;
     }
 
+    /** Frees the native tokenizer. */
     @Override
     public void close() {
         tokenizer.close();

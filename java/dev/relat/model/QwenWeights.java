@@ -6,18 +6,38 @@ import java.util.Map;
 import org.bytedeco.pytorch.Tensor;
 
 /**
- * A model's weights as libtorch tensors on one device and dtype.
+ * A model's weights as libtorch tensors on one device and dtype. The tensors survive any
+ * PointerScope and belong to the {@link QwenModel} they were loaded for; nothing closes them, the
+ * garbage collector frees them once neither the model nor this record is reachable. Shapes:
+ * vocab = vocab_size, d = hidden_size.
  *
- * @param lmHead the same tensor as embedTokens when the checkpoint ties them
+ * @param config the architecture the shapes follow
+ * @param embedTokens the token embedding matrix [vocab, d]
+ * @param layers one entry per decoder layer (an unmodifiable copy)
+ * @param norm the final RMSNorm's weight [d]
+ * @param lmHead the LM head [vocab, d]; the same tensor as embedTokens when the checkpoint ties them
  */
 public record QwenWeights(QwenConfig config, Tensor embedTokens, List<LayerWeights> layers, Tensor norm,
         Tensor lmHead) {
 
+    /**
+     * Copies layers into an unmodifiable list.
+     *
+     * @param config the architecture
+     * @param embedTokens [vocab, d]
+     * @param layers one entry per decoder layer
+     * @param norm [d]
+     * @param lmHead [vocab, d], or embedTokens itself when tied
+     */
     public QwenWeights {
         layers = List.copyOf(layers);
     }
 
-    /** True when the LM head is the embedding matrix. */
+    /**
+     * Whether the LM head is the embedding matrix (tie_word_embeddings).
+     *
+     * @return true when lmHead and embedTokens are the same tensor
+     */
     public boolean tied() {
         return lmHead == embedTokens;
     }
@@ -25,6 +45,8 @@ public record QwenWeights(QwenConfig config, Tensor embedTokens, List<LayerWeigh
     /**
      * Every weight under its Hugging Face name (views, no copies); lm_head.weight is left out
      * when tied, as in the checkpoint.
+     *
+     * @return a new map in checkpoint order, of the weights' own tensors (do not close them)
      */
     public Map<String, Tensor> byName() {
         Map<String, Tensor> m = new LinkedHashMap<>();

@@ -34,7 +34,7 @@ import org.bytedeco.pytorch.global.torch;
  * the whole file, so tensors over 2 GiB work) and each tensor is copied from the mapping straight
  * into its destination tensor, converting dtype and device in the same copy.
  */
-public final class SafetensorsFile implements AutoCloseable {
+final class SafetensorsFile implements AutoCloseable {
     /** The limit the reference implementation puts on a header (100 MB). */
     static final long MAX_HEADER = 100_000_000L;
 

@@ -24,13 +24,20 @@ import org.bytedeco.pytorch.Tensor;
  * multiple of 8 bytes (as the reference writer does), data streamed from each tensor's native
  * memory through the file channel in windows under 2 GiB (no copy on the Java heap). The
  * streaming form produces one tensor at a time, so a checkpoint larger than memory can be written.
+ * Public for {@link Spec} only: what {@link CheckpointWriter#write} asks its source for.
  */
 public final class SafetensorsWriter {
     private static final long WINDOW = 1L << 30;
 
-    /** A tensor's name, dtype and shape, known before its data. */
+    /**
+     * A tensor's name, dtype and shape, known before its data.
+     *
+     * @param name the Hugging Face name, e.g. model.layers.0.mlp.up_proj.weight
+     * @param dtype the dtype the tensor must have
+     * @param shape the shape the tensor must have
+     */
     public record Spec(String name, SafetensorsDType dtype, long[] shape) {
-        public long byteLength() {
+        long byteLength() {
             long n = dtype.size();
             for (long s : shape) n = Math.multiplyExact(n, s);
             return n;
@@ -40,7 +47,7 @@ public final class SafetensorsWriter {
     private SafetensorsWriter() {}
 
     /** Writes the tensors (on any device) with optional metadata; returns the file size. */
-    public static long write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata) {
+    static long write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata) {
         List<Spec> specs = new ArrayList<>();
         tensors.forEach((name, t) -> specs.add(new Spec(name, SafetensorsDType.of(t.scalar_type()), Tensors.shape(t))));
         return write(file, specs, spec -> tensors.get(spec.name()), metadata);
@@ -50,7 +57,7 @@ public final class SafetensorsWriter {
      * Writes the header for specs, then asks source for each tensor in turn (it must match its
      * spec) and streams its bytes; each tensor is released before the next is asked for.
      */
-    public static long write(Path file, List<Spec> specs, Function<Spec, Tensor> source, Map<String, String> metadata) {
+    static long write(Path file, List<Spec> specs, Function<Spec, Tensor> source, Map<String, String> metadata) {
         JsonObject header = new JsonObject();
         if (metadata != null && !metadata.isEmpty()) {
             JsonObject m = new JsonObject();

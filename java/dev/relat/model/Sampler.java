@@ -15,7 +15,7 @@ import org.bytedeco.pytorch.global.torch_cuda;
  * or temperature, top-k, top-p and a seeded multinomial draw. Only the chosen id is read back to
  * the host. relat's sampling kernel ({@code dev.relat.ops.Sampling}) is not used here.
  */
-public final class Sampler {
+final class Sampler {
     private final SamplingParams sampling;
     private Generator generator;
 

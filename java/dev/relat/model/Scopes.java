@@ -16,6 +16,11 @@ public final class Scopes {
      * Makes t outlive the scope it was created in: it joins outer (the scope that was innermost
      * before the layer's own scope opened), or, when there was none, is left to the garbage
      * collector like any tensor created outside a scope.
+     *
+     * @param t a tensor made inside the layer's scope
+     * @param outer {@code PointerScope.getInnerScope()} taken before the layer's scope opened; may
+     *     be null
+     * @return t
      */
     public static Tensor escape(Tensor t, PointerScope outer) {
         if (outer != null) {

@@ -17,7 +17,7 @@ import java.io.StringReader;
  * key twice in one object is an error naming it (Gson would keep the last silently), nesting is
  * bounded, and messages carry the position without Gson's advice.
  */
-public final class StrictJson {
+final class StrictJson {
     /** Deeper than any real config or header; keeps a hostile file from exhausting the stack. */
     static final int MAX_DEPTH = 256;
 

@@ -13,7 +13,7 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
- * The ReLAT engine (README, "The ReLAT engine"): open a model once, solve many questions, each
+ * The ReLAT engine (docs/design.md, "The ReLAT engine"): open a model once, solve many questions, each
  * with the method and options it is given. Per question ({@link Question}): prompt, latent thought
  * ({@link LatentChain}), test-time training of a fresh LoRA adapter on the reconstruction loss
  * ({@link RelatStep}) or the query-lm loss ({@link QueryLmStep}), answer, then the adapter is

@@ -2,7 +2,7 @@ package dev.relat.engine;
 
 import java.util.Locale;
 
-/** The four methods the engine runs (README, "The ReLAT engine"): same code path, same prompts. */
+/** The four methods the engine runs (docs/design.md, "The ReLAT engine"): same code path, same prompts. */
 public enum Method {
     /** Plain decoding: no latent thought, no test-time training. */
     SINGLE("single", false, false),

@@ -19,7 +19,10 @@ import java.nio.file.Path;
 public final class IoErrors {
     private IoErrors() {}
 
-    /** "no such file or directory", "permission denied", ... or the exception's own message. */
+    /**
+     * @param e an I/O failure; an {@link UncheckedIOException} is read through to its cause
+     * @return "no such file or directory", "permission denied", ... or the exception's own message
+     */
     public static String reason(Throwable e) {
         if (e instanceof UncheckedIOException u) e = u.getCause();
         if (e instanceof NoSuchFileException) return "no such file or directory";
@@ -32,7 +35,10 @@ public final class IoErrors {
         return e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
     }
 
-    /** "path: reason", with the file the exception names when it names one. */
+    /**
+     * @param e an I/O failure
+     * @return "path: reason" when the exception names a file (both files of a move), else the reason
+     */
     public static String describe(IOException e) {
         if (e instanceof FileSystemException f && f.getFile() != null) {
             return f.getFile() + (f.getOtherFile() != null ? " -> " + f.getOtherFile() : "") + ": " + reason(e);
@@ -43,6 +49,9 @@ public final class IoErrors {
     /**
      * What is at a path that should be a regular file, when it is not one: "no such file",
      * "a directory", "a link to a missing file", "not a regular file (a FIFO, socket or device)".
+     *
+     * @param p the path that should name a regular file; links are followed
+     * @return the words for what is there ("a regular file" when it is one after all)
      */
     public static String notARegularFile(Path p) {
         if (Files.isSymbolicLink(p) && !Files.exists(p)) return "a link to a missing file";

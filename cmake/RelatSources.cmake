@@ -17,6 +17,7 @@ set(RELAT_CPU_SOURCES
   ${RELAT_SOURCE_ROOT}/native/src/linear_cross_entropy.cpp
   ${RELAT_SOURCE_ROOT}/native/src/latent_step.cpp
   ${RELAT_SOURCE_ROOT}/native/src/swiglu.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/gemv.cpp
   ${RELAT_SOURCE_ROOT}/native/src/embedding.cpp
   ${RELAT_SOURCE_ROOT}/native/src/rope.cpp
   ${RELAT_SOURCE_ROOT}/native/src/adamw.cpp
@@ -33,6 +34,7 @@ set(RELAT_CUDA_SOURCES
   ${RELAT_SOURCE_ROOT}/kernels/linear_cross_entropy.cu
   ${RELAT_SOURCE_ROOT}/kernels/latent_step.cu
   ${RELAT_SOURCE_ROOT}/kernels/swiglu.cu
+  ${RELAT_SOURCE_ROOT}/kernels/gemv.cu
   ${RELAT_SOURCE_ROOT}/kernels/embedding.cu
   ${RELAT_SOURCE_ROOT}/kernels/rope.cu
   ${RELAT_SOURCE_ROOT}/kernels/adamw.cu
@@ -49,6 +51,7 @@ set(RELAT_CUDA_HOST_SOURCES
 # FMA: librelat_cpu compiles them with -ffp-contract=fast (native/CMakeLists.txt). Elsewhere (the
 # sanitized test builds) they compile as multiply-then-add, equally correct.
 set(RELAT_CPU_FMA_SOURCES
+  ${RELAT_SOURCE_ROOT}/native/src/gemv.cpp
   ${RELAT_SOURCE_ROOT}/native/src/linear_cross_entropy.cpp
   ${RELAT_SOURCE_ROOT}/native/src/latent_step.cpp
 )

@@ -370,6 +370,19 @@ inline std::string swiglu(const char *op, bool backward, const void *dout, const
   return m;
 }
 
+// gemv_forward / gemv_backward (relat.h): the same checks for both directions.
+inline std::string gemv(const char *op, const void *x, const void *w, const void *y, int64_t rows,
+                        int64_t n, int64_t k, relat_dtype d) {
+  if (rows < 0 || rows > RELAT_GEMV_MAX_ROWS || n <= 0 || k <= 0)
+    return std::string(op) + format(": bad shape rows=%lld n=%lld k=%lld", rows, n, k) +
+           format(" (rows must be 0..%lld, n and k positive)", RELAT_GEMV_MAX_ROWS);
+  std::string m = dtype(op, d);
+  if (m.empty() && rows > 0) m = not_null(op, "x", x);
+  if (m.empty() && rows > 0) m = not_null(op, "w", w);
+  if (m.empty() && rows > 0) m = not_null(op, "y", y);
+  return m;
+}
+
 inline std::string embedding_forward(const void *ids, relat_index_dtype id_dtype, int64_t n,
                                      const void *table, int64_t vocab, int64_t dim,
                                      const void *out, relat_dtype d) {

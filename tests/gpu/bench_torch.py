@@ -53,6 +53,10 @@ for _k in ["rmsnorm_backward", "rmsnorm_backward_dweight", "add_rmsnorm_forward"
     SHAPES[_k] = NORM_SHAPES
 SHAPES["swiglu_forward"] = SHAPES["swiglu_backward"] = [(16384, 3072), (4096, 12288)]
 SHAPES["embedding"] = [(16384, 1024), (16384, 4096)]
+# One row through a weight [n, k]: Qwen3-0.6B q|k|v, down, LM head; Qwen3-8B q|k|v, down.
+SHAPES["gemv_forward"] = SHAPES["gemv_backward"] = [(4096, 1024), (1024, 3072), (151936, 1024),
+                                                    (6144, 4096), (4096, 12288)]
+DTYPES_OF["gemv_forward"] = DTYPES_OF["gemv_backward"] = ["bf16", "f32"]
 for _k in ["rmsnorm_backward", "rmsnorm_backward_dweight", "add_rmsnorm_forward",
            "add_rmsnorm_backward", "swiglu_forward", "swiglu_backward", "embedding"]:
     DTYPES_OF[_k] = ["bf16", "f32"]
@@ -181,6 +185,18 @@ def swiglu_backward(rows, cols, dtype):
     return lambda: torch.autograd.grad(out, (gu,), dout, retain_graph=True)
 
 
+def gemv_forward(n, k, dtype):
+    x = torch.empty(1, k, dtype=dtype, device="cuda").uniform_(-1, 1)
+    w = torch.empty(n, k, dtype=dtype, device="cuda").uniform_(-1, 1)
+    return lambda: F.linear(x, w)
+
+
+def gemv_backward(n, k, dtype):
+    dy = torch.empty(1, n, dtype=dtype, device="cuda").uniform_(-1, 1)
+    w = torch.empty(n, k, dtype=dtype, device="cuda").uniform_(-1, 1)
+    return lambda: dy @ w
+
+
 def embedding(tokens, hidden, dtype):
     table = torch.empty(151936, hidden, dtype=dtype, device="cuda").uniform_(-2, 2)
     ids = torch.randint(0, 151936, (tokens,), device="cuda")
@@ -248,6 +264,8 @@ OPS.update({
     "add_rmsnorm_backward": add_rmsnorm_backward,
     "swiglu_forward": swiglu_forward,
     "swiglu_backward": swiglu_backward,
+    "gemv_forward": gemv_forward,
+    "gemv_backward": gemv_backward,
     "embedding": embedding,
 })
 

@@ -220,6 +220,21 @@ RELAT_OP(swiglu_backward, (const void *dout, const void *gate, const void *up, i
                            void *dgate, void *dup, int64_t ld_grad, int64_t rows, int64_t cols,
                            relat_dtype dtype, relat_stream stream))
 
+/* ---- Few-row linear (GEMV): the projections of single-token passes ------------------------------
+ * Decode, the latent chain and the single-token steps of its backward push 1 to a few rows through
+ * every projection: the time floor is reading the weight once. Both ops stream w exactly once.
+ *   gemv_forward:  y[r, j] = sum_c x[r, c] * w[j, c]   x [rows, k], y [rows, n]   (x w^T: a linear
+ *                  layer's forward, no bias)
+ *   gemv_backward: y[r, c] = sum_j x[r, j] * w[j, c]   x [rows, n], y [rows, k]   (dy w: the input
+ *                  gradient of a frozen linear layer)
+ * w: [n, k] row-major; x, y and w in `dtype`; fp32 accumulation, one rounding per output.
+ * 0 <= rows <= RELAT_GEMV_MAX_ROWS (rows = 0 does nothing); y must not overlap x or w. */
+#define RELAT_GEMV_MAX_ROWS 8
+RELAT_OP(gemv_forward, (const void *x, const void *w, void *y, int64_t rows, int64_t n, int64_t k,
+                        relat_dtype dtype, relat_stream stream))
+RELAT_OP(gemv_backward, (const void *x, const void *w, void *y, int64_t rows, int64_t n, int64_t k,
+                         relat_dtype dtype, relat_stream stream))
+
 /* ---- Fused linear cross-entropy (the reconstruction loss) --------------------------------------
  * For every counted position t (targets[t] != ignore_index):
  *   loss_t = logsumexp_v(h[t] . u[v]) - h[t] . u[targets[t]]

@@ -1,6 +1,7 @@
 package dev.relat.engine;
 
 import dev.relat.model.ForwardTrace;
+import dev.relat.model.FrozenLinear;
 import dev.relat.model.KvCache;
 import dev.relat.model.LayerActivations;
 import dev.relat.model.LayerWeights;
@@ -96,15 +97,15 @@ final class Backward implements AutoCloseable {
         LayerActivations a = trace.layers().get(i);
         LayerWeights w = model.weights().layers().get(i);
         // out = mid + down(activated)
-        Tensor dActivated = torch.matmul(dx, w.down());
+        Tensor dActivated = FrozenLinear.inputGradient(dx, w.down());
         lora(lora, i, Projection.DOWN, a.activated(), dx, dActivated);
         Tensor dGateUp = SwiGlu.backwardFused(dActivated, a.gateUp());
-        Tensor dMidNormed = torch.matmul(dGateUp, w.gateUp());
+        Tensor dMidNormed = FrozenLinear.inputGradient(dGateUp, w.gateUp());
         lora(lora, i, Projection.GATE, a.midNormed(), dGateUp.narrow(1, 0, inter), dMidNormed);
         lora(lora, i, Projection.UP, a.midNormed(), dGateUp.narrow(1, inter, inter), dMidNormed);
         Tensor dMid = dx.add(RmsNorm.backward(dMidNormed, a.mid(), w.postNorm(), a.midRstd()));
         // mid = input + o(attention)
-        Tensor dAttention = torch.matmul(dMid, w.o());
+        Tensor dAttention = FrozenLinear.inputGradient(dMid, w.o());
         lora(lora, i, Projection.O, a.attention(), dMid, dAttention);
         Tensor dq = torch.empty_like(a.q());
         int seen = start + t;
@@ -119,7 +120,7 @@ final class Backward implements AutoCloseable {
             dk = QkNorm.backward(dk, a.kRaw().contiguous(), w.kNorm(), a.kRstd());
         }
         Tensor dQkv = torch.cat(new TensorVector(dq.reshape(t, nq), dk.reshape(t, nkv), dv.reshape(t, nkv)), 1);
-        Tensor dNormed = torch.matmul(dQkv, w.qkv());
+        Tensor dNormed = FrozenLinear.inputGradient(dQkv, w.qkv());
         lora(lora, i, Projection.Q, a.inputNormed(), dQkv.narrow(1, 0, nq), dNormed);
         lora(lora, i, Projection.K, a.inputNormed(), dQkv.narrow(1, nq, nkv), dNormed);
         lora(lora, i, Projection.V, a.inputNormed(), dQkv.narrow(1, nq + nkv, nkv), dNormed);

@@ -76,6 +76,7 @@ public final class QwenModel {
      * @throws IllegalArgumentException when dtype is not a floating type the model runs in
      */
     public static QwenModel load(Path directory, Device device, ScalarType dtype) {
+        CpuSettings.configure();
         try (QwenCheckpoint checkpoint = QwenCheckpoint.open(directory)) {
             return new QwenModel(checkpoint.load(device, dtype));
         }
@@ -299,18 +300,18 @@ public final class QwenModel {
                     cache.write(i, start, k, v);
                     attention = attention(q, cache.keys(i, start + t), cache.values(i, start + t), start);
                 }
-                Tensor attnOut = torch.linear(attention, w.o());
+                Tensor attnOut = FrozenLinear.forward(attention, w.o());
                 if (adapter != null) adapt(adapter, i, Projection.O, attention, attnOut);
                 Tensor mid = x.add(attnOut);
                 Tensor midRstd = trace == null ? null : rstdBuffer(t);
                 Tensor midNormed = rmsNorm(mid, w.postNorm(), midRstd);
-                Tensor gateUp = torch.linear(midNormed, w.gateUp());
+                Tensor gateUp = FrozenLinear.forward(midNormed, w.gateUp());
                 if (adapter != null) {
                     adapt(adapter, i, Projection.GATE, midNormed, gateUp.narrow(1, 0, inter));
                     adapt(adapter, i, Projection.UP, midNormed, gateUp.narrow(1, inter, inter));
                 }
                 Tensor activated = swiglu(gateUp, inter);
-                Tensor down = torch.linear(activated, w.down());
+                Tensor down = FrozenLinear.forward(activated, w.down());
                 if (adapter != null) adapt(adapter, i, Projection.DOWN, activated, down);
                 Tensor out = mid.add(down);
                 if (trace != null) {
@@ -389,7 +390,7 @@ public final class QwenModel {
      * @return new logits [T, vocab] in the model dtype, in the caller's PointerScope
      */
     public Tensor lmHead(Tensor hidden) {
-        return torch.linear(hidden, weights.lmHead());
+        return FrozenLinear.forward(hidden, weights.lmHead());
     }
 
     /** RMSNorm over the last dimension with relat's kernel; rstd (fp32, one per row) may be null. */
@@ -401,7 +402,10 @@ public final class QwenModel {
 
     /** The fused q|k|v projection (with bias for qwen2): [T, (Hq + 2 Hkv) * D]. */
     Tensor projectQkv(Tensor x, LayerWeights w) {
-        return w.qkvBias() == null ? torch.linear(x, w.qkv()) : torch.linear(x, w.qkv(), new TensorOptional(w.qkvBias()));
+        Tensor bias = w.qkvBias();
+        if (bias != null && !FrozenLinear.fewRows(x)) return torch.linear(x, w.qkv(), new TensorOptional(bias));
+        Tensor qkv = FrozenLinear.forward(x, w.qkv());
+        return bias == null ? qkv : qkv.add_(bias);
     }
 
     /** Qwen3 QK-norm: RMSNorm of every head row [T, H, D] with weight [D] (relat's kernel). */

@@ -232,6 +232,21 @@ void sweep_model(Sweep &s, const Model &m, int64_t T, relat_dtype d) {
     return relat_cuda_row_rescale_backward(fake(1), fake(2), fake(3), T, H, 1.f, 1e-6f, d, nullptr);
   });
 
+  // The few-row linear on every projection and the LM head, when the tokens fit its row limit.
+  if (T <= RELAT_GEMV_MAX_ROWS) {
+    const int64_t projections[][2] = {
+        {(hq + 2 * hkv) * D, H}, {H, hq * D}, {2 * I, H}, {H, I}, {V, H}};
+    for (const auto &p : projections) {
+      const std::string sh = at + " n=" + std::to_string(p[0]) + " k=" + std::to_string(p[1]);
+      s.op("gemv_forward", sh, [&] {
+        return relat_cuda_gemv_forward(fake(1), fake(2), fake(3), T, p[0], p[1], d, nullptr);
+      });
+      s.op("gemv_backward", sh, [&] {
+        return relat_cuda_gemv_backward(fake(1), fake(2), fake(3), T, p[0], p[1], d, nullptr);
+      });
+    }
+  }
+
   // SwiGLU on the fused [gate | up] projection output.
   const int64_t up = I * int64_t(dtype_size(d));  // bytes from gate to up within a row
   s.op("swiglu_forward", at, [&] {

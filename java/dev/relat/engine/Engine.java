@@ -35,6 +35,7 @@ public final class Engine implements AutoCloseable {
     private Tensor realignMatrix;
     private double realignLambda;
     private double targetNorm = Double.NaN;
+    private boolean closed;  // guarded by lock
 
     /**
      * An engine over a model and tokenizer the caller already holds (both the same checkout). The
@@ -54,10 +55,12 @@ public final class Engine implements AutoCloseable {
         this.model = model;
         this.tokenizer = tokenizer;
         this.ownsTokenizer = ownsTokenizer;
-        if (!model.relatAttention()) {
-            throw new IllegalArgumentException("the engine needs head_dim 64 or 128 (relat's attention kernel); "
-                    + "this model has head_dim " + model.config().headDim());
-        }
+        if (!model.relatAttention()) throw headDim(model);
+    }
+
+    private static IllegalArgumentException headDim(QwenModel model) {
+        return new IllegalArgumentException("the engine needs head_dim 64 or 128 (relat's attention kernel); "
+                + "this model has head_dim " + model.config().headDim());
     }
 
     /**
@@ -77,6 +80,7 @@ public final class Engine implements AutoCloseable {
      */
     public static Engine open(Path checkout, Device device, ScalarType dtype) {
         QwenModel model = QwenModel.load(checkout, device, dtype);
+        if (!model.relatAttention()) throw headDim(model);  // before the tokenizer: nothing to close
         return new Engine(model, QwenTokenizer.load(checkout), true);
     }
 
@@ -131,16 +135,27 @@ public final class Engine implements AutoCloseable {
      */
     public Result solve(String question, Options options, PhaseListener listener) {
         if (options == null) throw new IllegalArgumentException("options must not be null");
-        return solve(Prompts.of(tokenizer, question, options), options, listener);
+        lock.lock();
+        try {
+            requireOpen();
+            return solve(Prompts.of(tokenizer, question, options), options, listener);
+        } finally {
+            lock.unlock();
+        }
     }
 
     Result solve(Prompts prompts, Options options, PhaseListener listener) {
         lock.lock();
         try {
+            requireOpen();
             return question(prompts, options, listener == null ? PhaseListener.NONE : listener).run();
         } finally {
             lock.unlock();
         }
+    }
+
+    private void requireOpen() {
+        if (closed) throw new IllegalStateException("this engine is closed");
     }
 
     /** One question on this engine's model, its latent chain in the options' latent mode. */
@@ -153,14 +168,22 @@ public final class Engine implements AutoCloseable {
     /**
      * Frees the realign matrix this engine cached ({@link LatentMode#REALIGN}) and closes the
      * tokenizer when {@link #open} made it. It does not free the model's weights: QwenModel has no
-     * close; the garbage collector frees its tensors once the model is unreachable. Do not solve
-     * after closing.
+     * close; the garbage collector frees its tensors once the model is unreachable. Waits for a
+     * question another thread is solving; a later solve throws {@link IllegalStateException}.
+     * Idempotent.
      */
     @Override
     public void close() {
-        if (realignMatrix != null) realignMatrix.releaseReference();
-        realignMatrix = null;
-        if (ownsTokenizer) tokenizer.close();
+        lock.lock();
+        try {
+            if (closed) return;
+            closed = true;
+            if (realignMatrix != null) realignMatrix.releaseReference();
+            realignMatrix = null;
+            if (ownsTokenizer) tokenizer.close();
+        } finally {
+            lock.unlock();
+        }
     }
 
     // ---- hooks for the tests (package-private) ----------------------------------------------

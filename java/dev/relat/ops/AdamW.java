@@ -36,6 +36,7 @@ public final class AdamW implements AutoCloseable {
     // place, so their data pointers do not change. Only the gradients' are written per step.
     private final PointerPointer<Pointer> p, g, m, v;
     private final LongPointer numelPointer;
+    private boolean closed;
     private long step;
 
     /**
@@ -98,6 +99,7 @@ public final class AdamW implements AutoCloseable {
      *     elements; all in the params' dtype or all fp32; contiguous, on the params' device
      */
     public void step(List<Tensor> grads) {
+        if (closed) throw new IllegalStateException(OP + ": this optimizer is closed");
         int n = params.size();
         if (grads.size() != n) {
             throw new IllegalArgumentException(OP + ": 'grads' has " + grads.size()
@@ -150,9 +152,11 @@ public final class AdamW implements AutoCloseable {
         return expAvgSq;
     }
 
-    /** Frees the host pointer arrays (the tensors stay). */
+    /** Frees the host pointer arrays (the tensors stay); a later {@link #step} throws. Idempotent. */
     @Override
     public void close() {
+        if (closed) return;
+        closed = true;
         p.close();
         g.close();
         m.close();

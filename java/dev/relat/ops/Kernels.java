@@ -82,11 +82,14 @@ final class Kernels {
         return torch.empty(new long[] {Math.max(bytes, 1)}, options, new MemoryFormatOptional());
     }
 
-    /** Checks a caller-provided workspace: contiguous, on the device of {@code like}, big enough. */
-    static void checkWorkspace(String op, Tensor workspace, Tensor like, long needed) {
+    /**
+     * Checks a caller-provided workspace: contiguous, on the device of {@code like} (the op's
+     * tensor called {@code likeName}), big enough.
+     */
+    static void checkWorkspace(String op, Tensor workspace, String likeName, Tensor like, long needed) {
         Checks.defined(op, "workspace", workspace);
         Checks.contiguous(op, "workspace", workspace);
-        Checks.sameDevice(op, new String[] {"dy", "workspace"}, like, workspace);
+        Checks.sameDevice(op, new String[] {likeName, "workspace"}, like, workspace);
         if (workspace.nbytes() < needed) {
             throw new IllegalArgumentException(op + ": tensor 'workspace' has " + workspace.nbytes()
                     + " bytes; " + needed + " needed");

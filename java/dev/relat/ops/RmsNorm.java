@@ -165,7 +165,7 @@ public final class RmsNorm {
         if (dweight != null) {
             needed = backwardWorkspaceBytes(rows, cols, x.is_cuda());
             if (workspace == null) workspace = Kernels.workspace(x, needed);
-            Kernels.checkWorkspace(op, workspace, x, needed);
+            Kernels.checkWorkspace(op, workspace, xName, x, needed);
         }
         Pointer dw = dweight == null ? null : dweight.data_ptr();
         Pointer ws = dweight == null ? null : workspace.data_ptr();

@@ -404,6 +404,32 @@ class EngineTest {
     }
 
     @Test
+    void aClosedEngineRefusesQuestionsAndLeavesBorrowedPartsOpen() {
+        Engine shared = engine("qwen3", TensorAssert.freshSeed());
+        Engine borrowing = new Engine(shared.model(), shared.tokenizer());
+        borrowing.close();
+        borrowing.close();  // idempotent
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> borrowing.solve(QUESTION, small().build()));
+        assertTrue(e.getMessage().contains("closed"), e.getMessage());
+        assertTrue(shared.tokenizer().encode("still open").length > 0, "the borrowed tokenizer was closed");
+    }
+
+    @Test
+    void openRefusesAHeadDimTheAttentionKernelLacks() throws IOException {
+        Path dir = Files.createTempDirectory("relat-engine-hd32");
+        try {
+            CheckpointWriter.writeRandom(dir, CheckpointWriter.config("qwen3", 64, 128, 1, 2, 1, 32,
+                    CheckpointWriter.QWEN_VOCAB, true, "float32"), 7, 1);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> Engine.open(dir, new Device("cpu"), ScalarType.Float));
+            assertTrue(e.getMessage().contains("head_dim 32"), e.getMessage());
+        } finally {
+            deleteTree(dir);
+        }
+    }
+
+    @Test
     void everyMethodReportsWhatTheMethodDocLists() {
         Engine engine = engine("qwen2", TensorAssert.freshSeed());
         for (Method m : Method.values()) {

@@ -188,6 +188,17 @@ class AdamWTest {
     }
 
     @Test
+    void aClosedOptimizerRefusesToStep() {
+        List<Tensor> params = randomList(1, DType.F32, new long[][] {{3}});
+        AdamW opt = new AdamW(params, 1e-3);
+        opt.close();
+        opt.close();  // idempotent
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> opt.step(randomList(2, DType.F32, new long[][] {{3}})));
+        assertTrue(e.getMessage().contains("closed"), e.getMessage());
+    }
+
+    @Test
     void rejectsBadInputWithTheTensorNamed() {
         List<Tensor> p = randomList(1, DType.F32, new long[][] {{3}, {4, 5}});
         List<Tensor> g = randomList(2, DType.F32, new long[][] {{3}, {4, 5}});

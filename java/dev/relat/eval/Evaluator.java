@@ -85,10 +85,10 @@ public final class Evaluator {
                     progress.step(method + " " + q.id());
                 }
             }
-            List<MethodSummary> summaries = Report.summarise(
-                    results.entries().stream().filter(e -> questions.stream().anyMatch(
-                            q -> q.id().equals(e.get("id").getAsString()))).toList(), methods);
-            Report.write(outDir, summaries, datasetName, dataset.problems());
+            List<JsonObject> these = results.entries().stream().filter(e -> questions.stream().anyMatch(
+                    q -> q.id().equals(e.get("id").getAsString()))).toList();
+            List<MethodSummary> summaries = Report.summarise(these, methods);
+            Report.write(outDir, summaries, PairedComparison.all(these, methods), datasetName, dataset.problems());
             return summaries;
         }
     }

@@ -13,6 +13,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import javax.imageio.ImageIO;
 
@@ -64,11 +65,28 @@ final class Report {
     }
 
     static String markdown(List<MethodSummary> summaries, String dataset, List<Dataset.Problem> problems) {
+        return markdown(summaries, List.of(), dataset, problems);
+    }
+
+    static String markdown(List<MethodSummary> summaries, List<PairedComparison> pairs, String dataset,
+            List<Dataset.Problem> problems) {
         StringBuilder sb = new StringBuilder();
         sb.append("# relat eval: ").append(dataset).append("\n\n");
-        sb.append("| method | correct | total | accuracy |\n|---|---:|---:|---:|\n");
+        sb.append("| method | correct | total | accuracy | 95% Wilson interval |\n|---|---:|---:|---:|---:|\n");
         for (MethodSummary s : summaries) {
-            sb.append(String.format("| %s | %d | %d | %.1f%% |%n", s.method(), s.correct(), s.total(), 100 * s.accuracy()));
+            Stats.Interval ci = Stats.wilson(s.correct(), s.total());
+            sb.append(String.format(Locale.ROOT, "| %s | %d | %d | %.1f%% | %.1f%% to %.1f%% |%n", s.method(),
+                    s.correct(), s.total(), 100 * s.accuracy(), 100 * ci.low(), 100 * ci.high()));
+        }
+        if (!pairs.isEmpty()) {
+            sb.append("\nPaired comparison on the questions both methods answered (wins: only the first right;"
+                    + " losses: only the second; exact two-sided McNemar p-value of wins against losses):\n\n");
+            sb.append("| first | second | questions | wins | losses | ties | McNemar p |\n"
+                    + "|---|---|---:|---:|---:|---:|---:|\n");
+            for (PairedComparison p : pairs) {
+                sb.append(String.format(Locale.ROOT, "| %s | %s | %d | %d | %d | %d | %s |%n", p.first(), p.second(),
+                        p.questions(), p.wins(), p.losses(), p.ties(), pValue(p.pValue())));
+            }
         }
         if (summaries.stream().anyMatch(s -> s.errors() > 0)) {
             sb.append("\nErrors, counted as wrong (the status and error fields of results.jsonl say why):");
@@ -92,9 +110,20 @@ final class Report {
         return sb.toString();
     }
 
+    /** A p-value to three significant digits; below 0.001 in scientific notation. */
+    static String pValue(double p) {
+        return p >= 0.001 ? String.format(Locale.ROOT, "%.3g", p) : String.format(Locale.ROOT, "%.2e", p);
+    }
+
     static void write(Path dir, List<MethodSummary> summaries, String dataset, List<Dataset.Problem> problems)
             throws IOException {
-        Files.writeString(dir.resolve("summary.md"), markdown(summaries, dataset, problems));
+        write(dir, summaries, List.of(), dataset, problems);
+    }
+
+    /** summary.md (accuracy with intervals, paired comparisons), accuracy.png and loss.png. */
+    static void write(Path dir, List<MethodSummary> summaries, List<PairedComparison> pairs, String dataset,
+            List<Dataset.Problem> problems) throws IOException {
+        Files.writeString(dir.resolve("summary.md"), markdown(summaries, pairs, dataset, problems));
         ImageIO.write(accuracyPlot(summaries), "png", dir.resolve("accuracy.png").toFile());
         ImageIO.write(lossPlot(summaries), "png", dir.resolve("loss.png").toFile());
     }
@@ -118,7 +147,7 @@ final class Report {
 
     static BufferedImage accuracyPlot(List<MethodSummary> summaries) {
         BufferedImage image = new BufferedImage(W, H, BufferedImage.TYPE_INT_RGB);
-        Graphics2D g = canvas(image, "Accuracy per method");
+        Graphics2D g = canvas(image, "Accuracy per method (whiskers: 95% Wilson interval)");
         int plotH = H - TOP - BOTTOM, plotW = W - LEFT - RIGHT;
         for (int pct = 0; pct <= 100; pct += 25) {
             int y = H - BOTTOM - plotH * pct / 100;
@@ -136,7 +165,19 @@ final class Report {
             g.setColor(PALETTE[i % PALETTE.length]);
             g.fillRect(x, H - BOTTOM - h, bar, h);
             g.setColor(Color.BLACK);
-            g.drawString(String.format("%.1f%% (%d/%d)", 100 * s.accuracy(), s.correct(), s.total()), x, H - BOTTOM - h - 6);
+            Stats.Interval ci = Stats.wilson(s.correct(), s.total());
+            int yLow = H - BOTTOM - (int) Math.round(plotH * ci.low());
+            int yHigh = H - BOTTOM - (int) Math.round(plotH * ci.high());
+            int mid = x + bar / 2, cap = Math.max(3, bar / 6);
+            g.setStroke(new BasicStroke(1.5f));
+            g.drawLine(mid, yLow, mid, yHigh);
+            g.drawLine(mid - cap, yLow, mid + cap, yLow);
+            g.drawLine(mid - cap, yHigh, mid + cap, yHigh);
+            g.setStroke(new BasicStroke(1f));
+            // the label sits above the bar and its whisker, inside the canvas
+            int labelY = Math.max(TOP - 4, Math.min(H - BOTTOM - h, yHigh) - 6);
+            g.drawString(String.format(Locale.ROOT, "%.1f%% (%d/%d)", 100 * s.accuracy(), s.correct(), s.total()),
+                    x, labelY);
             g.drawString(s.method(), x, H - BOTTOM + 18);
         }
         g.dispose();

@@ -10,6 +10,9 @@ import dev.relat.engine.Result;
 import dev.relat.eval.Dataset;
 import dev.relat.eval.Evaluator;
 import dev.relat.eval.MethodSummary;
+import dev.relat.eval.Question;
+import dev.relat.eval.Shard;
+import dev.relat.eval.Shards;
 import dev.relat.eval.Solver;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -30,7 +33,7 @@ import picocli.CommandLine.Spec;
 
 /** {@code relat eval}: every method on every question of a JSON-lines benchmark; resumable. */
 @Command(name = "eval", mixinStandardHelpOptions = true, versionProvider = Main.Version.class, sortOptions = false,
-        defaultValueProvider = EngineOptions.Defaults.class,
+        defaultValueProvider = EngineOptions.Defaults.class, subcommands = EvalMergeCommand.class,
         description = {"Runs each method on each question of a JSON-lines file and writes into --out: results.jsonl"
                 + " (one line per question x method, with the full result record), summary.md (accuracy per method),"
                 + " accuracy.png and loss.png (mean test-time-training loss per update step).",
@@ -48,7 +51,8 @@ final class EvalCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model;
 
-    @Option(names = "--data", required = true, paramLabel = "FILE", description = "the benchmark, JSON lines")
+    // not required = true: picocli would then ask for it before `relat eval merge` too
+    @Option(names = "--data", paramLabel = "FILE", description = "the benchmark, JSON lines (required)")
     Path data;
 
     @Option(names = "--methods", split = ",", paramLabel = "M", defaultValue = "single,latent,relat",
@@ -71,6 +75,11 @@ final class EvalCommand implements Callable<Integer> {
             description = "only the first N valid questions; 0 = all (default: ${DEFAULT-VALUE})")
     int limit;
 
+    @Option(names = "--shard", paramLabel = "I/N", description = "only shard I of N (0 <= I < N): the questions"
+            + " whose id hashes to I, the same ones however the file grows (after --limit); merge the N output"
+            + " folders with `relat eval merge`")
+    String shard;
+
     @Option(names = "--out", paramLabel = "DIR", description = "output folder (default: relat-eval-<data file name>)")
     Path out;
 
@@ -86,6 +95,13 @@ final class EvalCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Context ctx = parent.context;
         if (limit < 0) throw new UsageError("--limit must be >= 0, got " + limit);
+        if (data == null) throw new UsageError("missing required option '--data=FILE'");
+        Shard part;
+        try {
+            part = shard == null ? null : Shard.parse(shard);
+        } catch (IllegalArgumentException e) {
+            throw new UsageError("--shard: " + e.getMessage());
+        }
         if (!Files.isRegularFile(data)) throw new UsageError("--data " + data + ": " + IoErrors.notARegularFile(data));
         Dataset.Format format;
         try {
@@ -111,6 +127,17 @@ final class EvalCommand implements Callable<Integer> {
             throw new UsageError("--data " + data + ": no usable question (fields '" + format.questionField() + "' and '"
                     + format.answerField() + "'; see --preset, --question-field, --answer-field)");
         }
+        int runLimit = limit;
+        try {
+            if (part != null) {
+                List<Question> all = dataset.questions();
+                dataset = dataset.withQuestions(part.select(limit > 0 && limit < all.size() ? all.subList(0, limit) : all));
+                runLimit = 0;
+            }
+            Shards.record(outDir, part, data, format, limit, methodNames, dataset.questions());
+        } catch (Shards.Refused e) {
+            throw new UsageError(e.getMessage());
+        }
         if (demo) ctx.err().println("relat: note: " + DemoModel.NOTICE);
         Path dir = demo ? DemoModel.ensure(ctx.cacheRoot()) : model.checkout();
         Evaluator.Settings settings = new Evaluator.Settings(runInfo(dir, demo, device, dtype, base), forceResume);
@@ -124,7 +151,7 @@ final class EvalCommand implements Callable<Integer> {
             };
             List<MethodSummary> summaries;
             try {
-                summaries = new Evaluator(adapter, ctx.err()).run(dataset, name, methodNames, outDir, limit, settings);
+                summaries = new Evaluator(adapter, ctx.err()).run(dataset, name, methodNames, outDir, runLimit, settings);
             } catch (Evaluator.ResumeConflict e) {
                 throw new UsageError(e.getMessage());
             }

@@ -67,6 +67,11 @@ public final class Dataset {
         return problems;
     }
 
+    /** The same file's problems with only these questions (a shard of it). */
+    public Dataset withQuestions(List<Question> chosen) {
+        return new Dataset(chosen, problems);
+    }
+
     public static Dataset read(Path file, Format format) throws IOException {
         return parse(Files.readAllBytes(file), format);
     }

@@ -35,12 +35,15 @@ import picocli.CommandLine.Spec;
 @Command(name = "eval", mixinStandardHelpOptions = true, versionProvider = Main.Version.class, sortOptions = false,
         defaultValueProvider = EngineOptions.Defaults.class, subcommands = EvalMergeCommand.class,
         description = {"Runs each method on each question of a JSON-lines file and writes into --out: results.jsonl"
-                + " (one line per question x method, with the full result record), summary.md (accuracy per method),"
+                + " (one line per question x method, with the full result record), summary.md (accuracy per method"
+                + " with its 95%% Wilson interval, and a paired comparison of every two methods: wins, losses,"
+                + " ties, exact McNemar p),"
                 + " accuracy.png and loss.png (mean test-time-training loss per update step).",
             "Resumable: rerun with the same --out and finished lines are kept, not redone; results made with other"
                 + " settings or for a changed question are refused (see --force-resume). Malformed input lines"
                 + " (not UTF-8, not JSON, a missing field, a repeated id) are reported by line number and skipped. The engine options apply to every method; --method is"
-                + " ignored (see --methods)."})
+                + " ignored (see --methods).",
+            "On a cluster: one run per --shard I/N, then `relat eval merge DIR... --out DIR`."})
 final class EvalCommand implements Callable<Integer> {
     @ParentCommand
     Main parent;

@@ -147,13 +147,19 @@ public final class CodeSandbox {
      * made and {@code allowUnsandboxed} is false (the message says why and names the flag).
      */
     public static CodeSandbox open(Limits limits, boolean allowUnsandboxed) throws Unavailable {
+        boolean root = "root".equals(System.getProperty("user.name"));
+        return open(limits, allowUnsandboxed, root ? List.of(Isolation.NAMESPACES, Isolation.USER_NAMESPACES)
+                : List.of(Isolation.USER_NAMESPACES));
+    }
+
+    /** {@link #open(Limits, boolean)} trying only these isolations (tests: none, to see the refusal). */
+    static CodeSandbox open(Limits limits, boolean allowUnsandboxed, List<Isolation> modes) throws Unavailable {
         String[] py = locatePython();
         String prefix = py[1];
         String hide = inaccessibleAncestor(prefix);
         List<String> why = new ArrayList<>();
-        boolean root = "root".equals(System.getProperty("user.name"));
-        for (Isolation mode : root ? List.of(Isolation.NAMESPACES, Isolation.USER_NAMESPACES)
-                : List.of(Isolation.USER_NAMESPACES)) {
+        if (modes.isEmpty()) why.add("not tried");
+        for (Isolation mode : modes) {
             CodeSandbox box = new CodeSandbox(mode, py[0], prefix, mode == Isolation.NAMESPACES ? hide : "",
                     limits);
             Outcome probe = box.run("import socket\ntry:\n    socket.create_connection(('1.1.1.1', 53), 1)\n"

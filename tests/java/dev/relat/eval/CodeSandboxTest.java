@@ -219,6 +219,26 @@ class CodeSandboxTest {
                 answer("    raise SystemExit(0)\n")).outcome().verdict());
     }
 
+    @Test
+    void withoutNamespacesItRefusesUnlessAllowedThenStillKillsTheGroup() throws Exception {
+        CodeSandbox.Limits limits = CodeSandbox.Limits.DEFAULT.withWallClock(WALL).withAddressSpace(1L << 30);
+        CodeSandbox.Unavailable refused = org.junit.jupiter.api.Assertions.assertThrows(CodeSandbox.Unavailable.class,
+                () -> CodeSandbox.open(limits, false, List.of()));
+        assertTrue(refused.getMessage().contains("no network namespace")
+                && refused.getMessage().contains("--allow-unsandboxed-exec"), refused.getMessage());
+        CodeSandbox open = CodeSandbox.open(limits, true, List.of());
+        assertEquals(CodeSandbox.Isolation.NONE, open.isolation());
+        CodeSandbox.Outcome ok = open.run(problem.solution(answer(CORRECT)), problem.tests(), problem.entryPoint());
+        assertEquals(CodeSandbox.Verdict.PASS, ok.verdict(), ok.toString());
+        CodeSandbox.Outcome loop = open.run(problem.solution(answer(
+                "    import os\n    os.fork()\n    while True:\n        pass\n")), problem.tests(), problem.entryPoint());
+        Thread.sleep(200);
+        TABLE.add(String.format(Locale.ROOT, "| unsandboxed: two looping processes | %s | %s | %d | %d |",
+                loop.verdict().json(), loop.reason(), loop.wallMillis(), leftovers()));
+        assertEquals(CodeSandbox.Verdict.TIMEOUT, loop.verdict(), loop.toString());
+        assertEquals(List.of(), leftoverList(), "the process group is killed");
+    }
+
     private static String quote(String s) {
         return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'";
     }

@@ -125,7 +125,9 @@ final class EvalCommand implements Callable<Integer> {
         if (CodeEval.needsSandbox(dataset)) {
             try {
                 sandbox = CodeEval.open(execTimeout, allowUnsandboxedExec);
-            } catch (IllegalArgumentException | CodeSandbox.Unavailable e) {
+            } catch (IllegalArgumentException e) {
+                throw new UsageError(e.getMessage());
+            } catch (CodeSandbox.Unavailable e) {
                 throw new UsageError("--preset " + preset + ": " + e.getMessage());
             }
             if (sandbox.isolation() == CodeSandbox.Isolation.NONE) {

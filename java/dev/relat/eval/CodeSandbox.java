@@ -26,7 +26,7 @@ import java.util.concurrent.TimeUnit;
  * <li>a fresh temporary working directory, deleted afterwards;</li>
  * <li>rlimits (prlimit): address space, CPU seconds, open files, processes, file size;</li>
  * <li>a wall-clock limit; on expiry the whole process group, the PID namespace and any descendant
- * left are killed with SIGKILL;</li>
+ * left are killed with SIGKILL (and {@code timeout} kills it 2 s later should this JVM be gone);</li>
  * <li>{@link Isolation#NAMESPACES}: new network namespace (only a loopback that is down: no
  * network), new PID namespace (killing its first process kills every process in it), new mount
  * namespace in which every mount but the working directory is remounted read-only, and the code
@@ -255,6 +255,8 @@ public final class CodeSandbox {
     private Outcome execute(Path dir, String start, String end, long t0) throws IOException {
         List<String> cmd = new ArrayList<>();
         cmd.add("setsid");  // its own session and process group (Java's child is never a group leader)
+        // A watchdog that outlives this JVM: if it is killed mid-run, the program still ends.
+        cmd.addAll(List.of("timeout", "--signal=KILL", (limits.wallClock().toMillis() + 2000) / 1000 + "s"));
         List<String> limited = List.of("prlimit", "--as=" + limits.addressSpace(),
                 "--cpu=" + limits.cpuSeconds() + ":" + (limits.cpuSeconds() + 1), "--nofile=" + limits.openFiles(),
                 "--nproc=" + limits.processes(), "--fsize=" + limits.fileSize(), "--core=0", "--",
@@ -370,7 +372,7 @@ public final class CodeSandbox {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        p.destroyForcibly();  // unshare --kill-child: its child, the PID namespace's init, dies, and with it the namespace
+        p.destroyForcibly();  // timeout, then unshare --kill-child: its child, the PID namespace's init, dies, and with it the namespace
         for (ProcessHandle h : all) h.destroyForcibly();
         try {
             p.waitFor(5, TimeUnit.SECONDS);

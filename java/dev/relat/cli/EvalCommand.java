@@ -7,6 +7,8 @@ import dev.relat.engine.Method;
 import dev.relat.engine.Options;
 import dev.relat.engine.PhaseListener;
 import dev.relat.engine.Result;
+import dev.relat.eval.CodeEval;
+import dev.relat.eval.CodeSandbox;
 import dev.relat.eval.Dataset;
 import dev.relat.eval.Evaluator;
 import dev.relat.eval.MethodSummary;
@@ -64,8 +66,8 @@ final class EvalCommand implements Callable<Integer> {
 
     @Option(names = "--preset", paramLabel = "NAME", defaultValue = "gsm8k",
             description = "field names and answer kind: gsm8k (question/answer, numbers, '#### x' answers),"
-                    + " aime or math (problem/answer, numbers), mc, gpqa or medqa (question/answer/options, letters)"
-                    + " (default: ${DEFAULT-VALUE})")
+                    + " aime or math (problem/answer, numbers), mc, gpqa or medqa (question/answer/options, letters),"
+                    + " humaneval or mbpp (code run against the tests in a sandbox) (default: ${DEFAULT-VALUE})")
     String preset;
 
     @Option(names = "--question-field", paramLabel = "F", description = "JSON field of the question (overrides the preset)")
@@ -90,6 +92,14 @@ final class EvalCommand implements Callable<Integer> {
             + " or for another text of their question (they move to results.dropped.jsonl); without it such a"
             + " folder is refused")
     boolean forceResume;
+
+    @Option(names = "--exec-timeout", paramLabel = "SECONDS", defaultValue = "10",
+            description = "humaneval, mbpp: wall-clock (and CPU-time) limit of each program run (default: ${DEFAULT-VALUE})")
+    double execTimeout;
+
+    @Option(names = "--allow-unsandboxed-exec", description = "humaneval, mbpp: run generated code even where no"
+            + " network namespace can be made (then only rlimits, a process group and a temp dir isolate it)")
+    boolean allowUnsandboxedExec;
 
     @Mixin
     EngineOptions engine;
@@ -130,6 +140,20 @@ final class EvalCommand implements Callable<Integer> {
             throw new UsageError("--data " + data + ": no usable question (fields '" + format.questionField() + "' and '"
                     + format.answerField() + "'; see --preset, --question-field, --answer-field)");
         }
+        CodeSandbox sandbox = null;
+        if (CodeEval.needsSandbox(dataset)) {
+            try {
+                sandbox = CodeEval.open(execTimeout, allowUnsandboxedExec);
+            } catch (IllegalArgumentException e) {
+                throw new UsageError(e.getMessage());
+            } catch (CodeSandbox.Unavailable e) {
+                throw new UsageError("--preset " + preset + ": " + e.getMessage());
+            }
+            if (sandbox.isolation() == CodeSandbox.Isolation.NONE) {
+                ctx.err().println("relat eval: warning: --allow-unsandboxed-exec: generated code runs with network"
+                        + " access and a writable filesystem");
+            }
+        }
         int runLimit = limit;
         try {
             if (part != null) {
@@ -143,7 +167,8 @@ final class EvalCommand implements Callable<Integer> {
         }
         if (demo) ctx.err().println("relat: note: " + DemoModel.NOTICE);
         Path dir = demo ? DemoModel.ensure(ctx.cacheRoot()) : model.checkout();
-        Evaluator.Settings settings = new Evaluator.Settings(runInfo(dir, demo, device, dtype, base), forceResume);
+        Evaluator.Settings settings = new Evaluator.Settings(
+                CodeEval.runInfo(runInfo(dir, demo, device, dtype, base), sandbox), forceResume);
 
         final Options options = base;
         try (SolveEngine solver = ctx.engines().open(dir, device, dtype)) {
@@ -154,7 +179,8 @@ final class EvalCommand implements Callable<Integer> {
             };
             List<MethodSummary> summaries;
             try {
-                summaries = new Evaluator(adapter, ctx.err()).run(dataset, name, methodNames, outDir, runLimit, settings);
+                summaries = new Evaluator(adapter, ctx.err()).withSandbox(sandbox)
+                        .run(dataset, name, methodNames, outDir, runLimit, settings);
             } catch (Evaluator.ResumeConflict e) {
                 throw new UsageError(e.getMessage());
             }

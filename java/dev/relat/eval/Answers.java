@@ -30,6 +30,7 @@ public final class Answers {
                 yield l != null ? l : "";
             }
             case TEXT -> boxed != null ? normaliseText(boxed) : normaliseText(lastLine(text));
+            case CODE -> CodeTasks.extractCode(text);
         };
     }
 
@@ -51,6 +52,7 @@ public final class Answers {
                 yield ref != null && ref.equals(predicted);
             }
             case TEXT -> normaliseText(predicted).equals(normaliseText(reference));
+            case CODE -> false;  // judged by running it (CodeJudge), not by comparison
         };
     }
 

@@ -26,14 +26,18 @@ public final class Dataset {
     /** Where the fields are and how answers compare. Options may be an object {"A": ...} or an array. */
     public record Format(String questionField, String answerField, String idField, String optionsField,
             AnswerKind kind) {
-        /** Presets: gsm8k (answer after "####"), aime, math, mc (GPQA, MedQA: question + options, letter). */
+        /**
+         * Presets: gsm8k (answer after "####"), aime, math, mc (GPQA, MedQA: question + options, letter),
+         * humaneval and mbpp (code run against the tests, {@link CodeTasks}).
+         */
         public static Format preset(String name) {
             return switch (name.toLowerCase(Locale.ROOT)) {
                 case "gsm8k" -> new Format("question", "answer", "id", null, AnswerKind.NUMBER);
                 case "aime", "math" -> new Format("problem", "answer", "id", null, AnswerKind.NUMBER);
                 case "mc", "gpqa", "medqa" -> new Format("question", "answer", "id", "options", AnswerKind.LETTER);
-                default -> throw new IllegalArgumentException(
-                        "unknown dataset preset '" + name + "' (known: gsm8k, aime, math, mc, gpqa, medqa)");
+                case "humaneval", "mbpp" -> new Format("prompt", "test", "task_id", null, AnswerKind.CODE);
+                default -> throw new IllegalArgumentException("unknown dataset preset '" + name
+                        + "' (known: gsm8k, aime, math, mc, gpqa, medqa, humaneval, mbpp)");
             };
         }
 
@@ -123,6 +127,7 @@ public final class Dataset {
         }
         if (!element.isJsonObject()) throw new IllegalArgumentException("not a JSON object");
         JsonObject o = element.getAsJsonObject();
+        if (format.kind() == AnswerKind.CODE) return CodeTasks.question(o, format, line, id(o, format, line));
         String question = field(o, format.questionField(), "question");
         String answer = field(o, format.answerField(), "answer");
         if (answer.contains("####")) {  // GSM8K: the worked solution, then "#### final answer"
@@ -131,9 +136,12 @@ public final class Dataset {
         if (format.optionsField() != null && o.has(format.optionsField())) {
             question = question + "\n" + options(o.get(format.optionsField()));
         }
-        String id = o.has(format.idField()) && !o.get(format.idField()).isJsonNull()
+        return new Question(id(o, format, line), question, answer, format.kind(), line);
+    }
+
+    private static String id(JsonObject o, Format format, int line) {
+        return o.has(format.idField()) && !o.get(format.idField()).isJsonNull()
                 ? o.get(format.idField()).getAsString() : "line-" + line;
-        return new Question(id, question, answer, format.kind(), line);
     }
 
     private static String field(JsonObject o, String name, String role) {

@@ -22,10 +22,17 @@ import java.util.Map;
 public final class Evaluator {
     private final Solver solver;
     private final PrintStream log;
+    private CodeSandbox sandbox;
 
     public Evaluator(Solver solver, PrintStream log) {
         this.solver = solver;
         this.log = log;
+    }
+
+    /** Where code questions ({@link AnswerKind#CODE}) are run; required when there are any. */
+    public Evaluator withSandbox(CodeSandbox sandbox) {
+        this.sandbox = sandbox;
+        return this;
     }
 
     /**
@@ -60,6 +67,9 @@ public final class Evaluator {
         for (Dataset.Problem p : dataset.problems()) log.println("relat eval: skipping " + datasetName + " " + p);
         List<Question> questions = limit > 0 && limit < dataset.questions().size()
                 ? dataset.questions().subList(0, limit) : dataset.questions();
+        if (sandbox == null && questions.stream().anyMatch(q -> q.kind() == AnswerKind.CODE)) {
+            throw new IllegalStateException("code questions need a CodeSandbox (Evaluator.withSandbox)");
+        }
         Files.createDirectories(outDir);
         try (ResultsLog results = ResultsLog.open(outDir.resolve("results.jsonl"))) {
             for (String note : results.notes()) log.println("relat eval: " + note);
@@ -75,7 +85,9 @@ public final class Evaluator {
                     if (results.isDone(q.id(), method)) continue;
                     JsonObject entry;
                     try {
-                        entry = entry(q, method, solver.solve(q, method), settingsHash);
+                        Solver.Outcome outcome = solver.solve(q, method);
+                        entry = q.kind() == AnswerKind.CODE ? CodeJudge.entry(sandbox, q, method, outcome, settingsHash)
+                                : entry(q, method, outcome, settingsHash);
                     } catch (RelatException e) {
                         // This question cannot be solved as asked (too long, diverged): recorded, not fatal.
                         log.println("relat eval: " + method + " " + q.id() + ": error: " + e.getMessage());
@@ -147,7 +159,7 @@ public final class Evaluator {
     }
 
     /** What identifies a result line: the question, the method, the hashes that key resuming, the status. */
-    private static JsonObject line(Question q, String method, String settingsHash, String status) {
+    static JsonObject line(Question q, String method, String settingsHash, String status) {
         JsonObject o = new JsonObject();
         o.addProperty("id", q.id());
         o.addProperty("method", method);

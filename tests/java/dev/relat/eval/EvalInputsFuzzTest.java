@@ -12,7 +12,7 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
  * bad lines become problems, unreadable answers extract to nothing.
  */
 class EvalInputsFuzzTest {
-    private static final String[] PRESETS = {"gsm8k", "aime", "mc"};
+    private static final String[] PRESETS = {"gsm8k", "aime", "mc", "humaneval", "mbpp"};
 
     @FuzzTest(maxDuration = "10s")
     void datasetLines(FuzzedDataProvider data) {

@@ -114,7 +114,7 @@ final class Lexer {
             char c = input.charAt(i);
             if (c == '\'' || c == '"') {
                 i = string(i);
-            } else if (Character.isDigit(c)) {
+            } else if (digit(c)) {
                 i = number(i);
             } else if (Character.isLetter(c) || c == '_') {
                 int j = i + 1;
@@ -204,23 +204,28 @@ final class Lexer {
         return i + 1;
     }
 
+    /** Number literals are ASCII, as in Python: a Unicode digit (e.g. U+06F3) is not one. */
+    private static boolean digit(char c) {
+        return c >= '0' && c <= '9';
+    }
+
     private int number(int start) {
         int n = input.length();
         int i = start;
-        while (i < n && (Character.isDigit(input.charAt(i)) || input.charAt(i) == '_')) i++;
+        while (i < n && (digit(input.charAt(i)) || input.charAt(i) == '_')) i++;
         boolean isFloat = false;
-        if (i + 1 < n && input.charAt(i) == '.' && Character.isDigit(input.charAt(i + 1))) {
+        if (i + 1 < n && input.charAt(i) == '.' && digit(input.charAt(i + 1))) {
             isFloat = true;
             i++;
-            while (i < n && (Character.isDigit(input.charAt(i)) || input.charAt(i) == '_')) i++;
+            while (i < n && (digit(input.charAt(i)) || input.charAt(i) == '_')) i++;
         }
         if (i < n && (input.charAt(i) == 'e' || input.charAt(i) == 'E')) {
             int j = i + 1;
             if (j < n && (input.charAt(j) == '+' || input.charAt(j) == '-')) j++;
-            if (j < n && Character.isDigit(input.charAt(j))) {
+            if (j < n && digit(input.charAt(j))) {
                 isFloat = true;
                 i = j;
-                while (i < n && Character.isDigit(input.charAt(i))) i++;
+                while (i < n && digit(input.charAt(i))) i++;
             }
         }
         tokens.add(new Token(isFloat ? Kind.FLOAT : Kind.INT, input.substring(start, i).replace("_", ""), start));

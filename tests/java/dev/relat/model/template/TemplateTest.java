@@ -93,6 +93,14 @@ class TemplateTest {
     }
 
     @Test
+    void numberLiteralsAreAsciiDigitsOnly() {
+        assertEquals("3.5", render("{{ 3.5 }}"));
+        // U+06F3 (a Unicode digit three) once reached Double.parseDouble as part of a literal
+        assertThrows(TemplateException.class, () -> Template.compile("{{ 3.3\u06f3 }}"));
+        assertThrows(TemplateException.class, () -> Template.compile("{{ \u06f3 }}"));
+    }
+
+    @Test
     void errorsNameTheLineAndColumn() {
         var e = assertThrows(TemplateException.class, () -> render("line one\n{{ x.y }}"));
         assertEquals(2, e.line());

@@ -163,6 +163,7 @@ extern "C" relat_status relat_cuda_adamw_step(void *const *params, const void *c
                                               double lr, double beta1, double beta2, double eps,
                                               double weight_decay, int64_t step,
                                               relat_stream stream) {
+  RELAT_ON_STREAM_DEVICE("adamw_step", stream);
   if (auto m = relat::validate::adamw_step(params, grads, exp_avg, exp_avg_sq, numels, count,
                                            param_dtype, grad_dtype, lr, beta1, beta2, eps,
                                            weight_decay, step);

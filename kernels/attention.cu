@@ -431,6 +431,7 @@ extern "C" relat_status relat_cuda_attention_forward(const void *q, const void *
                                                      int64_t hq, int64_t hkv, int64_t head_dim,
                                                      int64_t kv_stride, float scale,
                                                      relat_dtype dtype, relat_stream stream) {
+  RELAT_ON_STREAM_DEVICE("attention_forward", stream);
   if (auto m = relat::validate::attention_forward(q, k, v, out, lse, tq, tk, hq, hkv, head_dim,
                                                   kv_stride, scale, dtype);
       !m.empty())
@@ -474,6 +475,7 @@ extern "C" relat_status relat_cuda_attention_backward(
     const float *lse, void *dq, void *dk, void *dv, float *workspace, int64_t workspace_bytes,
     int64_t tq, int64_t tk, int64_t hq, int64_t hkv, int64_t head_dim, int64_t kv_stride,
     float scale, int accumulate_dkv, relat_dtype dtype, relat_stream stream) {
+  RELAT_ON_STREAM_DEVICE("attention_backward", stream);
   if (auto m = relat::validate::attention_backward(dout, q, k, v, out, lse, dq, dk, dv, workspace,
                                                    workspace_bytes, tq, tk, hq, hkv, head_dim,
                                                    kv_stride, scale, dtype);

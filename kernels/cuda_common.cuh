@@ -88,6 +88,28 @@ relat_status allow_dynamic_shared(void (*kernel)(P...), size_t dynamic, const ch
   return RELAT_OK;
 }
 
+// Runs one op on the device of its stream: makes that device current for the guard's lifetime and
+// then restores the caller's. Without it a stream of device 1 used while device 0 is current would
+// be launched into the wrong context (cudaErrorInvalidResourceHandle, or worse, device 0 memory
+// assumptions such as the SM count). A NULL stream is the current device's: nothing to switch.
+class DeviceGuard {
+ public:
+  DeviceGuard(relat_stream stream, const char *op);
+  ~DeviceGuard();
+  DeviceGuard(const DeviceGuard &) = delete;
+  DeviceGuard &operator=(const DeviceGuard &) = delete;
+  relat_status status() const { return status_; }
+
+ private:
+  int restore_ = -1;  // the caller's device, when it differs from the stream's
+  relat_status status_ = RELAT_OK;
+};
+
+// First statement of every op that launches: the guard for `stream`, or the op's error status.
+#define RELAT_ON_STREAM_DEVICE(op, stream)                        \
+  ::relat::cuda::DeviceGuard relat_device_guard_((stream), (op)); \
+  if (relat_device_guard_.status() != RELAT_OK) return relat_device_guard_.status()
+
 // Calls fn(type_tag<T>{}) with the CUDA storage type named by the dtype tag.
 template <class T> struct type_tag { using type = T; };
 

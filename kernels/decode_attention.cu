@@ -239,6 +239,7 @@ extern "C" relat_status relat_cuda_decode_attention_forward(
     int64_t batch, int64_t max_len, int64_t hq, int64_t hkv, int64_t head_dim,
     int64_t cache_seq_stride, int64_t cache_batch_stride, float scale, float *workspace,
     int64_t workspace_bytes, relat_dtype dtype, relat_stream stream) {
+  RELAT_ON_STREAM_DEVICE("decode_attention_forward", stream);
   if (auto m = relat::validate::decode_attention_forward(
           q, k_cache, v_cache, out, batch, max_len, hq, hkv, head_dim, cache_seq_stride,
           cache_batch_stride, scale, workspace, workspace_bytes, dtype);

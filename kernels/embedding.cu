@@ -70,6 +70,7 @@ extern "C" relat_status relat_cuda_embedding_forward(const void *ids, relat_inde
                                                      int64_t dim, void *out,
                                                      int64_t *bad_position, relat_dtype dtype,
                                                      relat_stream stream) {
+  RELAT_ON_STREAM_DEVICE("embedding_forward", stream);
   if (auto m = relat::validate::embedding_forward(ids, id_dtype, n, table, vocab, dim, out, dtype);
       !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());

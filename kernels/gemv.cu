@@ -92,6 +92,7 @@ using namespace relat::cuda;
 extern "C" relat_status relat_cuda_gemv_forward(const void *x, const void *w, void *y, int64_t rows,
                                                 int64_t n, int64_t k, relat_dtype dtype,
                                                 relat_stream stream) {
+  RELAT_ON_STREAM_DEVICE("gemv_forward", stream);
   if (auto m = relat::validate::gemv("gemv_forward", x, w, y, rows, n, k, dtype); !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
   if (rows == 0) return RELAT_OK;
@@ -114,6 +115,7 @@ extern "C" relat_status relat_cuda_gemv_forward(const void *x, const void *w, vo
 extern "C" relat_status relat_cuda_gemv_backward(const void *x, const void *w, void *y,
                                                  int64_t rows, int64_t n, int64_t k,
                                                  relat_dtype dtype, relat_stream stream) {
+  RELAT_ON_STREAM_DEVICE("gemv_backward", stream);
   if (auto m = relat::validate::gemv("gemv_backward", x, w, y, rows, n, k, dtype); !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
   if (rows == 0) return RELAT_OK;

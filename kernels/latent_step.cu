@@ -467,6 +467,7 @@ extern "C" relat_status relat_cuda_latent_soft_forward(const void *h, const void
                                                        int64_t vocab, float inv_tau,
                                                        void *workspace, int64_t workspace_bytes,
                                                        relat_dtype dtype, relat_stream stream) {
+  RELAT_ON_STREAM_DEVICE("latent_soft_forward", stream);
   const char *op = "latent_soft_forward";
   if (auto m = relat::validate::latent_soft_forward(h, u, emb, e, batch, hidden, vocab, inv_tau,
                                                     dtype);
@@ -506,6 +507,7 @@ extern "C" relat_status relat_cuda_latent_soft_backward(const void *h, const voi
                                                         int64_t vocab, float inv_tau,
                                                         void *workspace, int64_t workspace_bytes,
                                                         relat_dtype dtype, relat_stream stream) {
+  RELAT_ON_STREAM_DEVICE("latent_soft_backward", stream);
   const char *op = "latent_soft_backward";
   if (auto m = relat::validate::latent_soft_backward(h, u, emb, lse, e32, de, dh, batch, hidden,
                                                      vocab, inv_tau, dtype);
@@ -543,6 +545,7 @@ extern "C" relat_status relat_cuda_row_rescale_forward(const void *x, void *y, i
                                                        int64_t cols, float target_norm,
                                                        float min_norm, relat_dtype dtype,
                                                        relat_stream stream) {
+  RELAT_ON_STREAM_DEVICE("row_rescale_forward", stream);
   const char *op = "row_rescale_forward";
   if (auto m = relat::validate::row_rescale(op, x, nullptr, y, rows, cols, target_norm, min_norm,
                                             dtype, false);
@@ -562,6 +565,7 @@ extern "C" relat_status relat_cuda_row_rescale_backward(const void *x, const voi
                                                         int64_t rows, int64_t cols,
                                                         float target_norm, float min_norm,
                                                         relat_dtype dtype, relat_stream stream) {
+  RELAT_ON_STREAM_DEVICE("row_rescale_backward", stream);
   const char *op = "row_rescale_backward";
   if (auto m = relat::validate::row_rescale(op, x, dy, dx, rows, cols, target_norm, min_norm, dtype,
                                             true);

@@ -430,6 +430,7 @@ extern "C" relat_status relat_cuda_linear_cross_entropy(const void *h, const voi
                                                         int64_t hidden, int64_t vocab,
                                                         void *workspace, int64_t workspace_bytes,
                                                         relat_dtype dtype, relat_stream stream) {
+  RELAT_ON_STREAM_DEVICE("linear_cross_entropy", stream);
   const char *op = "linear_cross_entropy";
   if (auto m = relat::validate::linear_cross_entropy(h, u, targets, loss, dh, tokens, hidden, vocab,
                                                      dtype);

@@ -280,6 +280,7 @@ extern "C" relat_status relat_cuda_rmsnorm_forward(const void *x, const void *we
                                                    float *rstd, int64_t rows, int64_t cols,
                                                    float eps, relat_dtype dtype,
                                                    relat_stream stream) {
+  RELAT_ON_STREAM_DEVICE("rmsnorm_forward", stream);
   if (auto m = relat::validate::rmsnorm_forward(x, weight, y, rows, cols, eps, dtype); !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
   if (rows == 0) return RELAT_OK;
@@ -291,6 +292,7 @@ extern "C" relat_status relat_cuda_add_rmsnorm_forward(const void *x, const void
                                                        const void *weight, void *y, float *rstd,
                                                        int64_t rows, int64_t cols, float eps,
                                                        relat_dtype dtype, relat_stream stream) {
+  RELAT_ON_STREAM_DEVICE("add_rmsnorm_forward", stream);
   if (auto m = relat::validate::add_rmsnorm_forward(x, r, s, weight, y, rows, cols, eps, dtype);
       !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());
@@ -313,6 +315,7 @@ extern "C" relat_status relat_cuda_rmsnorm_backward(const void *dy, const void *
                                                     int64_t workspace_bytes, int64_t rows,
                                                     int64_t cols, relat_dtype dtype,
                                                     relat_stream stream) {
+  RELAT_ON_STREAM_DEVICE("rmsnorm_backward", stream);
   return backward_launch<false>("rmsnorm_backward", dy, nullptr, x, weight, rstd, dx, dweight,
                                 workspace, workspace_bytes, rows, cols, dtype, stream);
 }
@@ -324,6 +327,7 @@ extern "C" relat_status relat_cuda_add_rmsnorm_backward(const void *dy, const vo
                                                         int64_t workspace_bytes, int64_t rows,
                                                         int64_t cols, relat_dtype dtype,
                                                         relat_stream stream) {
+  RELAT_ON_STREAM_DEVICE("add_rmsnorm_backward", stream);
   return backward_launch<true>("add_rmsnorm_backward", dy, ds_next, s, weight, rstd, ds, dweight,
                                workspace, workspace_bytes, rows, cols, dtype, stream);
 }

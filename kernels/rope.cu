@@ -131,6 +131,7 @@ extern "C" relat_status relat_cuda_rope_forward(const void *q, const void *k, vo
                                                 int64_t q_heads, int64_t kv_heads,
                                                 int64_t head_dim, int64_t ldq, int64_t ldk,
                                                 relat_dtype dtype, relat_stream stream) {
+  RELAT_ON_STREAM_DEVICE("rope_forward", stream);
   return rope("rope_forward", q, k, q_out, k_out, positions, inv_freq, tokens, q_heads, kv_heads,
               head_dim, ldq, ldk, dtype, 1.f, stream);
 }
@@ -141,6 +142,7 @@ extern "C" relat_status relat_cuda_rope_backward(const void *dq, const void *dk,
                                                  int64_t q_heads, int64_t kv_heads,
                                                  int64_t head_dim, int64_t ldq, int64_t ldk,
                                                  relat_dtype dtype, relat_stream stream) {
+  RELAT_ON_STREAM_DEVICE("rope_backward", stream);
   return rope("rope_backward", dq, dk, dq_in, dk_in, positions, inv_freq, tokens, q_heads,
               kv_heads, head_dim, ldq, ldk, dtype, -1.f, stream);
 }

@@ -367,6 +367,7 @@ extern "C" relat_status relat_cuda_sample(const void *logits, int64_t rows, int6
                                           float top_p, uint64_t seed, uint64_t step, int64_t *out,
                                           void *workspace, int64_t workspace_bytes,
                                           relat_dtype dtype, relat_stream stream) {
+  RELAT_ON_STREAM_DEVICE("sample", stream);
   if (auto m = relat::validate::sample(logits, rows, vocab, ld, temperature, top_p, out, dtype);
       !m.empty())
     return fail(RELAT_ERR_INVALID_ARGUMENT, "%s", m.c_str());

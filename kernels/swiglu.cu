@@ -77,6 +77,7 @@ using namespace relat::cuda;
 extern "C" relat_status relat_cuda_swiglu_forward(const void *gate, const void *up, int64_t ld_in,
                                                   void *out, int64_t rows, int64_t cols,
                                                   relat_dtype dtype, relat_stream stream) {
+  RELAT_ON_STREAM_DEVICE("swiglu_forward", stream);
   if (auto m = relat::validate::swiglu("swiglu_forward", false, nullptr, gate, up, ld_in, out,
                                        nullptr, cols, rows, cols, dtype);
       !m.empty())
@@ -102,6 +103,7 @@ extern "C" relat_status relat_cuda_swiglu_backward(const void *dout, const void 
                                                    void *dup, int64_t ld_grad, int64_t rows,
                                                    int64_t cols, relat_dtype dtype,
                                                    relat_stream stream) {
+  RELAT_ON_STREAM_DEVICE("swiglu_backward", stream);
   if (auto m = relat::validate::swiglu("swiglu_backward", true, dout, gate, up, ld_in, dgate, dup,
                                        ld_grad, rows, cols, dtype);
       !m.empty())

@@ -53,6 +53,11 @@ struct ArchLimits {
 };
 constexpr ArchLimits kArchs[] = {{80, 166912}, {90, 232448}};
 
+// Every op runs on a stream of emulated device 1 while device 0 is current: the emulation refuses
+// a launch into another device's stream, so each op must make its stream's device current (and
+// restore the caller's afterwards, checked after every call).
+cudaStream_t g_stream = nullptr;
+
 // Pointers the dry run never reads: distinct, far apart, 256-byte aligned.
 void *fake(int i) { return reinterpret_cast<void *>((uintptr_t(1) << 44) + (uintptr_t(i) << 36)); }
 template <class T>
@@ -93,7 +98,15 @@ class Sweep {
     ++calls_;
     c_.check(s == RELAT_OK, "sm_%d %s %s: status %d: %s", arch_.arch, name, shape.c_str(), s,
              relat_cuda_last_error());
-    for (const relat_emu::PlannedLaunch &l : relat_emu::take_planned_launches()) record(l, shape);
+    int device = -1;
+    cudaGetDevice(&device);
+    c_.check(device == 0, "sm_%d %s %s: left device %d current, not the caller's 0", arch_.arch,
+             name, shape.c_str(), device);
+    for (const relat_emu::PlannedLaunch &l : relat_emu::take_planned_launches()) {
+      c_.check(l.device == 1, "sm_%d %s %s: %s launched on device %d, its stream's is 1",
+               arch_.arch, name, shape.c_str(), l.kernel.c_str(), l.device);
+      record(l, shape);
+    }
   }
 
   void print() const {
@@ -161,21 +174,21 @@ void sweep_model(Sweep &s, const Model &m, int64_t T, relat_dtype d) {
     const std::string sh = at + " rows=" + std::to_string(rows) + " cols=" + std::to_string(cols);
     s.op("rmsnorm_forward", sh, [&] {
       return relat_cuda_rmsnorm_forward(fake(1), fake(2), fake(3), fake_as<float>(4), rows, cols,
-                                        eps, d, nullptr);
+                                        eps, d, g_stream);
     });
     s.op("add_rmsnorm_forward", sh, [&] {
       return relat_cuda_add_rmsnorm_forward(fake(1), fake(2), fake(3), fake(4), fake(5),
-                                            fake_as<float>(6), rows, cols, eps, d, nullptr);
+                                            fake_as<float>(6), rows, cols, eps, d, g_stream);
     });
     relat_cuda_rmsnorm_backward_workspace_bytes(rows, cols, &ws);
     s.op("rmsnorm_backward", sh, [&] {
       return relat_cuda_rmsnorm_backward(fake(1), fake(2), fake(3), fake_as<float>(4), fake(5),
-                                         fake_as<float>(6), fake(7), ws, rows, cols, d, nullptr);
+                                         fake_as<float>(6), fake(7), ws, rows, cols, d, g_stream);
     });
     s.op("add_rmsnorm_backward", sh, [&] {
       return relat_cuda_add_rmsnorm_backward(fake(1), fake(2), fake(3), fake(4), fake_as<float>(5),
                                              fake(6), fake_as<float>(7), fake(8), ws, rows, cols, d,
-                                             nullptr);
+                                             g_stream);
     });
   }
 
@@ -185,13 +198,13 @@ void sweep_model(Sweep &s, const Model &m, int64_t T, relat_dtype d) {
     const std::string sh = at + " tk=" + std::to_string(tk);
     s.op("attention_forward", sh, [&] {
       return relat_cuda_attention_forward(fake(1), fake(2), fake(3), fake(4), fake_as<float>(5), T,
-                                          tk, hq, hkv, D, hkv * D, 0.088f, d, nullptr);
+                                          tk, hq, hkv, D, hkv * D, 0.088f, d, g_stream);
     });
     relat_cuda_attention_backward_workspace_bytes(T, tk, hq, hkv, D, d, &ws);
     s.op("attention_backward", sh, [&] {
       return relat_cuda_attention_backward(
           fake(1), fake(2), fake(3), fake(4), fake(5), fake_as<float>(6), fake(7), fake(8), fake(9),
-          fake_as<float>(10), ws, T, tk, hq, hkv, D, hkv * D, 0.088f, 0, d, nullptr);
+          fake_as<float>(10), ws, T, tk, hq, hkv, D, hkv * D, 0.088f, 0, d, g_stream);
     });
   }
   // Decoding: T sequences (capped at 64) over a cache of T positions, and one over 32,768.
@@ -201,7 +214,7 @@ void sweep_model(Sweep &s, const Model &m, int64_t T, relat_dtype d) {
     s.op("decode_attention_forward", sh, [&] {
       return relat_cuda_decode_attention_forward(
           fake(1), fake(2), fake(3), fake(4), fake_as<int32_t>(5), batch, len, hq, hkv, D, hkv * D,
-          len * hkv * D, 0.088f, fake_as<float>(6), ws, d, nullptr);
+          len * hkv * D, 0.088f, fake_as<float>(6), ws, d, g_stream);
     });
   }
 
@@ -209,7 +222,7 @@ void sweep_model(Sweep &s, const Model &m, int64_t T, relat_dtype d) {
   s.op("linear_cross_entropy", at, [&] {
     return relat_cuda_linear_cross_entropy(fake(1), fake(2), fake_as<int64_t>(3), -100,
                                            fake_as<float>(4), fake(5), T, H, V, fake(6), ws, d,
-                                           nullptr);
+                                           g_stream);
   });
 
   // The latent step with one latent row per question: batch T.
@@ -218,18 +231,19 @@ void sweep_model(Sweep &s, const Model &m, int64_t T, relat_dtype d) {
   s.op("latent_soft_forward", at, [&] {
     return relat_cuda_latent_soft_forward(fake(1), fake(2), fake(3), fake(4), fake_as<float>(5),
                                           fake_as<float>(6), T, H, V, 1.f, fake(7), fwd, d,
-                                          nullptr);
+                                          g_stream);
   });
   s.op("latent_soft_backward", at, [&] {
     return relat_cuda_latent_soft_backward(fake(1), fake(2), fake(3), fake_as<float>(4),
                                            fake_as<float>(5), fake(6), fake(7), T, H, V, 1.f,
-                                           fake(8), bwd, d, nullptr);
+                                           fake(8), bwd, d, g_stream);
   });
   s.op("row_rescale_forward", at, [&] {
-    return relat_cuda_row_rescale_forward(fake(1), fake(2), T, H, 1.f, 1e-6f, d, nullptr);
+    return relat_cuda_row_rescale_forward(fake(1), fake(2), T, H, 1.f, 1e-6f, d, g_stream);
   });
   s.op("row_rescale_backward", at, [&] {
-    return relat_cuda_row_rescale_backward(fake(1), fake(2), fake(3), T, H, 1.f, 1e-6f, d, nullptr);
+    return relat_cuda_row_rescale_backward(fake(1), fake(2), fake(3), T, H, 1.f, 1e-6f, d,
+                                           g_stream);
   });
 
   // The few-row linear on every projection and the LM head, when the tokens fit its row limit.
@@ -239,10 +253,10 @@ void sweep_model(Sweep &s, const Model &m, int64_t T, relat_dtype d) {
     for (const auto &p : projections) {
       const std::string sh = at + " n=" + std::to_string(p[0]) + " k=" + std::to_string(p[1]);
       s.op("gemv_forward", sh, [&] {
-        return relat_cuda_gemv_forward(fake(1), fake(2), fake(3), T, p[0], p[1], d, nullptr);
+        return relat_cuda_gemv_forward(fake(1), fake(2), fake(3), T, p[0], p[1], d, g_stream);
       });
       s.op("gemv_backward", sh, [&] {
-        return relat_cuda_gemv_backward(fake(1), fake(2), fake(3), T, p[0], p[1], d, nullptr);
+        return relat_cuda_gemv_backward(fake(1), fake(2), fake(3), T, p[0], p[1], d, g_stream);
       });
     }
   }
@@ -251,28 +265,28 @@ void sweep_model(Sweep &s, const Model &m, int64_t T, relat_dtype d) {
   const int64_t up = I * int64_t(dtype_size(d));  // bytes from gate to up within a row
   s.op("swiglu_forward", at, [&] {
     return relat_cuda_swiglu_forward(fake(1), fake_as<char>(1) + up, 2 * I, fake(2), T, I, d,
-                                     nullptr);
+                                     g_stream);
   });
   s.op("swiglu_backward", at, [&] {
     return relat_cuda_swiglu_backward(fake(1), fake(2), fake_as<char>(2) + up, 2 * I, fake(3),
-                                      fake_as<char>(3) + up, 2 * I, T, I, d, nullptr);
+                                      fake_as<char>(3) + up, 2 * I, T, I, d, g_stream);
   });
   s.op("embedding_forward", at, [&] {
     return relat_cuda_embedding_forward(fake(1), RELAT_I64, T, fake(2), V, H, fake(3),
-                                        fake_as<int64_t>(4), d, nullptr);
+                                        fake_as<int64_t>(4), d, g_stream);
   });
   s.op("rope_forward", at, [&] {
     return relat_cuda_rope_forward(fake(1), fake(2), fake(1), fake(2), fake_as<int64_t>(3),
-                                   fake_as<float>(4), T, hq, hkv, D, hq * D, hkv * D, d, nullptr);
+                                   fake_as<float>(4), T, hq, hkv, D, hq * D, hkv * D, d, g_stream);
   });
   s.op("rope_backward", at, [&] {
     return relat_cuda_rope_backward(fake(1), fake(2), fake(1), fake(2), fake_as<int64_t>(3),
-                                    fake_as<float>(4), T, hq, hkv, D, hq * D, hkv * D, d, nullptr);
+                                    fake_as<float>(4), T, hq, hkv, D, hq * D, hkv * D, d, g_stream);
   });
   relat_cuda_sample_workspace_bytes(T, V, &ws);
   s.op("sample", at, [&] {
     return relat_cuda_sample(fake(1), T, V, V, 0.7f, 20, 0.9f, 1, 1, fake_as<int64_t>(2), nullptr,
-                             0, d, nullptr);
+                             0, d, g_stream);
   });
 }
 
@@ -300,7 +314,7 @@ void sweep_adamw(Sweep &s, const Model &m, relat_dtype d) {
        [&] {
          return relat_cuda_adamw_step(params.data(), grads.data(), m1.data(), m2.data(),
                                       numels.data(), int64_t(numels.size()), d, RELAT_F32, 1e-4,
-                                      0.9, 0.999, 1e-8, 0.0, 3, nullptr);
+                                      0.9, 0.999, 1e-8, 0.0, 3, g_stream);
        });
 }
 
@@ -309,6 +323,16 @@ void sweep_adamw(Sweep &s, const Model &m, relat_dtype d) {
 int main() {
   Counter c;
   const auto t0 = std::chrono::steady_clock::now();
+  relat_emu::set_device_count(2);
+  c.check(relat_cuda_set_device(2) == RELAT_ERR_INVALID_ARGUMENT &&
+              std::string(relat_cuda_last_error()).find("device 2") != std::string::npos,
+          "set_device(2) of 2 devices: %s", relat_cuda_last_error());
+  int device = -1;
+  c.check(
+      relat_cuda_set_device(1) == RELAT_OK && cudaGetDevice(&device) == cudaSuccess && device == 1,
+      "set_device(1): device %d current", device);
+  c.check(cudaStreamCreate(&g_stream) == cudaSuccess, "stream on device 1");
+  c.check(relat_cuda_set_device(0) == RELAT_OK, "set_device(0)");
   relat_emu::set_dry_run(true);
   for (const ArchLimits &a : kArchs) {
     relat_emu::set_device_arch(a.arch);
@@ -323,6 +347,8 @@ int main() {
   }
   relat_emu::set_dry_run(false);
   relat_emu::set_device_arch(0);
+  cudaStreamDestroy(g_stream);
+  relat_emu::set_device_count(1);
   std::printf("\n%zu models x %zu token counts x 3 dtypes x 2 architectures in %.1f s\n",
               std::size(kModels), std::size(kTokens),
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());

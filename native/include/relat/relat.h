@@ -10,6 +10,11 @@
  *  - `dtype` tags the storage type of the activation tensors; statistics saved for a backward
  *    (rstd, log-sum-exp, ...) are always fp32; accumulation is always fp32;
  *  - `stream` is a cudaStream_t for cuda (NULL = legacy default stream) and ignored on cpu;
+ *  - device (cuda): an op runs on the device of its stream, whatever device is current on the
+ *    calling thread, and leaves the caller's current device as it found it. A NULL stream means
+ *    the current device of librelat_cuda's runtime on this thread: it links cudart statically, so
+ *    that is not necessarily the device another runtime in the process (libtorch's) has current;
+ *    relat_cuda_set_device sets it. Pointers must live on the op's device;
  *  - the return value is RELAT_OK or an error code; relat_<lib>_last_error() then holds a message
  *    for the calling thread. Kernels are asynchronous on cuda: an error inside a kernel may surface
  *    at a later call;
@@ -60,6 +65,12 @@ RELAT_API const char *relat_cpu_version(void);
 RELAT_API const char *relat_cuda_version(void);
 RELAT_API const char *relat_cuda_architectures(void);
 RELAT_API int relat_cuda_device_count(void);
+
+/* Makes `device` current on the calling thread for librelat_cuda's own (statically linked) CUDA
+ * runtime: the device of every later op on this thread that is given the NULL stream. An op given
+ * a stream switches to that stream's device for the call and back. Fails with
+ * RELAT_ERR_INVALID_ARGUMENT for a device outside [0, relat_cuda_device_count()). */
+RELAT_API relat_status relat_cuda_set_device(int device);
 
 /* GEMM of the CPU fused cross-entropy's tile products (its CUDA twin always uses its own kernels).
  * RELAT_CPU_GEMM_OPENBLAS calls cblas_sgemm of the libopenblas.so.0 already loaded in the process

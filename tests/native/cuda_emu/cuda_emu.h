@@ -182,6 +182,7 @@ cudaError_t cudaDeviceReset();
 cudaError_t cudaStreamCreate(cudaStream_t *stream);
 cudaError_t cudaStreamDestroy(cudaStream_t stream);
 cudaError_t cudaStreamSynchronize(cudaStream_t stream);
+cudaError_t cudaStreamGetDevice(cudaStream_t stream, int *device);
 cudaError_t cudaMalloc(void **ptr, size_t bytes);
 cudaError_t cudaFree(void *ptr);
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind);
@@ -224,6 +225,7 @@ struct PlannedLaunch {
   size_t static_shared;    // nvcc's
   unsigned max_threads;    // the kernel's on the emulated device
   size_t dynamic_limit;    // the kernel's limit at the launch: 48 KiB - static unless raised
+  int device;              // current on the launching thread
 };
 void set_dry_run(bool on);
 std::vector<PlannedLaunch> take_planned_launches();  // and clears the record
@@ -231,6 +233,11 @@ std::vector<PlannedLaunch> take_planned_launches();  // and clears the record
 // stricter of sm_80 and sm_90; 80 or 90 is that one alone, with its SM count (A100 108, H100 132)
 // and shared-memory opt-in (163 / 227 KiB). Clears the kernels' raised shared-memory limits.
 void set_device_arch(int arch);
+// How many emulated devices there are (1 by default; all alike, memory shared). Each thread has
+// its current device (0 at first); a stream belongs to the device current at its creation, and
+// launching or copying on a stream of another device fails with cudaErrorInvalidResourceHandle,
+// so a test can tell whether an op made its stream's device current.
+void set_device_count(int n);
 
 namespace detail {
 

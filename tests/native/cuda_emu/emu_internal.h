@@ -21,6 +21,14 @@ void raise_fault(const std::string &message);
 // cudaFuncSetAttribute).
 size_t dynamic_shared_limit(const void *func);
 
+// Emulated devices (relat_emu::set_device_count) and the calling thread's current one.
+inline int g_device_count = 1;
+inline thread_local int tl_device = 0;
+// The device a stream belongs to; the NULL stream is the current device's.
+inline int stream_device(cudaStream_t stream) {
+  return stream ? *reinterpret_cast<const int *>(stream) : tl_device;
+}
+
 std::string format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 // Inter-block conflict detection (emu_race.cpp). Inactive unless enable() ran, which the hooks of

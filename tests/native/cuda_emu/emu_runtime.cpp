@@ -138,6 +138,8 @@ int tls_anchor() { return 0; }
 
 }  // namespace relat_emu::detail
 
+void relat_emu::set_device_count(int n) { relat_emu::detail::g_device_count = n < 1 ? 1 : n; }
+
 void relat_emu::set_device_arch(int arch) {
   detail::g_device_arch = arch == 80 || arch == 90 ? arch : 0;
   std::lock_guard<std::mutex> lock(detail::g_mutex);
@@ -175,23 +177,27 @@ const char *cudaGetErrorString(cudaError_t e) {
 
 cudaError_t cudaGetDeviceCount(int *count) {
   if (!count) return result(cudaErrorInvalidValue);
-  *count = 1;  // the emulated device
+  *count = relat_emu::detail::g_device_count;
   return cudaSuccess;
 }
 
 cudaError_t cudaGetDevice(int *device) {
   if (!device) return result(cudaErrorInvalidValue);
-  *device = 0;
+  *device = relat_emu::detail::tl_device;
   return sticky();
 }
 
 cudaError_t cudaSetDevice(int device) {
-  return result(device == 0 ? sticky() : cudaErrorInvalidDevice);
+  if (device < 0 || device >= relat_emu::detail::g_device_count)
+    return result(cudaErrorInvalidDevice);
+  relat_emu::detail::tl_device = device;
+  return result(sticky());
 }
 
 cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device) {
   if (!value) return result(cudaErrorInvalidValue);
-  if (device != 0) return result(cudaErrorInvalidDevice);
+  if (device < 0 || device >= relat_emu::detail::g_device_count)
+    return result(cudaErrorInvalidDevice);
   using namespace relat_emu;
   using detail::device_arch, detail::shared_optin_limit, detail::sm_count;
   switch (attr) {
@@ -224,12 +230,19 @@ cudaError_t cudaDeviceReset() {
 
 cudaError_t cudaStreamCreate(cudaStream_t *stream) {
   if (!stream) return result(cudaErrorInvalidValue);
-  *stream = reinterpret_cast<cudaStream_t>(new char);  // a distinct handle; never dereferenced
+  // A distinct handle holding the device it belongs to.
+  *stream = reinterpret_cast<cudaStream_t>(new int(relat_emu::detail::tl_device));
   return sticky();
 }
 
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-  delete reinterpret_cast<char *>(stream);
+  delete reinterpret_cast<int *>(stream);
+  return result(sticky());
+}
+
+cudaError_t cudaStreamGetDevice(cudaStream_t stream, int *device) {
+  if (!device) return result(cudaErrorInvalidValue);
+  *device = relat_emu::detail::stream_device(stream);
   return result(sticky());
 }
 
@@ -264,7 +277,9 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind 
 }
 
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
-                            cudaStream_t) {
+                            cudaStream_t stream) {
+  if (relat_emu::detail::stream_device(stream) != relat_emu::detail::tl_device)
+    return result(cudaErrorInvalidResourceHandle);
   return cudaMemcpy(dst, src, bytes, kind);
 }
 
@@ -276,6 +291,8 @@ cudaError_t cudaMemset(void *ptr, int value, size_t bytes) {
   return cudaSuccess;
 }
 
-cudaError_t cudaMemsetAsync(void *ptr, int value, size_t bytes, cudaStream_t) {
+cudaError_t cudaMemsetAsync(void *ptr, int value, size_t bytes, cudaStream_t stream) {
+  if (relat_emu::detail::stream_device(stream) != relat_emu::detail::tl_device)
+    return result(cudaErrorInvalidResourceHandle);
   return cudaMemset(ptr, value, bytes);
 }

@@ -881,6 +881,11 @@ void launch(const LaunchConfig &cfg, KernelCall call) {
   }
   if (cudaError_t e = sticky_error()) return set_last_error(e);
   const dim3 g = cfg.grid, b = cfg.block;
+  if (const int device = stream_device(cfg.stream); device != tl_device) {
+    refuse(cfg, cfg.name, cudaErrorInvalidResourceHandle,
+           format("its stream belongs to device %d while device %d is current", device, tl_device));
+    return;
+  }
   const bool block_ok = b.x >= 1 && b.y >= 1 && b.z >= 1 && b.x <= kMaxBlockDimXY &&
                         b.y <= kMaxBlockDimXY && b.z <= kMaxBlockDimZ &&
                         uint64_t(b.x) * b.y * b.z <= kMaxThreadsPerBlock;
@@ -930,7 +935,7 @@ void launch(const LaunchConfig &cfg, KernelCall call) {
     std::lock_guard<std::mutex> lock(g_launch_mutex);
     g_planned.push_back(PlannedLaunch{limits.symbol.empty() ? cfg.name : demangle(limits.symbol), g,
                                       b, cfg.smem, limits.static_shared, arch.max_threads,
-                                      dynamic_shared_limit(cfg.func)});
+                                      dynamic_shared_limit(cfg.func), tl_device});
     return;
   }
   std::lock_guard<std::mutex> lock(g_launch_mutex);

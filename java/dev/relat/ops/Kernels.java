@@ -32,14 +32,18 @@ final class Kernels {
     }
 
     /**
-     * Runs the call on the CUDA library when {@code on} is a CUDA tensor (under a guard for its
-     * device, with that device's current stream), else on the CPU library, and turns a bad status
+     * Runs the call on the CUDA library when {@code on} is a CUDA tensor (on its device, for
+     * libtorch and for librelat_cuda, with that device's current stream), else on the CPU library, and turns a bad status
      * into a {@link NativeKernelException} carrying the native message.
      */
     static void launch(String op, Tensor on, Call call) {
         if (on.is_cuda()) {
             KernelLibrary cuda = library(op, true);
             try (CUDAGuard guard = new CUDAGuard(on.device())) {
+                // librelat_cuda links its own CUDA runtime: libtorch's current device is not its
+                // current device. An op on a stream switches to the stream's device itself; this
+                // covers the default stream, which carries no device.
+                check(cuda, CudaKernels.INSTANCE.setDevice(on.device().index()));
                 check(cuda, call.run(cuda, Backend.stream(on)));
             }
         } else {

@@ -4,7 +4,7 @@ median of individually timed calls after a warm-up), on the same dtypes and shap
 
     python3 bench_torch.py OUT.csv
 
-Writes kernel,dtype,rows,cols,us. Adding a kernel: one entry in OPS with the same shapes as its
+Writes kernel,dtype,rows,cols,us, each row flushed as it is written. Adding a kernel: one entry in OPS with the same shapes as its
 bench in checks/<op>.cpp.
 """
 import csv
@@ -288,7 +288,7 @@ def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     print(f"torch {torch.__version__} on {torch.cuda.get_device_name()}")
-    with open(sys.argv[1], "w", newline="") as f:
+    with open(sys.argv[1], "w", newline="", buffering=1) as f:  # line-buffered: a timeout keeps the rows
         out = csv.writer(f)
         out.writerow(["kernel", "dtype", "rows", "cols", "us"])
         for kernel, make in OPS.items():

@@ -2,7 +2,8 @@
 // against its CPU twin in librelat_cpu on the host, on fresh random data with NaN-poisoned outputs;
 // and CUDA-event timings of each kernel on shapes that fill the GPU.
 //   check_kernels check [--quick]   correctness (--quick: small shapes, for compute-sanitizer)
-//   check_kernels bench <out.csv>   median time per kernel, dtype and shape
+//   check_kernels bench <out.csv>   median time per kernel, dtype and shape (CSV columns
+//                                   kernel,dtype,rows,cols,us,bytes,flops; each row flushed)
 // Each op is one file, checks/<op>.cpp, registering its check and bench (gpu_check.h); this file
 // runs them all, in name order.
 #include <cuda_runtime.h>
@@ -42,6 +43,7 @@ using namespace relat::gpu_check;
 int main(int argc, char **argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   const bool quick = argc > 2 && std::string(argv[2]) == "--quick";
+  std::setvbuf(stdout, nullptr, _IOLBF, 1 << 12);  // each result line as it is produced
   Rng rng(test_seed());
   int devices = relat_cuda_device_count();
   std::printf("relat_cuda %s built for %s, %d device(s)\n", relat_cuda_version(),
@@ -60,7 +62,9 @@ int main(int argc, char **argv) {
   if (mode == "bench" && argc > 2) {
     FILE *csv = std::fopen(argv[2], "w");
     if (!csv) return 2;
-    std::fprintf(csv, "kernel,dtype,rows,cols,us,bytes\n");
+    // Every row reaches the file as it is written: a run cut short by its time limit keeps them.
+    std::setvbuf(csv, nullptr, _IOLBF, 1 << 12);
+    std::fprintf(csv, "kernel,dtype,rows,cols,us,bytes,flops\n");
     for (const Op &op : registered_ops()) op.bench(csv, rng);
     std::fclose(csv);
     return 0;

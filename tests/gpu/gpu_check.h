@@ -154,12 +154,14 @@ double timed_us(const char *what, Launch launch, int warmup = 10, int iters = 10
   return us;
 }
 
-// Times `launch` and writes its CSV row (kernel,dtype,rows,cols,us,bytes) and a line to stdout.
+// Times `launch` and writes its CSV row (kernel,dtype,rows,cols,us,bytes,flops; flops 0: a
+// bandwidth-bound kernel) and a line to stdout. check_kernels makes the CSV line-buffered, so a
+// timeout loses no finished row.
 template <class Launch>
 void bench_one(FILE *csv, const char *kernel, relat_dtype d, int64_t rows, int64_t cols,
                double bytes, Launch launch) {
   const double us = timed_us(kernel, launch);
-  std::fprintf(csv, "%s,%s,%lld,%lld,%.3f,%.0f\n", kernel, dtype_name(d), (long long)rows,
+  std::fprintf(csv, "%s,%s,%lld,%lld,%.3f,%.0f,0\n", kernel, dtype_name(d), (long long)rows,
                (long long)cols, us, bytes);
   std::printf("%s %s %lldx%lld: %.1f us\n", kernel, dtype_name(d), (long long)rows, (long long)cols,
               us);

@@ -2,11 +2,14 @@
 # GPU checks of relat's CUDA kernels, for a machine with an NVIDIA GPU, nvcc, CMake and python3
 # with torch (no Java, Maven or network needed):
 #   1. builds librelat_cuda for the local GPU and the check driver (check_kernels);
-#   2. compares every kernel on the device with its CPU twin on fresh random data;
-#   3. runs the checks again under compute-sanitizer (memcheck, racecheck, synccheck);
-#   4. times every kernel with CUDA events next to the torch equivalent and its bandwidth floor.
+#   2. compares every kernel on the device with its CPU twin on fresh random data (check), and with
+#      torch's own operations on the device (check_torch.py);
+#   3. runs the small-shape checks again under compute-sanitizer (memcheck, racecheck, synccheck);
+#   4. measures this GPU's floors (copy bandwidth, bf16 / fp32 GEMM rate: floors.py), then times
+#      every kernel with CUDA events next to the torch equivalent and its floor.
 # Usage: bash tests/gpu/run.sh LOGDIR    (full logs go to LOGDIR; the summary table prints last)
-# Without a GPU it builds what it can and exits 0. Env: RELAT_PEAK_BW_GBS (default 4800, H200 HBM).
+# Without a GPU it builds what it can and exits 0. Env: RELAT_PEAK_BW_GBS overrides the measured
+# bandwidth floor (without floors.csv report.py falls back to an H200's datasheet values).
 set -uo pipefail
 
 if [[ $# -ne 1 ]]; then
@@ -17,8 +20,8 @@ mkdir -p "$1" || exit 2
 LOG=$(cd "$1" && pwd)
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=$LOG/build
-PEAK_GBS=${RELAT_PEAK_BW_GBS:-4800}
-DEADLINE=$((SECONDS + 450))  # 7.5 minutes in all, inside the 8-minute budget
+PEAK_GBS=${RELAT_PEAK_BW_GBS:-}
+DEADLINE=$((SECONDS + 460))  # 7 min 40 s in all (a step's kill grace and the report fit in 8 min)
 JOBS=$(nproc 2>/dev/null || echo 2)
 failures=()
 
@@ -77,17 +80,33 @@ step build 300 cmake --build "$BUILD" -j "$JOBS" --target relat_cuda relat_cpu c
 CHECK=$BUILD/tests-gpu/check_kernels
 
 if ((!gpu)); then
+  # The Python steps at least parse (their CPU checks: tests/gpu/test_report.sh, and
+  # check_torch.py --lib cpu, see README.md).
+  for py in check_torch.py floors.py report.py bench_torch.py; do
+    python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' \
+      "$ROOT/tests/gpu/$py" || { echo "error: tests/gpu/$py does not parse" >&2; exit 1; }
+  done
   echo "no GPU present: built only ($(IFS=,; echo "${why[*]}"))"
   exit 0
 fi
 
 # ---- correctness, then the same checks under compute-sanitizer ---------------------------------
-step check 120 "$CHECK" check
+# Step caps (seconds) after a build of ~3-4 minutes on 16 cores: check 90, check-torch 75, the
+# three sanitizers 40 each on the small shapes, floors 30, bench 90, bench-torch 60; the overall
+# deadline cuts the last ones short if the build took longer (every result line is flushed as it is
+# produced, so a cut step keeps what it finished and report.py skips a torn last line).
+step check 90 "$CHECK" check
+if ((torch)); then
+  step check-torch 75 env PYTHONUNBUFFERED=1 python3 "$ROOT/tests/gpu/check_torch.py" \
+    "$BUILD/kernels/librelat_cuda.so" --lib cuda
+else
+  failures+=("check-torch (python3 cannot import torch)")
+fi
 SANITIZER=$(command -v compute-sanitizer || true)
 [[ -z $SANITIZER ]] && SANITIZER=$(dirname "$NVCC")/compute-sanitizer
 if [[ -x $SANITIZER ]]; then
   for tool in memcheck racecheck synccheck; do
-    step "$tool" 90 "$SANITIZER" --tool "$tool" --error-exitcode 99 "$CHECK" check --quick
+    step "$tool" 40 "$SANITIZER" --tool "$tool" --error-exitcode 99 "$CHECK" check --quick
   done
 else
   echo "-- compute-sanitizer not found: sanitizer checks skipped"
@@ -95,28 +114,33 @@ else
 fi
 
 # ---- timings ------------------------------------------------------------------------------------------------
-step bench 120 "$CHECK" bench "$LOG/bench-relat.csv"
 if ((torch)); then
-  step bench-torch 120 env PYTHONUNBUFFERED=1 python3 "$ROOT/tests/gpu/bench_torch.py" \
+  step floors 30 env PYTHONUNBUFFERED=1 python3 "$ROOT/tests/gpu/floors.py" "$LOG/floors.csv"
+fi
+step bench 90 "$CHECK" bench "$LOG/bench-relat.csv"
+if ((torch)); then
+  step bench-torch 60 env PYTHONUNBUFFERED=1 python3 "$ROOT/tests/gpu/bench_torch.py" \
     "$LOG/bench-torch.csv"
 fi
 
 # ---- summary ---------------------------------------------------------------------------------------------------
 echo
-grep -h -E '^(relat_cuda|device 0|torch) ' "$LOG/check.log" "$LOG/bench-torch.log" 2>/dev/null
+grep -h -E '^(relat_cuda|device 0|torch|check_torch: [0-9]|copy_bw|gemm_)' "$LOG/check.log" \
+  "$LOG/check-torch.log" "$LOG/floors.log" "$LOG/bench-torch.log" 2>/dev/null
 for name in check memcheck racecheck synccheck; do
   [[ -f $LOG/$name.log ]] || continue
   summary=$(grep -h -E 'passed, [0-9]+ failed|ERROR SUMMARY' "$LOG/$name.log" | tr '\n' ' ')
   echo "$name: ${summary:-no summary (see $name.log)}"
 done
-grep -h '^FAIL' "$LOG/check.log" 2>/dev/null | head -20
+grep -h '^FAIL' "$LOG/check.log" "$LOG/check-torch.log" 2>/dev/null | head -20
 if ((${#failures[@]})); then
   echo "FAILED: ${failures[*]}"
 fi
 echo
 if [[ -f $LOG/bench-relat.csv ]]; then
-  python3 "$ROOT/tests/gpu/report.py" "$LOG/bench-relat.csv" "$LOG/bench-torch.csv" "$PEAK_GBS" |
-    tee "$LOG/table.txt"
+  python3 "$ROOT/tests/gpu/report.py" "$LOG/bench-relat.csv" "$LOG/bench-torch.csv" \
+    --floors "$LOG/floors.csv" --check-torch "$LOG/check-torch.log" \
+    ${PEAK_GBS:+--peak-gbs "$PEAK_GBS"} | tee "$LOG/table.txt"
 else
   echo "no timings (see bench.log)"
 fi

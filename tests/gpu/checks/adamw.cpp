@@ -114,7 +114,7 @@ void bench_adamw(FILE *csv, Rng &rng, bool qwen3_8b) {
   });
   // Bytes that must move: params read and written, grads read, both moments read and written.
   const double bytes = double(total) * (4 * 2 + 4 + 16);
-  std::fprintf(csv, "adamw,f32,%zu,%lld,%.3f,%.0f\n", sizes.size(), (long long)total, us, bytes);
+  std::fprintf(csv, "adamw,f32,%zu,%lld,%.3f,%.0f,0\n", sizes.size(), (long long)total, us, bytes);
   std::printf("adamw f32 %zu tensors, %lld parameters: %.1f us\n", sizes.size(), (long long)total,
               us);
 }

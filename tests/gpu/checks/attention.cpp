@@ -105,10 +105,13 @@ void bench_attention(FILE *csv, Rng &rng, relat_dtype d, int64_t tq, int64_t tk)
   const double prefix = double(tk - tq), pairs = double(hq) * (tq * prefix + tq * (tq + 1) / 2.0);
   const double bytes_fwd = (2 * F + 2 * K) * es + 4 * rows,
                bytes_bwd = (4 * F + 4 * K) * es + 8 * rows;
-  std::fprintf(csv, "attention_fwd,%s,%lld,%lld,%.3f,%.0f\n", dtype_name(d), (long long)tq,
-               (long long)tk, us_fwd, bytes_fwd);
-  std::fprintf(csv, "attention_bwd,%s,%lld,%lld,%.3f,%.0f\n", dtype_name(d), (long long)tq,
-               (long long)tk, us_bwd, bytes_bwd);
+  // FLOP floors over the visible (query, key) pairs only (the causal half is not computed):
+  // forward 4 D per pair (q k^T and p v), backward 10 D (s again, dp = dout v^T, dv, dq, dk).
+  const double flops_fwd = 4.0 * pairs * double(dim), flops_bwd = 10.0 * pairs * double(dim);
+  std::fprintf(csv, "attention_fwd,%s,%lld,%lld,%.3f,%.0f,%.0f\n", dtype_name(d), (long long)tq,
+               (long long)tk, us_fwd, bytes_fwd, flops_fwd);
+  std::fprintf(csv, "attention_bwd,%s,%lld,%lld,%.3f,%.0f,%.0f\n", dtype_name(d), (long long)tq,
+               (long long)tk, us_bwd, bytes_bwd, flops_bwd);
   std::printf(
       "attention %s tq=%lld tk=%lld: forward %.1f us (%.1f TFLOP/s), backward %.1f us "
       "(%.1f TFLOP/s)\n",

@@ -56,7 +56,7 @@ void bench_decode(FILE *csv, Rng &rng, relat_dtype d, int64_t len) {
         1.f / std::sqrt(float(dim)), static_cast<float *>(ws.get()), ws_bytes, d, nullptr);
   });
   const double bytes = 2.0 * double(ncache) * es + 2.0 * double(nq) * es;
-  std::fprintf(csv, "decode_attention,%s,1,%lld,%.3f,%.0f\n", dtype_name(d), (long long)len, us,
+  std::fprintf(csv, "decode_attention,%s,1,%lld,%.3f,%.0f,0\n", dtype_name(d), (long long)len, us,
                bytes);
   std::printf("decode %s len=%lld: %.1f us\n", dtype_name(d), (long long)len, us);
 }

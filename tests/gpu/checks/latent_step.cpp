@@ -118,8 +118,10 @@ void bench_latent_soft(FILE *csv, Rng &rng, relat_dtype d, int64_t batch, int64_
         dwb.get(), bw, d, nullptr);
   });
   const double bytes = 4.0 * double(nu) * es;  // U and E, read once per direction
-  std::fprintf(csv, "latent_soft,%s,%lld,%lld,%.3f,%.0f\n", dtype_name(d), (long long)batch,
-               (long long)hidden, us, bytes);
+  // FLOPs: forward 4 B V d (z = h U^T, then p E), backward 8 B V d (g = E de, z again, p U).
+  const double flops = 12.0 * double(batch) * double(vocab) * double(hidden);
+  std::fprintf(csv, "latent_soft,%s,%lld,%lld,%.3f,%.0f,%.0f\n", dtype_name(d), (long long)batch,
+               (long long)hidden, us, bytes, flops);
   std::printf("latent_soft %s B=%lld d=%lld V=%lld: %.1f us (forward + backward)\n", dtype_name(d),
               (long long)batch, (long long)hidden, (long long)vocab, us);
 }

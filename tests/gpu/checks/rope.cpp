@@ -74,7 +74,7 @@ void bench_rope(FILE *csv, Rng &rng, relat_dtype d, int64_t tokens, int64_t qh) 
   });
   // Bytes that must move: read q and k, write them, read the positions.
   const double bytes = double(nq + nk) * es * 2 + double(tokens) * 8;
-  std::fprintf(csv, "rope_forward,%s,%lld,%lld,%.3f,%.0f\n", dtype_name(d), (long long)tokens,
+  std::fprintf(csv, "rope_forward,%s,%lld,%lld,%.3f,%.0f,0\n", dtype_name(d), (long long)tokens,
                (long long)qh, us, bytes);
   std::printf("rope_forward %s tokens=%lld q_heads=%lld: %.1f us\n", dtype_name(d),
               (long long)tokens, (long long)qh, us);

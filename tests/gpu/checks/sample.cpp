@@ -65,7 +65,7 @@ void bench_sample(FILE *csv, Rng &rng, const SampleSetting &s, int64_t rows) {
                              nullptr);
   });
   const double bytes = double(rows) * double(vocab) * 4;  // one read of the logits
-  std::fprintf(csv, "sample_%s,f32,%lld,%lld,%.3f,%.0f\n", s.name, (long long)rows,
+  std::fprintf(csv, "sample_%s,f32,%lld,%lld,%.3f,%.0f,0\n", s.name, (long long)rows,
                (long long)vocab, us, bytes);
   std::printf("sample_%s f32 rows=%lld vocab=%lld: %.1f us\n", s.name, (long long)rows,
               (long long)vocab, us);

@@ -103,6 +103,13 @@ class Relat:
             fn = getattr(self.dll, f"relat_{lib}_{op}")
             fn.restype, fn.argtypes = ctypes.c_int, [CTYPE[c] for c in sig]
             self.fns[op] = fn
+        if lib == "cuda":
+            # librelat_cuda has its own runtime: torch's default stream (NULL) means its current
+            # device, which torch's current device does not set.
+            set_device = self.dll.relat_cuda_set_device
+            set_device.restype, set_device.argtypes = ctypes.c_int, [ctypes.c_int]
+            if set_device(torch.cuda.current_device()) != 0:
+                raise RuntimeError(f"relat_cuda_set_device: {self.last_error()}")
 
     def stream(self):
         return torch.cuda.current_stream().cuda_stream if self.lib == "cuda" else None

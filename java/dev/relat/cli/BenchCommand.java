@@ -1,5 +1,6 @@
 package dev.relat.cli;
 
+import dev.relat.ops.Backend;
 import java.io.File;
 import java.io.IOException;
 import java.net.URISyntaxException;
@@ -26,7 +27,8 @@ import picocli.CommandLine.ParentCommand;
                 + " the same run, as ratios of medians).",
             "Every argument this command does not know goes to JMH unchanged, for example:",
             "  relat bench RmsNormBench -p hidden=4096 -wi 1 -i 3 --out bench-out",
-            "(-rf and -rff are set by relat bench). Needs the test classes: the relat launcher builds them."})
+            "(-rf and -rff are set by relat bench). Needs the test classes: the relat launcher builds them.",
+            "-p device=cuda (or cuda:N) runs the kernel and model benchmarks on a GPU (a CUDA build, -Pcuda)."})
 final class BenchCommand implements Callable<Integer> {
     static final String RESULTS_JSON = "jmh-results.json";
     static final String RESULTS_MD = "jmh-results.md";
@@ -61,6 +63,12 @@ final class BenchCommand implements Callable<Integer> {
             if (a.equals("-rf") || a.equals("-rff") || a.equals("-o")) {
                 throw new UsageError("relat bench sets " + a + " itself (results go to --out)");
             }
+        }
+        List<String> cuda = fromJson == null ? cudaDevices(jmhArgs) : List.of();
+        if (!cuda.isEmpty() && !Backend.cudaAvailable()) {
+            // fail here, not in every forked benchmark's setup after minutes of JMH output
+            ctx.err().println("relat bench: " + noCuda(cuda.get(0)));
+            return 1;
         }
         Files.createDirectories(out);
         Path json = out.resolve(RESULTS_JSON);
@@ -110,6 +118,34 @@ final class BenchCommand implements Callable<Integer> {
         ctx.out().println("\nwrote " + json + " and " + mdFile
                 + " (this machine may be shared and noisy: compare ratios from the same run, not absolute times)");
         return 0;
+    }
+
+    /**
+     * The CUDA values of the {@code device} parameter the JMH arguments set ({@code -p device=cuda},
+     * {@code -p device=cpu,cuda:1}, {@code -pdevice=cuda}).
+     *
+     * @param jmhArgs the arguments passed on to JMH
+     * @return each value that is {@code cuda} or {@code cuda:N}, in order; empty when none is
+     */
+    static List<String> cudaDevices(List<String> jmhArgs) {
+        List<String> found = new ArrayList<>();
+        for (int i = 0; i < jmhArgs.size(); i++) {
+            String a = jmhArgs.get(i);
+            String param = a.equals("-p") ? (i + 1 < jmhArgs.size() ? jmhArgs.get(++i) : "")
+                    : a.startsWith("-p") ? a.substring(2) : "";
+            if (!param.startsWith("device=")) continue;
+            for (String value : param.substring("device=".length()).split(",")) {
+                String v = value.strip();
+                if (v.equals("cuda") || v.startsWith("cuda:")) found.add(v);
+            }
+        }
+        return found;
+    }
+
+    /** The line for a CUDA device asked for on a machine without one (as the benchmarks' BenchDevice says it). */
+    static String noCuda(String device) {
+        return "device=" + device + ": no CUDA device (libtorch sees none / librelat_cuda not built);"
+                + " run on a CUDA build with -Pcuda";
     }
 
     /** target/test-classes, the relat jar and its platform jar (or target/classes) and target/test-classpath.txt. */

@@ -21,15 +21,18 @@ import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.Blackhole;
 
 /**
  * One AdamW step over ReLAT's LoRA parameters on the CPU: rank 8 A [8, in] and B [out, 8] on the
  * q/k/v/o/gate/up/down projections of every layer (Qwen3-0.6B: 28 layers, 392 tensors, 4.9 M
- * parameters; Qwen3-8B: 36 layers, 504 tensors, 21.8 M parameters), fp32 parameters and grads.
+ * parameters; Qwen3-8B: 36 layers, 504 tensors, 21.8 M parameters), fp32 parameters and grads, on
+ * {@code device} ({@link BenchDevice}).
  * relat: one multi-tensor call (including the Java side that gathers the pointers). libtorch:
  * torch::optim::AdamW's step (a loop of element-wise ops per tensor), and libtorchFlat, the same
  * formula as in-place libtorch ops over one flat buffer that holds every parameter (what a foreach
- * implementation could reach at best).
+ * implementation could reach at best). Baselines: the optimizer step updates its tensors in place
+ * (its temporaries are its own); libtorchFlat releases its temporaries each call.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -41,6 +44,11 @@ public class AdamWBench {
     @Param({"0.6B", "8B"})
     public String model;
 
+    /** cpu, cuda or cuda:N ({@link BenchDevice}). */
+    @Param({"cpu"})
+    public String device;
+
+    private BenchDevice dev;
     private AdamW relat;
     private List<Tensor> grads;
     private org.bytedeco.pytorch.AdamW torchAdamW;
@@ -65,7 +73,8 @@ public class AdamWBench {
 
     @Setup
     public void setup() {
-        TensorOptions f32 = new TensorOptions(torch.ScalarType.Float);
+        dev = BenchDevice.of(device);
+        TensorOptions f32 = dev.options(torch.ScalarType.Float);
         List<Tensor> params = new ArrayList<>();
         grads = new ArrayList<>();
         TensorVector torchParams = new TensorVector();
@@ -93,18 +102,21 @@ public class AdamWBench {
 
     @Benchmark
     public long relat() {
-        relat.step(grads);
+        dev.run(() -> relat.step(grads));
         return relat.stepCount();
     }
 
     @Benchmark
-    public Tensor libtorchAdamW() {
-        torchAdamW.step();
-        return null;
+    public void libtorchAdamW() {
+        dev.run(() -> torchAdamW.step());
     }
 
     @Benchmark
-    public Tensor libtorchFlat() {
+    public void libtorchFlat(Blackhole bh) {
+        dev.released(bh, this::flatStep);
+    }
+
+    private Tensor flatStep() {
         step++;
         double lr = 2e-5, b1 = 0.9, b2 = 0.999, eps = 1e-8;
         double bc1 = 1 - Math.pow(b1, step), bc2 = 1 - Math.pow(b2, step);

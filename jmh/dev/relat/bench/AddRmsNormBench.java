@@ -22,10 +22,13 @@ import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.Blackhole;
 
 /**
- * Residual add + RMSNorm on the CPU. Baseline forward: s = x + r, then libtorch's rms_norm(s).
- * Baseline backward: the rms_norm backward composition (see RmsNormBench) plus ds_next.
+ * Residual add + RMSNorm on {@code device} ({@link BenchDevice}). Baseline forward: s = x + r, then
+ * libtorch's rms_norm(s). Baseline backward: the rms_norm backward composition (see RmsNormBench)
+ * plus ds_next. Baselines: released each call (rms_norm has no out variant). relat writes into
+ * preallocated outputs.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -43,6 +46,11 @@ public class AddRmsNormBench {
     @Param({"F32", "BF16"})
     public DType dtype;
 
+    /** cpu, cuda or cuda:N ({@link BenchDevice}). */
+    @Param({"cpu"})
+    public String device;
+
+    private BenchDevice dev;
     private Tensor x, r, weight, s, y, rstd, rstdColumn, dy, dsNext, ds;
     private long[] normalizedShape;
     private TensorOptional weightOptional;
@@ -50,7 +58,8 @@ public class AddRmsNormBench {
 
     @Setup
     public void setup() {
-        TensorOptions f32 = new TensorOptions(torch.ScalarType.Float);
+        dev = BenchDevice.of(device);
+        TensorOptions f32 = dev.options(torch.ScalarType.Float);
         long[] shape = {tokens, hidden};
         x = torch.randn(shape, f32).to(dtype.scalarType());
         r = torch.randn(shape, f32).to(dtype.scalarType());
@@ -70,24 +79,27 @@ public class AddRmsNormBench {
 
     @Benchmark
     public Tensor relat() {
-        AddRmsNorm.forward(x, r, weight, 1e-6, s, y, rstd);
+        dev.run(() -> AddRmsNorm.forward(x, r, weight, 1e-6, s, y, rstd));
         return y;
     }
 
     @Benchmark
-    public Tensor libtorch() {
-        Tensor sum = x.add(r);
-        return torch.rms_norm(sum, normalizedShape, weightOptional, eps);
+    public void libtorch(Blackhole bh) {
+        dev.released(bh, () -> torch.rms_norm(x.add(r), normalizedShape, weightOptional, eps));
     }
 
     @Benchmark
     public Tensor relatBackward() {
-        AddRmsNorm.backward(dy, dsNext, s, weight, rstd, ds, null, null);
+        dev.run(() -> AddRmsNorm.backward(dy, dsNext, s, weight, rstd, ds, null, null));
         return ds;
     }
 
     @Benchmark
-    public Tensor libtorchBackward() {
+    public void libtorchBackward(Blackhole bh) {
+        dev.released(bh, this::backwardComposition);
+    }
+
+    private Tensor backwardComposition() {
         Tensor sf = s.to(torch.ScalarType.Float);
         Tensor g = dy.to(torch.ScalarType.Float).mul(weight.to(torch.ScalarType.Float));
         Tensor dot = g.mul(sf).sum(new long[] {-1}, true, new ScalarTypeOptional());

@@ -23,14 +23,17 @@ import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.Blackhole;
 
 /**
- * Training attention on the CPU at Qwen3-0.6B-like sizes (16 query heads, 8 KV heads, D = 128,
- * 256 queries after a 200-position prefix): relat's kernels against the explicit libtorch
+ * Training attention on {@code device} ({@link BenchDevice}) at Qwen3-0.6B-like sizes (16 query
+ * heads, 8 KV heads, D = 128, 256 queries after a 200-position prefix): relat's kernels against the explicit libtorch
  * composition (repeat_interleave for GQA, matmul, additive prefix/causal mask, softmax, matmul;
  * autograd for the backward) and against torch's scaled_dot_product_attention (boolean mask,
  * enable_gqa), all from the same token-major [T, H, D] tensors. "forwardBackward" runs the
- * forward and then the backward for a given dout, as a training step does.
+ * forward and then the backward for a given dout, as a training step does. Baselines: released
+ * each call (the gradients autograd accumulates into the leaves stay, as in a training loop). relat
+ * writes into preallocated outputs and workspace.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -48,8 +51,13 @@ public class AttentionBench {
     @Param({"200"})
     public long prefix;
 
+    /** cpu, cuda or cuda:N ({@link BenchDevice}). */
+    @Param({"cpu"})
+    public String device;
+
     private static final long HQ = 16, HKV = 8, D = 128;
 
+    private BenchDevice dev;
     private double scale;
     private Tensor q, k, v, dout, out, lse, dq, dk, dv, workspace;
     private Tensor qg, kg, vg;            // leaf tensors with requires_grad for the libtorch paths
@@ -59,7 +67,8 @@ public class AttentionBench {
     public void setup() {
         long tk = tq + prefix;
         scale = Attention.defaultScale(D);
-        TensorOptions f32 = new TensorOptions(torch.ScalarType.Float);
+        dev = BenchDevice.of(device);
+        TensorOptions f32 = dev.options(torch.ScalarType.Float);
         torch.manual_seed(42);
         q = torch.randn(new long[] {tq, HQ, D}, f32).to(dtype.scalarType());
         k = torch.randn(new long[] {tk, HKV, D}, f32).to(dtype.scalarType());
@@ -74,7 +83,7 @@ public class AttentionBench {
         qg = q.detach().clone().requires_grad_(true);
         kg = k.detach().clone().requires_grad_(true);
         vg = v.detach().clone().requires_grad_(true);
-        boolMask = torch.ones(new long[] {tq, tk}, new TensorOptions(torch.ScalarType.Bool)).tril(prefix);
+        boolMask = torch.ones(new long[] {tq, tk}, dev.options(torch.ScalarType.Bool)).tril(prefix);
         additiveMask = torch.zeros(new long[] {tq, tk}, f32).masked_fill(boolMask.logical_not(),
                 new Scalar(Double.NEGATIVE_INFINITY)).to(dtype.scalarType());
     }
@@ -96,36 +105,42 @@ public class AttentionBench {
 
     @Benchmark
     public Tensor relatForward() {
-        Attention.forward(q, k, v, scale, out, lse);
+        dev.run(() -> Attention.forward(q, k, v, scale, out, lse));
         return out;
     }
 
     @Benchmark
-    public Tensor libtorchForward() {
-        return composition(q, k, v);
+    public void libtorchForward(Blackhole bh) {
+        dev.released(bh, () -> composition(q, k, v));
     }
 
     @Benchmark
-    public Tensor sdpaForward() {
-        return sdpa(q, k, v);
+    public void sdpaForward(Blackhole bh) {
+        dev.released(bh, () -> sdpa(q, k, v));
     }
 
     @Benchmark
     public Tensor relatForwardBackward() {
-        Attention.forward(q, k, v, scale, out, lse);
-        Attention.backward(dout, q, k, v, out, lse, scale, dq, dk, dv, false, workspace);
+        dev.run(() -> {
+            Attention.forward(q, k, v, scale, out, lse);
+            Attention.backward(dout, q, k, v, out, lse, scale, dq, dk, dv, false, workspace);
+        });
         return dk;
     }
 
     @Benchmark
-    public Tensor libtorchForwardBackward() {
-        composition(qg, kg, vg).backward(dout, new BoolOptional(), false, new TensorArrayRefOptional());
-        return kg.grad();
+    public void libtorchForwardBackward(Blackhole bh) {
+        dev.released(bh, () -> {
+            composition(qg, kg, vg).backward(dout, new BoolOptional(), false, new TensorArrayRefOptional());
+            return kg.grad();
+        });
     }
 
     @Benchmark
-    public Tensor sdpaForwardBackward() {
-        sdpa(qg, kg, vg).backward(dout, new BoolOptional(), false, new TensorArrayRefOptional());
-        return kg.grad();
+    public void sdpaForwardBackward(Blackhole bh) {
+        dev.released(bh, () -> {
+            sdpa(qg, kg, vg).backward(dout, new BoolOptional(), false, new TensorArrayRefOptional());
+            return kg.grad();
+        });
     }
 }

@@ -21,13 +21,15 @@ import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.Blackhole;
 
 /**
- * Decode attention on the CPU at Qwen3-0.6B-like sizes (16 query heads, 8 KV heads, D = 128, one
- * query) over a KV cache preallocated to 32768 positions and filled to `length`: relat's split
- * kernel against the libtorch composition a user would write (query heads grouped per KV head by a
- * reshape, matmul, softmax, matmul over the cache prefix) and against scaled_dot_product_attention
- * (enable_gqa).
+ * Decode attention on {@code device} ({@link BenchDevice}) at Qwen3-0.6B-like sizes (16 query
+ * heads, 8 KV heads, D = 128, one query) over a KV cache preallocated to 32768 positions and filled
+ * to `length`: relat's split kernel against the libtorch composition a user would write (query
+ * heads grouped per KV head by a reshape, matmul, softmax, matmul over the cache prefix) and
+ * against scaled_dot_product_attention (enable_gqa). Baselines: released each call. relat writes
+ * into a preallocated output and workspace.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -42,15 +44,21 @@ public class DecodeAttentionBench {
     @Param({"4096", "32768"})
     public long length;
 
+    /** cpu, cuda or cuda:N ({@link BenchDevice}). */
+    @Param({"cpu"})
+    public String device;
+
     private static final long HQ = 16, HKV = 8, D = 128, CAPACITY = 32768;
 
+    private BenchDevice dev;
     private double scale;
     private Tensor q, kCache, vCache, out, workspace;
 
     @Setup
     public void setup() {
         scale = Attention.defaultScale(D);
-        TensorOptions f32 = new TensorOptions(torch.ScalarType.Float);
+        dev = BenchDevice.of(device);
+        TensorOptions f32 = dev.options(torch.ScalarType.Float);
         torch.manual_seed(7);
         q = torch.randn(new long[] {1, HQ, D}, f32).to(dtype.scalarType());
         kCache = torch.randn(new long[] {CAPACITY, HKV, D}, f32).to(dtype.scalarType());
@@ -61,12 +69,16 @@ public class DecodeAttentionBench {
 
     @Benchmark
     public Tensor relat() {
-        DecodeAttention.forward(q, kCache, vCache, null, length, scale, out, workspace);
+        dev.run(() -> DecodeAttention.forward(q, kCache, vCache, null, length, scale, out, workspace));
         return out;
     }
 
     @Benchmark
-    public Tensor libtorch() {
+    public void libtorch(Blackhole bh) {
+        dev.released(bh, this::composition);
+    }
+
+    private Tensor composition() {
         Tensor qh = q.reshape(HKV, HQ / HKV, D);                       // [hkv, g, D]
         Tensor k = kCache.narrow(0, 0, length).permute(1, 2, 0);      // [hkv, D, len]
         Tensor v = vCache.narrow(0, 0, length).permute(1, 0, 2);      // [hkv, len, D]
@@ -75,7 +87,11 @@ public class DecodeAttentionBench {
     }
 
     @Benchmark
-    public Tensor sdpa() {
+    public void sdpa(Blackhole bh) {
+        dev.released(bh, this::sdpaCall);
+    }
+
+    private Tensor sdpaCall() {
         Tensor k = kCache.narrow(0, 0, length).permute(1, 0, 2).unsqueeze(0);
         Tensor v = vCache.narrow(0, 0, length).permute(1, 0, 2).unsqueeze(0);
         return torch.scaled_dot_product_attention(q.unsqueeze(2), k, v, new TensorOptional(), 0.0, false,

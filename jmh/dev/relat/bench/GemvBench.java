@@ -19,13 +19,15 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * The few-row linear on the CPU at Qwen3 projection shapes, relat against libtorch on the same
- * tensors, both writing into preallocated outputs (a fresh libtorch result would also time page
- * faults): forward y = x w^T ({@code torch.mm_out(y, x, w.t())}, what {@code torch.linear} runs)
- * and backward dx = dy w ({@code torch.mm_out(dx, dy, w)}). {@code copy} copies a tensor of the
- * weight's size: its time t gives the machine's stream bandwidth 2 * bytes / t in the same run,
- * and the floor of a GEMV is the weight bytes over that bandwidth (docs/benchmarks.md).
- * libtorch runs on {@code threads} intra-op threads (0 = every core), relat's kernels on every core.
+ * The few-row linear on {@code device} ({@link BenchDevice}) at Qwen3 projection shapes, relat
+ * against libtorch on the same tensors, both writing into preallocated outputs (a fresh libtorch
+ * result would also time page faults): forward y = x w^T ({@code torch.mm_out(y, x, w.t())}, what
+ * {@code torch.linear} runs) and backward dx = dy w ({@code torch.mm_out(dx, dy, w)}). {@code copy}
+ * copies a tensor of the weight's size: its time t gives the machine's stream bandwidth
+ * 2 * bytes / t in the same run, and the floor of a GEMV is the weight bytes over that bandwidth
+ * (docs/benchmarks.md). libtorch runs on {@code threads} intra-op threads (0 = every core, or
+ * -Drelat.threads), relat's kernels on every core. Baselines: {@code _out} into preallocated
+ * outputs (mm_out, copy_).
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -48,15 +50,21 @@ public class GemvBench {
     @Param({"0"})
     public int threads;
 
+    /** cpu, cuda or cuda:N ({@link BenchDevice}). */
+    @Param({"cpu"})
+    public String device;
+
+    private BenchDevice dev;
     private Tensor w, wT, x, y, dy, dx, copySource, copyTarget;
 
     @Setup
     public void setup() {
-        torch.set_num_threads(threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
+        dev = BenchDevice.of(device);
+        BenchDevice.configureThreads(threads);
         String[] nk = shape.substring(shape.indexOf(':') + 1).split("x");
         long n = Long.parseLong(nk[0]);
         long k = Long.parseLong(nk[1]);
-        TensorOptions f32 = new TensorOptions(torch.ScalarType.Float);
+        TensorOptions f32 = dev.options(torch.ScalarType.Float);
         w = torch.randn(new long[] {n, k}, f32).to(dtype.scalarType());
         wT = w.t();
         x = torch.randn(new long[] {rows, k}, f32).to(dtype.scalarType());
@@ -69,28 +77,31 @@ public class GemvBench {
 
     @Benchmark
     public Tensor relatForward() {
-        Gemv.forward(x, w, y);
+        dev.run(() -> Gemv.forward(x, w, y));
         return y;
     }
 
     @Benchmark
     public Tensor libtorchForward() {
-        return torch.mm_out(y, x, wT);
+        dev.run(() -> torch.mm_out(y, x, wT));
+        return y;
     }
 
     @Benchmark
     public Tensor relatBackward() {
-        Gemv.backward(dy, w, dx);
+        dev.run(() -> Gemv.backward(dy, w, dx));
         return dx;
     }
 
     @Benchmark
     public Tensor libtorchBackward() {
-        return torch.mm_out(dx, dy, w);
+        dev.run(() -> torch.mm_out(dx, dy, w));
+        return dx;
     }
 
     @Benchmark
     public Tensor copy() {
-        return copyTarget.copy_(copySource);
+        dev.run(() -> copyTarget.copy_(copySource));
+        return copyTarget;
     }
 }

@@ -21,12 +21,14 @@ import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.Blackhole;
 
 /**
- * The soft latent step on the CPU, one question (B = 1), d = 1024, V = 151,936: relat's fused
- * kernels against the libtorch composition (matmul, softmax, matmul; autograd for dL/dh) in the
- * same run. {@code *Forward}: the step alone (the open-loop latent chain); {@code *Step}: forward
- * and backward (what a ReLAT update does per latent step). {@code tied}: E == U.
+ * The soft latent step on {@code device} ({@link BenchDevice}), one question (B = 1), d = 1024,
+ * V = 151,936: relat's fused kernels against the libtorch composition (matmul, softmax, matmul;
+ * autograd for dL/dh) in the same run. {@code *Forward}: the step alone (the open-loop latent
+ * chain); {@code *Step}: forward and backward (what a ReLAT update does per latent step).
+ * {@code tied}: E == U. Baselines: released each call. relat writes into preallocated outputs.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -50,12 +52,18 @@ public class LatentStepBench {
     @Param({"false", "true"})
     public boolean tied;
 
+    /** cpu, cuda or cuda:N ({@link BenchDevice}). */
+    @Param({"cpu"})
+    public String device;
+
+    private BenchDevice dev;
     private Tensor h, u, emb, de, e, lse, e32, dh, uT;
     private final double tau = 1.0;
 
     @Setup
     public void setup() {
-        TensorOptions f32 = new TensorOptions(torch.ScalarType.Float);
+        dev = BenchDevice.of(device);
+        TensorOptions f32 = dev.options(torch.ScalarType.Float);
         torch.manual_seed(1);
         h = torch.randn(new long[] {batch, hidden}, f32).to(dtype.scalarType());
         u = torch.randn(new long[] {vocab, hidden}, f32).mul(new Scalar(2.0 / Math.sqrt(hidden)))
@@ -71,24 +79,30 @@ public class LatentStepBench {
 
     @Benchmark
     public Tensor relatForward() {
-        LatentStep.softForward(h, u, emb, tau, e, lse, e32);
+        dev.run(() -> LatentStep.softForward(h, u, emb, tau, e, lse, e32));
         return e;
     }
 
     @Benchmark
-    public Tensor libtorchForward() {
-        return torch.softmax(h.mm(uT).div(new Scalar(tau)), 1).mm(emb);
+    public void libtorchForward(Blackhole bh) {
+        dev.released(bh, () -> torch.softmax(h.mm(uT).div(new Scalar(tau)), 1).mm(emb));
     }
 
     @Benchmark
     public Tensor relatStep() {
-        LatentStep.softForward(h, u, emb, tau, e, lse, e32);
-        LatentStep.softBackward(h, u, emb, tau, lse, e32, de, dh);
+        dev.run(() -> {
+            LatentStep.softForward(h, u, emb, tau, e, lse, e32);
+            LatentStep.softBackward(h, u, emb, tau, lse, e32, de, dh);
+        });
         return dh;
     }
 
     @Benchmark
-    public Tensor libtorchStep() {
+    public void libtorchStep(Blackhole bh) {
+        dev.released(bh, this::autogradStep);
+    }
+
+    private Tensor autogradStep() {
         Tensor hf = h.detach().requires_grad_(true);
         Tensor out = torch.softmax(hf.mm(uT).div(new Scalar(tau)), 1).mm(emb);
         out.backward(de, new BoolOptional(), false, new TensorArrayRefOptional());

@@ -23,14 +23,16 @@ import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.Blackhole;
 
 /**
- * Fused linear cross-entropy (forward + dL/dh) on the CPU against, in the same run:
+ * Fused linear cross-entropy (forward + dL/dh) on {@code device} ({@link BenchDevice}) against, in
+ * the same run:
  * <ul>
  *   <li>{@code gemms}: the two GEMMs its math needs, logits = H U^T and dH = dlogits U, as libtorch
  *       mm_out into preallocated outputs (the floor a fused kernel is held to: at most 1.2x);</li>
  *   <li>{@code libtorch}: what a user writes with libtorch alone, linear + cross_entropy (mean,
- *       ignore_index) + backward, for dL/dh.</li>
+ *       ignore_index) + backward, for dL/dh, released each call.</li>
  * </ul>
  * Default size T = 128 counted tokens, d = 1024, V = 151,936 (the Qwen vocabulary): 80 GFLOP per
  * call, under a second on two idle cores, so a run stays within a few minutes. Example:
@@ -56,7 +58,7 @@ public class LinearCrossEntropyBench {
     @Param({"F32", "BF16"})
     public DType dtype;
 
-    /** Intra-op threads for both libtorch and relat (0: libtorch's default, the core count). */
+    /** Intra-op threads for both libtorch and relat (0: every core, or -Drelat.threads). */
     @Param({"0"})
     public int threads;
 
@@ -64,13 +66,19 @@ public class LinearCrossEntropyBench {
     @Param({"AUTO"})
     public LinearCrossEntropy.CpuGemm cpuGemm;
 
+    /** cpu, cuda or cuda:N ({@link BenchDevice}). */
+    @Param({"cpu"})
+    public String device;
+
+    private BenchDevice dev;
     private Tensor h, u, targets, loss, dh, logits, gradH;
 
     @Setup
     public void setup() {
-        if (threads > 0) torch.set_num_threads(threads);
+        dev = BenchDevice.of(device);
+        BenchDevice.configureThreads(threads);
         LinearCrossEntropy.useCpuGemm(cpuGemm);
-        TensorOptions f32 = new TensorOptions(torch.ScalarType.Float);
+        TensorOptions f32 = dev.options(torch.ScalarType.Float);
         torch.manual_seed(1);
         h = torch.randn(new long[] {tokens, hidden}, f32).to(dtype.scalarType());
         u = torch.randn(new long[] {vocab, hidden}, f32).mul(new Scalar(2.0 / Math.sqrt(hidden)))
@@ -78,28 +86,34 @@ public class LinearCrossEntropyBench {
         long[] t = new long[(int) tokens];
         Random r = new Random(1);
         for (int i = 0; i < t.length; i++) t[i] = r.nextInt((int) vocab);
-        targets = Tensor.create(t);
+        targets = dev.put(Tensor.create(t));
         loss = torch.empty(new long[] {}, f32, new MemoryFormatOptional());
         dh = torch.empty_like(h);
-        logits = torch.empty(new long[] {tokens, vocab}, new TensorOptions(dtype.scalarType()), new MemoryFormatOptional());
+        logits = torch.empty(new long[] {tokens, vocab}, dev.options(dtype.scalarType()), new MemoryFormatOptional());
         gradH = torch.empty_like(h);
     }
 
     @Benchmark
     public Tensor relat() {
-        LinearCrossEntropy.forwardBackward(h, u, targets, LinearCrossEntropy.IGNORE_INDEX, loss, dh);
+        dev.run(() -> LinearCrossEntropy.forwardBackward(h, u, targets, LinearCrossEntropy.IGNORE_INDEX, loss, dh));
         return dh;
     }
 
     @Benchmark
     public Tensor gemms() {
-        torch.mm_out(logits, h, u.t());
-        torch.mm_out(gradH, logits, u);
+        dev.run(() -> {
+            torch.mm_out(logits, h, u.t());
+            torch.mm_out(gradH, logits, u);
+        });
         return gradH;
     }
 
     @Benchmark
-    public Tensor libtorch() {
+    public void libtorch(Blackhole bh) {
+        dev.released(bh, this::userComposition);
+    }
+
+    private Tensor userComposition() {
         Tensor hf = h.detach().requires_grad_(true);
         Tensor l = torch.cross_entropy_loss(torch.linear(hf, u), targets, new TensorOptional(), 1,
                 LinearCrossEntropy.IGNORE_INDEX, 0.0);

@@ -22,10 +22,13 @@ import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.Blackhole;
 
 /**
- * Qwen3 QK-norm on the CPU: q of [tokens, heads, 128] (Qwen3-0.6B: 16 query heads, Qwen3-8B: 32),
- * relat against libtorch's rms_norm over the last dimension; backward as in RmsNormBench.
+ * Qwen3 QK-norm on {@code device} ({@link BenchDevice}): q of [tokens, heads, 128] (Qwen3-0.6B: 16
+ * query heads, Qwen3-8B: 32), relat against libtorch's rms_norm over the last dimension; backward as
+ * in RmsNormBench. Baselines: released each call (rms_norm has no out variant). relat writes into
+ * preallocated outputs.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -45,6 +48,11 @@ public class QkNormBench {
     @Param({"F32", "BF16"})
     public DType dtype;
 
+    /** cpu, cuda or cuda:N ({@link BenchDevice}). */
+    @Param({"cpu"})
+    public String device;
+
+    private BenchDevice dev;
     private Tensor q, weight, y, rstd, rstdColumn, dy, dq;
     private long[] normalizedShape;
     private TensorOptional weightOptional;
@@ -52,7 +60,8 @@ public class QkNormBench {
 
     @Setup
     public void setup() {
-        TensorOptions f32 = new TensorOptions(torch.ScalarType.Float);
+        dev = BenchDevice.of(device);
+        TensorOptions f32 = dev.options(torch.ScalarType.Float);
         long[] shape = {tokens, heads, HEAD_DIM};
         q = torch.randn(shape, f32).to(dtype.scalarType());
         dy = torch.randn(shape, f32).to(dtype.scalarType());
@@ -69,23 +78,27 @@ public class QkNormBench {
 
     @Benchmark
     public Tensor relat() {
-        QkNorm.forward(q, weight, 1e-6, y, null);
+        dev.run(() -> QkNorm.forward(q, weight, 1e-6, y, null));
         return y;
     }
 
     @Benchmark
-    public Tensor libtorch() {
-        return torch.rms_norm(q, normalizedShape, weightOptional, eps);
+    public void libtorch(Blackhole bh) {
+        dev.released(bh, () -> torch.rms_norm(q, normalizedShape, weightOptional, eps));
     }
 
     @Benchmark
     public Tensor relatBackward() {
-        QkNorm.backward(dy, q, weight, rstd, dq, null, null);
+        dev.run(() -> QkNorm.backward(dy, q, weight, rstd, dq, null, null));
         return dq;
     }
 
     @Benchmark
-    public Tensor libtorchBackward() {
+    public void libtorchBackward(Blackhole bh) {
+        dev.released(bh, this::backwardComposition);
+    }
+
+    private Tensor backwardComposition() {
         Tensor xf = q.to(torch.ScalarType.Float);
         Tensor g = dy.to(torch.ScalarType.Float).mul(weight.to(torch.ScalarType.Float));
         Tensor dot = g.mul(xf).sum(new long[] {-1}, true, new ScalarTypeOptional());

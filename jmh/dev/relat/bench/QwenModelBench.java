@@ -12,7 +12,6 @@ import java.util.Arrays;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -23,16 +22,19 @@ import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OperationsPerInvocation;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.BenchmarkParams;
 
 /**
- * Prefill and decode tokens/s on the CPU for a Qwen3-0.6B-shaped checkpoint with random fp32
- * weights (hidden 1024, intermediate 3072, 28 layers, 16 / 8 heads, head_dim 128, vocab 151,936,
- * tied; 0.6 B parameters, 2.4 GB), relat's QwenModel against the plain-libtorch reference on the
- * same weight tensors. fp32 because this CPU (AVX2, no AVX-512 BF16) has no fast bf16 GEMM.
+ * Prefill and decode tokens/s on {@code device} ({@link BenchDevice}) for a Qwen3-0.6B-shaped
+ * checkpoint with random fp32 weights (hidden 1024, intermediate 3072, 28 layers, 16 / 8 heads,
+ * head_dim 128, vocab 151,936, tied; 0.6 B parameters, 2.4 GB), relat's QwenModel against the
+ * plain-libtorch reference on the same weight tensors. fp32 because this CPU (AVX2, no AVX-512
+ * BF16) has no fast bf16 GEMM.
  *
  * <p>The checkpoint is written once into java.io.tmpdir/relat-bench-qwen3-0.6b-fp32 (reused by
  * later forks and runs; delete it to reclaim 2.4 GB). Prefill: a 64-token prompt, logits of the
@@ -40,6 +42,12 @@ import org.openjdk.jmh.annotations.Warmup;
  * cache, the reference (which has no cache) recomputes the 65-token sequence, as a plain libtorch
  * forward must. Throughput is tokens per second. An operation takes seconds here, so iterations
  * are short (1 s: one operation or a few each) to keep the whole run near five minutes.
+ *
+ * <p>On CUDA ({@code -p device=cuda}) the model loads onto the GPU and relat's methods run there;
+ * the reference methods fail at setup: the plain-libtorch reference (tests/java ReferenceQwen)
+ * builds its ids, masks and positions on the CPU, so it cannot run on CUDA weights. Every method
+ * releases what it allocates each call (PointerScope) and reads one logit back, which also waits
+ * for the GPU.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.Throughput)
@@ -50,6 +58,11 @@ import org.openjdk.jmh.annotations.Warmup;
 public class QwenModelBench {
     static final int PROMPT = 64;
 
+    /** cpu, cuda or cuda:N ({@link BenchDevice}). */
+    @Param({"cpu"})
+    public String device;
+
+    private BenchDevice dev;
     private QwenModel model;
     private ReferenceQwen reference;
     private KvCache cache;
@@ -57,7 +70,13 @@ public class QwenModelBench {
     private long[] extended;
 
     @Setup(Level.Trial)
-    public void setup() throws IOException {
+    public void setup(BenchmarkParams params) throws IOException {
+        dev = BenchDevice.of(device);
+        boolean referenceMethod = params.getBenchmark().endsWith("Reference");
+        if (dev.isCuda() && referenceMethod) {
+            throw new IllegalStateException(params.getBenchmark() + ": device=" + device + ": the plain-libtorch"
+                    + " reference runs on the CPU only (it builds ids, masks and positions there)");
+        }
         QwenConfig config = CheckpointWriter.qwen3_0_6B("float32");
         Path dir = Path.of(System.getProperty("java.io.tmpdir"), "relat-bench-qwen3-0.6b-fp32");
         Path done = dir.resolve("complete");
@@ -65,8 +84,8 @@ public class QwenModelBench {
             CheckpointWriter.writeRandom(dir, config, 606, 1);
             Files.writeString(done, "seed 606\n");
         }
-        model = QwenModel.load(dir, new Device("cpu"), ScalarType.Float);
-        reference = new ReferenceQwen(config, model.weights().byName(), ScalarType.Float);
+        model = QwenModel.load(dir, dev.device(), ScalarType.Float);
+        if (referenceMethod) reference = new ReferenceQwen(config, model.weights().byName(), ScalarType.Float);
         cache = model.newCache(PROMPT + 8);
         Random r = new Random(1);
         prompt = new long[PROMPT];

@@ -22,12 +22,15 @@ import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.Blackhole;
 
 /**
- * RMSNorm on the CPU, relat against libtorch on the same tensors. Forward: libtorch's rms_norm.
- * Backward (dx from the saved rstd): libtorch has no fused rms_norm backward on the CPU, so the
- * baseline is the composition autograd would run, written out without the graph overhead, in fp32
- * like the kernel: g = dy * w; dx = rstd * g - x * rstd^3 * sum(g * x) / cols.
+ * RMSNorm, relat against libtorch on the same tensors, on {@code device} ({@link BenchDevice}).
+ * Forward: libtorch's rms_norm. Backward (dx from the saved rstd): libtorch has no fused rms_norm
+ * backward on the CPU, so the baseline is the composition autograd would run, written out without
+ * the graph overhead, in fp32 like the kernel: g = dy * w; dx = rstd * g - x * rstd^3 * sum(g * x) / cols.
+ * Baselines: released each call (rms_norm has no out variant; the backward is a chain of
+ * temporaries), as in Python. relat writes into preallocated outputs.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -45,6 +48,11 @@ public class RmsNormBench {
     @Param({"F32", "BF16"})
     public DType dtype;
 
+    /** cpu, cuda or cuda:N ({@link BenchDevice}). */
+    @Param({"cpu"})
+    public String device;
+
+    private BenchDevice dev;
     private Tensor x;
     private Tensor weight;
     private Tensor y;
@@ -58,7 +66,8 @@ public class RmsNormBench {
 
     @Setup
     public void setup() {
-        TensorOptions f32 = new TensorOptions(torch.ScalarType.Float);
+        dev = BenchDevice.of(device);
+        TensorOptions f32 = dev.options(torch.ScalarType.Float);
         x = torch.randn(new long[] {tokens, hidden}, f32).to(dtype.scalarType());
         weight = torch.randn(new long[] {hidden}, f32).to(dtype.scalarType());
         dy = torch.randn(new long[] {tokens, hidden}, f32).to(dtype.scalarType());
@@ -74,23 +83,27 @@ public class RmsNormBench {
 
     @Benchmark
     public Tensor relat() {
-        RmsNorm.forward(x, weight, 1e-6, y, null);
+        dev.run(() -> RmsNorm.forward(x, weight, 1e-6, y, null));
         return y;
     }
 
     @Benchmark
-    public Tensor libtorch() {
-        return torch.rms_norm(x, normalizedShape, weightOptional, eps);
+    public void libtorch(Blackhole bh) {
+        dev.released(bh, () -> torch.rms_norm(x, normalizedShape, weightOptional, eps));
     }
 
     @Benchmark
     public Tensor relatBackward() {
-        RmsNorm.backward(dy, x, weight, rstd, dx, null, null);
+        dev.run(() -> RmsNorm.backward(dy, x, weight, rstd, dx, null, null));
         return dx;
     }
 
     @Benchmark
-    public Tensor libtorchBackward() {
+    public void libtorchBackward(Blackhole bh) {
+        dev.released(bh, this::backwardComposition);
+    }
+
+    private Tensor backwardComposition() {
         Tensor xf = x.to(torch.ScalarType.Float);
         Tensor g = dy.to(torch.ScalarType.Float).mul(weight.to(torch.ScalarType.Float));
         Tensor dot = g.mul(xf).sum(new long[] {-1}, true, new ScalarTypeOptional());

@@ -3,7 +3,6 @@ package dev.relat.bench;
 import dev.relat.ops.DType;
 import dev.relat.ops.Rope;
 import java.util.concurrent.TimeUnit;
-import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
@@ -23,12 +22,13 @@ import org.openjdk.jmh.annotations.Warmup;
 import org.openjdk.jmh.infra.Blackhole;
 
 /**
- * RoPE on q and k on the CPU at Qwen3 shapes (head_dim 128, 8 KV heads; 16 query heads for
+ * RoPE on q and k on {@code device} ({@link BenchDevice}) at Qwen3 shapes (head_dim 128, 8 KV heads; 16 query heads for
  * Qwen3-0.6B, 32 for Qwen3-8B). relat: one fused call for q and k, cos/sin computed inside from the
  * positions. libtorch: Hugging Face's apply_rotary_pos_emb (q*cos + rotate_half(q)*sin, then k)
  * with cos/sin precomputed in the activation dtype, i.e. the per-layer cost in transformers, which
  * builds the cos/sin tables once per forward; libtorchWithTables adds that table construction.
- * Backward: relat's inverse rotation vs the ops autograd runs for the HF formula.
+ * Backward: relat's inverse rotation vs the ops autograd runs for the HF formula. Baselines: released
+ * each call (chains of temporaries, as in Python). relat writes into preallocated outputs.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -46,19 +46,25 @@ public class RopeBench {
     @Param({"F32", "BF16"})
     public DType dtype;
 
+    /** cpu, cuda or cuda:N ({@link BenchDevice}). */
+    @Param({"cpu"})
+    public String device;
+
+    private BenchDevice dev;
     private static final long HEAD_DIM = 128;
     private Tensor q, k, qOut, kOut, positions, invFreq, cos, sin;
 
     @Setup
     public void setup() {
         long qHeads = model.equals("8B") ? 32 : 16, kvHeads = 8;
-        TensorOptions f32 = new TensorOptions(torch.ScalarType.Float);
+        dev = BenchDevice.of(device);
+        TensorOptions f32 = dev.options(torch.ScalarType.Float);
         q = torch.randn(new long[] {tokens, qHeads, HEAD_DIM}, f32).to(dtype.scalarType());
         k = torch.randn(new long[] {tokens, kvHeads, HEAD_DIM}, f32).to(dtype.scalarType());
         qOut = torch.empty_like(q);
         kOut = torch.empty_like(k);
-        positions = torch.arange(new Scalar(tokens), new TensorOptions(torch.ScalarType.Long)).add(new Scalar(37));
-        invFreq = Rope.invFreq(1e6, HEAD_DIM, new Device("cpu"));
+        positions = torch.arange(new Scalar(tokens), dev.options(torch.ScalarType.Long)).add(new Scalar(37));
+        invFreq = Rope.invFreq(1e6, HEAD_DIM, dev.device());
         Tensor[] cs = tables();
         cos = cs[0];
         sin = cs[1];
@@ -83,32 +89,38 @@ public class RopeBench {
 
     @Benchmark
     public Tensor relatForward() {
-        Rope.forward(q, k, positions, invFreq, qOut, kOut);
+        dev.run(() -> Rope.forward(q, k, positions, invFreq, qOut, kOut));
         return qOut;
     }
 
     @Benchmark
     public void libtorchForward(Blackhole bh) {
-        bh.consume(q.mul(cos).add(rotateHalf(q).mul(sin)));
-        bh.consume(k.mul(cos).add(rotateHalf(k).mul(sin)));
+        dev.released(bh, () -> {
+            bh.consume(q.mul(cos).add(rotateHalf(q).mul(sin)));
+            return k.mul(cos).add(rotateHalf(k).mul(sin));
+        });
     }
 
     @Benchmark
     public void libtorchWithTables(Blackhole bh) {
-        Tensor[] cs = tables();
-        bh.consume(q.mul(cs[0]).add(rotateHalf(q).mul(cs[1])));
-        bh.consume(k.mul(cs[0]).add(rotateHalf(k).mul(cs[1])));
+        dev.released(bh, () -> {
+            Tensor[] cs = tables();
+            bh.consume(q.mul(cs[0]).add(rotateHalf(q).mul(cs[1])));
+            return k.mul(cs[0]).add(rotateHalf(k).mul(cs[1]));
+        });
     }
 
     @Benchmark
     public Tensor relatBackward() {
-        Rope.backward(q, k, positions, invFreq, qOut, kOut);
+        dev.run(() -> Rope.backward(q, k, positions, invFreq, qOut, kOut));
         return qOut;
     }
 
     @Benchmark
     public void libtorchBackward(Blackhole bh) {
-        bh.consume(q.mul(cos).add(rotateHalfBackward(q.mul(sin))));
-        bh.consume(k.mul(cos).add(rotateHalfBackward(k.mul(sin))));
+        dev.released(bh, () -> {
+            bh.consume(q.mul(cos).add(rotateHalfBackward(q.mul(sin))));
+            return k.mul(cos).add(rotateHalfBackward(k.mul(sin)));
+        });
     }
 }

@@ -3,12 +3,10 @@ package dev.relat.bench;
 import dev.relat.ops.DType;
 import dev.relat.ops.Sampling;
 import java.util.concurrent.TimeUnit;
-import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.LongOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.T_TensorTensor_T;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -21,14 +19,16 @@ import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.Blackhole;
 
 /**
- * Sampling one token per row from Qwen3 logits (vocab 151,936, fp32) on the CPU. relat: one call,
- * ids written into a preallocated int64 tensor, workspace preallocated. libtorch, as a user would
- * write it (Hugging Face's order: temperature, top-k, top-p): greedy = argmax; temperature =
- * softmax + multinomial; top-k = topk, softmax over the k, multinomial, gather; top-p = full sort,
- * softmax, cumsum, mask, multinomial, gather; top-k + top-p = the top-p steps on the top-k values.
- * Settings are Qwen3's recommended ones (T 0.6 with top-k 20 / top-p 0.95; T 0.7 alone).
+ * Sampling one token per row from Qwen3 logits (vocab 151,936, fp32) on {@code device}
+ * ({@link BenchDevice}). relat: one call, ids written into a preallocated int64 tensor, workspace
+ * preallocated. libtorch, as a user would write it (Hugging Face's order: temperature, top-k,
+ * top-p): greedy = argmax; temperature = softmax + multinomial; top-k = topk, softmax over the k,
+ * multinomial, gather; top-p = full sort, softmax, cumsum, mask, multinomial, gather; top-k + top-p
+ * = the top-p steps on the top-k values. Settings are Qwen3's recommended ones (T 0.6 with top-k 20
+ * / top-p 0.95; T 0.7 alone). Baseline: released each call.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -46,17 +46,23 @@ public class SamplingBench {
     @Param({"F32"})
     public DType dtype;
 
+    /** cpu, cuda or cuda:N ({@link BenchDevice}). */
+    @Param({"cpu"})
+    public String device;
+
     private static final long VOCAB = 151_936;
+    private BenchDevice dev;
     private Tensor logits, out, workspace;
     private Sampling.Params params;
     private long step;
 
     @Setup
     public void setup() {
-        logits = torch.randn(new long[] {rows, VOCAB}, new TensorOptions(torch.ScalarType.Float))
+        dev = BenchDevice.of(device);
+        logits = torch.randn(new long[] {rows, VOCAB}, dev.options(torch.ScalarType.Float))
                 .mul(new Scalar(3)).to(dtype.scalarType());
-        out = torch.zeros(new long[] {rows}, new TensorOptions(torch.ScalarType.Long));
-        workspace = Sampling.workspace(rows, VOCAB, new Device("cpu"));
+        out = torch.zeros(new long[] {rows}, dev.options(torch.ScalarType.Long));
+        workspace = Sampling.workspace(rows, VOCAB, dev.device());
         params = switch (mode) {
             case "greedy" -> Sampling.Params.greedy();
             case "temperature" -> new Sampling.Params(0.7, 0, 1.0);
@@ -70,12 +76,17 @@ public class SamplingBench {
 
     @Benchmark
     public Tensor relat() {
-        Sampling.sample(logits, params, 1234, step++, out, workspace);
+        long s = step++;
+        dev.run(() -> Sampling.sample(logits, params, 1234, s, out, workspace));
         return out;
     }
 
     @Benchmark
-    public Tensor libtorch() {
+    public void libtorch(Blackhole bh) {
+        dev.released(bh, this::userSampling);
+    }
+
+    private Tensor userSampling() {
         if (params.isGreedy()) return torch.argmax(logits, new LongOptional(-1), false);
         Tensor scores = logits.div(new Scalar(params.temperature()));
         Tensor ids = null;

@@ -21,10 +21,12 @@ import org.openjdk.jmh.annotations.Warmup;
 import org.openjdk.jmh.infra.Blackhole;
 
 /**
- * SwiGLU on the CPU at the Qwen3 intermediate widths, relat against libtorch on the same tensors:
- * forward silu(gate) * up (two inputs, and from the fused [gate | up] projection via chunk views);
- * backward with libtorch's own silu_backward: dgate = silu_backward(dout * up, gate),
- * dup = dout * silu(gate) (what autograd runs, without the graph).
+ * SwiGLU on {@code device} ({@link BenchDevice}) at the Qwen3 intermediate widths, relat against
+ * libtorch on the same tensors: forward silu(gate) * up (two inputs, and from the fused [gate | up]
+ * projection via chunk views); backward with libtorch's own silu_backward:
+ * dgate = silu_backward(dout * up, gate), dup = dout * silu(gate) (what autograd runs, without the
+ * graph). Baselines: released each call (chains of temporaries, as in Python). relat writes into
+ * preallocated outputs.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -42,11 +44,17 @@ public class SwiGluBench {
     @Param({"F32", "BF16"})
     public DType dtype;
 
+    /** cpu, cuda or cuda:N ({@link BenchDevice}). */
+    @Param({"cpu"})
+    public String device;
+
+    private BenchDevice dev;
     private Tensor gate, up, gu, gv, uv, out, dout, dgate, dup;
 
     @Setup
     public void setup() {
-        TensorOptions f32 = new TensorOptions(torch.ScalarType.Float);
+        dev = BenchDevice.of(device);
+        TensorOptions f32 = dev.options(torch.ScalarType.Float);
         long[] shape = {tokens, intermediate};
         gate = torch.randn(shape, f32).to(dtype.scalarType());
         up = torch.randn(shape, f32).to(dtype.scalarType());
@@ -62,35 +70,37 @@ public class SwiGluBench {
 
     @Benchmark
     public Tensor relat() {
-        SwiGlu.forward(gate, up, out);
+        dev.run(() -> SwiGlu.forward(gate, up, out));
         return out;
     }
 
     @Benchmark
-    public Tensor libtorch() {
-        return torch.silu(gate).mul(up);
+    public void libtorch(Blackhole bh) {
+        dev.released(bh, () -> torch.silu(gate).mul(up));
     }
 
     @Benchmark
     public Tensor relatFused() {
-        SwiGlu.forwardFused(gu, out);
+        dev.run(() -> SwiGlu.forwardFused(gu, out));
         return out;
     }
 
     @Benchmark
-    public Tensor libtorchFused() {
-        return torch.silu(gv).mul(uv);
+    public void libtorchFused(Blackhole bh) {
+        dev.released(bh, () -> torch.silu(gv).mul(uv));
     }
 
     @Benchmark
     public Tensor relatBackward() {
-        SwiGlu.backward(dout, gate, up, dgate, dup);
+        dev.run(() -> SwiGlu.backward(dout, gate, up, dgate, dup));
         return dgate;
     }
 
     @Benchmark
     public void libtorchBackward(Blackhole bh) {
-        bh.consume(torch.silu_backward(dout.mul(up), gate));
-        bh.consume(dout.mul(torch.silu(gate)));
+        dev.released(bh, () -> {
+            bh.consume(torch.silu_backward(dout.mul(up), gate));
+            return dout.mul(torch.silu(gate));
+        });
     }
 }

@@ -1,5 +1,6 @@
 package dev.relat.engine;
 
+import dev.relat.bench.BenchDevice;
 import dev.relat.model.CheckpointWriter;
 import dev.relat.model.Projection;
 import dev.relat.model.QwenConfig;
@@ -13,7 +14,6 @@ import java.util.EnumSet;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -29,10 +29,11 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Timeout;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.BenchmarkParams;
 
 /**
- * One whole ReLAT question on the CPU (K = 16 latent steps, N = 5 updates, a 200-token question,
- * 64 greedy answer tokens), relat's engine against the libtorch-autograd reference
+ * One whole ReLAT question on {@code device} ({@link BenchDevice}; K = 16 latent steps, N = 5
+ * updates, a 200-token question, 64 greedy answer tokens), relat's engine against the libtorch-autograd reference
  * ({@link ReferenceRelat#solve}: autograd, libtorch's AdamW, torch.cat key/value caches) on the same
  * weights, fp32. shape qwen3-0.6b is the Qwen3-0.6B shape (28 layers, 2.4 GB of random weights,
  * written once under java.io.tmpdir); qwen3-0.6b-4l keeps its widths and vocabulary with 4 layers,
@@ -40,7 +41,13 @@ import org.openjdk.jmh.annotations.Warmup;
  *
  * <p>Peak memory: each benchmark method runs in its own forked JVM; before each iteration the
  * process's peak resident set is reset (/proc/self/clear_refs) and after it the peak above the
- * resident set at the start of the iteration is printed as "peak extra RSS".
+ * resident set at the start of the iteration is printed as "peak extra RSS" (host memory only: on
+ * CUDA it does not count GPU memory).
+ *
+ * <p>On CUDA ({@code -p device=cuda}) the model loads onto the GPU and the engine runs there (the
+ * engine follows its model's device); {@code libtorchAutograd} fails at setup: the reference
+ * (tests/java ReferenceRelat, ReferenceQwen) builds its ids, masks and positions on the CPU, so it
+ * cannot run on CUDA weights. relat's method waits for the GPU before returning.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SingleShotTime)
@@ -55,6 +62,11 @@ public class RelatQuestionBench {
     @Param({"qwen3-0.6b"})
     public String shape;
 
+    /** cpu, cuda or cuda:N ({@link BenchDevice}). */
+    @Param({"cpu"})
+    public String device;
+
+    private BenchDevice dev;
     private Engine engine;
     private QwenModel model;
     private Options options;
@@ -63,7 +75,12 @@ public class RelatQuestionBench {
     private long rssBefore;
 
     @Setup(Level.Trial)
-    public void setup() throws IOException {
+    public void setup(BenchmarkParams params) throws IOException {
+        dev = BenchDevice.of(device);
+        if (dev.isCuda() && params.getBenchmark().endsWith(".libtorchAutograd")) {
+            throw new IllegalStateException(params.getBenchmark() + ": device=" + device + ": the libtorch-autograd"
+                    + " reference runs on the CPU only (it builds ids, masks and positions there)");
+        }
         QwenConfig full = CheckpointWriter.qwen3_0_6B("float32");
         QwenConfig config = shape.equals("qwen3-0.6b") ? full
                 : CheckpointWriter.config("qwen3", 1024, 3072, 4, 16, 8, 128, CheckpointWriter.QWEN_VOCAB, true,
@@ -74,7 +91,7 @@ public class RelatQuestionBench {
             CheckpointWriter.writeRandom(dir, config, 606, 1);
             Files.writeString(done, "seed 606\n");
         }
-        model = QwenModel.load(dir, new Device("cpu"), ScalarType.Float);
+        model = QwenModel.load(dir, dev.device(), ScalarType.Float);
         QwenTokenizer tokenizer = QwenTokenizer.load(dir);
         engine = new Engine(model, tokenizer);
         options = Options.builder().latentSteps(16).updateSteps(5).maxNewTokens(64).build();
@@ -120,7 +137,9 @@ public class RelatQuestionBench {
 
     @Benchmark
     public Result relat() {
-        return engine.solve(prompts, options, PhaseListener.NONE);
+        Result result = engine.solve(prompts, options, PhaseListener.NONE);
+        dev.sync();
+        return result;
     }
 
     @Benchmark

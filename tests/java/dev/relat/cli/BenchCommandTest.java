@@ -1,10 +1,13 @@
 package dev.relat.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
+import dev.relat.ops.Backend;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -93,6 +96,30 @@ class BenchCommandTest {
         assertTrue(r.err().contains("sets -rf itself"), r.err());
     }
 
+    @Test
+    void findsTheCudaDevicesTheJmhArgumentsAskFor() {
+        assertEquals(List.of(), BenchCommand.cudaDevices(List.of("RmsNormBench", "-p", "dtype=F32", "-prof", "gc")));
+        assertEquals(List.of(), BenchCommand.cudaDevices(List.of("-p", "device=cpu", "-p")));
+        assertEquals(List.of("cuda"), BenchCommand.cudaDevices(List.of("-p", "device=cuda")));
+        assertEquals(List.of("cuda:1"), BenchCommand.cudaDevices(List.of("X", "-p", "device=cpu,cuda:1", "-i", "1")));
+        assertEquals(List.of("cuda"), BenchCommand.cudaDevices(List.of("-pdevice=cuda")));
+        // another parameter whose value mentions cuda is not the device
+        assertEquals(List.of(), BenchCommand.cudaDevices(List.of("-p", "shape=cuda", "device=cuda")));
+    }
+
+    /** Without CUDA, -p device=cuda stops with one line before JMH starts (no child JVM, no output folder). */
+    @Test
+    void refusesCudaWithoutCudaBeforeStartingJmh() {
+        assumeFalse(Backend.cudaAvailable(), "this machine has CUDA: the refusal does not apply");
+        Path out = tmp.resolve("cuda");
+        CliTestSupport.Run r = CliTestSupport.run(null, null, "bench", "--out", out.toString(), "RmsNormBench",
+                "-p", "device=cpu,cuda:0", "-i", "1");
+        assertEquals(1, r.exit(), r.out() + r.err());
+        assertEquals("relat bench: device=cuda:0: no CUDA device (libtorch sees none / librelat_cuda not built);"
+                + " run on a CUDA build with -Pcuda", r.err().strip());
+        assertFalse(Files.exists(out));
+    }
+
     /**
      * A real JMH run in a child JVM on this test JVM's classpath: one short iteration of
      * RmsNormBench. It checks the plumbing, not speed, so it ignores JMH's lock (another JMH run on
@@ -110,6 +137,6 @@ class BenchCommandTest {
         List<BenchReport.Entry> entries = BenchReport.read(out.resolve(BenchCommand.RESULTS_JSON));
         assertEquals(2, entries.size(), entries.toString());
         String md = Files.readString(out.resolve(BenchCommand.RESULTS_MD));
-        assertTrue(md.contains("| RmsNormBench | dtype=F32 hidden=1024 tokens=1 | relat | libtorch |"), md);
+        assertTrue(md.contains("| RmsNormBench | device=cpu dtype=F32 hidden=1024 tokens=1 | relat | libtorch |"), md);
     }
 }

@@ -6,6 +6,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.DeviceOptional;
 import org.bytedeco.pytorch.LongOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.ScalarTypeOptional;
@@ -31,7 +33,7 @@ public final class ReferenceQwen {
     private Map<String, Tensor[]> lora = Map.of();
     private double loraScale;
 
-    /** weights by Hugging Face name (any dtype / device; they are cast to dtype on the CPU device of the first). */
+    /** weights by Hugging Face name (any dtype; cast to dtype where they are, on one device: the reference runs there). */
     public ReferenceQwen(QwenConfig config, Map<String, Tensor> weights, ScalarType dtype) {
         this.config = config;
         this.dtype = dtype;
@@ -45,6 +47,17 @@ public final class ReferenceQwen {
         this.lora = Map.copyOf(adapters);
         this.loraScale = scale;
         return this;
+    }
+
+    /** The device of the weights, where the reference computes. */
+    public Device device() {
+        return w(QwenNames.EMBED).device();
+    }
+
+    /** Token ids as a tensor on the weights' device. */
+    public Tensor ids(long[] ids) {
+        Tensor t = Tensor.create(ids);
+        return device().is_cpu() ? t : t.to(device(), ScalarType.Long);
     }
 
     /** The embedding matrix E and the LM head U (E when tied), cast to dtype. */
@@ -74,12 +87,12 @@ public final class ReferenceQwen {
 
     /** Logits [T, vocab] (in dtype) of every position of ids. */
     public Tensor logits(long[] ids) {
-        return logitsFromEmbeddings(torch.embedding(w(QwenNames.EMBED), Tensor.create(ids)));
+        return logitsFromEmbeddings(torch.embedding(w(QwenNames.EMBED), ids(ids)));
     }
 
     /** Logits [1, vocab] of the last position only (the LM head applied to one row, as a decode needs). */
     public Tensor lastLogits(long[] ids) {
-        Tensor h = finalHidden(torch.embedding(w(QwenNames.EMBED), Tensor.create(ids)));
+        Tensor h = finalHidden(torch.embedding(w(QwenNames.EMBED), ids(ids)));
         return head(h.narrow(0, h.size(0) - 1, 1));
     }
 
@@ -124,7 +137,8 @@ public final class ReferenceQwen {
         int d = config.headDim();
         Tensor[] rope = rope(start, t);
         // query i (position start + i) sees keys 0 .. start + i
-        Tensor mask = torch.ones(new long[] {t, start + t}, new TensorOptions(ScalarType.Bool)).triu(start + 1);
+        Tensor mask = torch.ones(new long[] {t, start + t},
+                new TensorOptions(ScalarType.Bool).device(new DeviceOptional(device()))).triu(start + 1);
         Tensor x = embeds.to(dtype);
         for (int i = 0; i < config.numHiddenLayers(); i++) {
             Tensor h = rmsNorm(x, w(QwenNames.layer(i, QwenNames.INPUT_NORM)));
@@ -200,10 +214,12 @@ public final class ReferenceQwen {
     /** cos, sin [T, D] as HF computes them: fp32 inv_freq and angles, cast to the model dtype. */
     private Tensor[] rope(long start, long t) {
         int d = config.headDim();
-        Tensor exponents = torch.arange(new Scalar(0), new Scalar(d), new Scalar(2), new TensorOptions(ScalarType.Long))
+        Tensor exponents = torch.arange(new Scalar(0), new Scalar(d), new Scalar(2),
+                        new TensorOptions(ScalarType.Long).device(new DeviceOptional(device())))
                 .to(ScalarType.Float).div(new Scalar((double) d));
         Tensor invFreq = torch.pow(new Scalar(config.ropeTheta()), exponents).reciprocal();
-        Tensor positions = torch.arange(new Scalar(start), new Scalar(start + t), new TensorOptions(ScalarType.Long))
+        Tensor positions = torch.arange(new Scalar(start), new Scalar(start + t),
+                        new TensorOptions(ScalarType.Long).device(new DeviceOptional(device())))
                 .to(ScalarType.Float);
         Tensor freqs = positions.unsqueeze(1).mul(invFreq.unsqueeze(0));
         Tensor emb = torch.cat(new TensorVector(freqs, freqs), -1);

@@ -4,13 +4,24 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.MemoryFormatOptional;
+import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * Autoregressive decoding: prefill the prompt, then one cached decode step per new token until a
  * stop token (not included in the output) or the token limit. Each step runs inside its own
  * PointerScope, so native memory stays flat however long the answer; only token ids reach the
  * host. Sampling runs on the logits' device with libtorch ops, one seeded generator per call.
+ *
+ * <p>On a GPU the loop does not wait for the device each token: the sampled id stays on the device
+ * and is the next step's input there, and the ids are read back in chunks of
+ * {@link #DEVICE_READ_EVERY} to look for a stop token. Up to that many - 1 steps past a stop token
+ * are computed and dropped (their positions stay in the cache, which is never read past the
+ * answer); the returned tokens are the same as one read per token gives.
  */
 public final class Generation {
     /** Why generation ended. */
@@ -51,6 +62,9 @@ public final class Generation {
             stopTokens = Set.copyOf(stopTokens);
         }
     }
+
+    /** Tokens decoded on a GPU between two reads of their ids: one host sync per chunk, not per token. */
+    public static final int DEVICE_READ_EVERY = 16;
 
     private Generation() {}
 
@@ -102,6 +116,7 @@ public final class Generation {
      * @return the new ids and why generation ended
      */
     public static Result decode(QwenModel model, KvCache cache, Tensor firstLogits, Options options, Adapter adapter) {
+        if (firstLogits.is_cuda()) return decodeInChunks(model, cache, firstLogits, options, adapter, DEVICE_READ_EVERY);
         Sampler sampler = new Sampler(options.sampling());
         List<Long> out = new ArrayList<>();
         if (options.maxNewTokens() == 0) return new Result(new long[0], Stop.MAX_TOKENS);
@@ -113,6 +128,44 @@ public final class Generation {
             try (PointerScope scope = new PointerScope()) {
                 Tensor logits = model.lastLogits(cache, new long[] {next}, adapter);
                 next = sampler.next(logits);
+            }
+        }
+    }
+
+    /**
+     * {@link #decode} with the sampled ids kept on the logits' device and read back every
+     * {@code readEvery} tokens: the GPU loop, which the CPU tests run with small chunks to check
+     * it returns what {@link #decode}'s token-by-token loop returns.
+     */
+    static Result decodeInChunks(QwenModel model, KvCache cache, Tensor firstLogits, Options options, Adapter adapter,
+            int readEvery) {
+        if (readEvery < 1) throw new IllegalArgumentException("readEvery must be >= 1");
+        int max = options.maxNewTokens();
+        if (max == 0) return new Result(new long[0], Stop.MAX_TOKENS);
+        Sampler sampler = new Sampler(options.sampling());
+        List<Long> out = new ArrayList<>();
+        try (PointerScope scope = new PointerScope()) {
+            Tensor ids = torch.empty(new long[] {max}, new TensorOptions(firstLogits.device())
+                    .dtype(new ScalarTypeOptional(ScalarType.Long)), new MemoryFormatOptional());
+            ids.narrow(0, 0, 1).copy_(sampler.pick(firstLogits));
+            int sampled = 1;
+            int read = 0;
+            while (true) {
+                if (sampled - read == readEvery || sampled == max) {
+                    Tensor chunk = ids.narrow(0, read, sampled - read).cpu();
+                    for (int i = 0; i < sampled - read; i++) {
+                        long id = chunk.data_ptr_long().get(i);
+                        if (options.stopTokens().contains(id)) return new Result(toArray(out), Stop.STOP_TOKEN);
+                        out.add(id);
+                    }
+                    read = sampled;
+                    if (sampled == max) return new Result(toArray(out), Stop.MAX_TOKENS);
+                }
+                try (PointerScope step = new PointerScope()) {
+                    Tensor logits = model.lastLogits(cache, ids.narrow(0, sampled - 1, 1), adapter);
+                    ids.narrow(0, sampled, 1).copy_(sampler.pick(logits));
+                    sampled++;
+                }
             }
         }
     }

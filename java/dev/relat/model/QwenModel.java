@@ -190,7 +190,21 @@ public final class QwenModel {
      * @return a new tensor [1, vocab] in the model dtype, in the caller's PointerScope
      */
     public Tensor lastLogits(KvCache cache, long[] ids, Adapter adapter) {
-        Tensor h = hidden(cache, embed(ids(ids)), null, adapter);
+        return lastLogits(cache, ids(ids), adapter);
+    }
+
+    /**
+     * Logits of the last position of token ids already on the model device (e.g. the id a decode
+     * step sampled there), with an adapter's correction on its projections. The ids are not
+     * range-checked: checking would read them back.
+     *
+     * @param cache the sequence so far; T positions are appended
+     * @param ids int64 [T] (T at least 1) on the model device, each in [0, vocab_size)
+     * @param adapter adds to the projections it targets; null for the base model
+     * @return a new tensor [1, vocab] in the model dtype, in the caller's PointerScope
+     */
+    public Tensor lastLogits(KvCache cache, Tensor ids, Adapter adapter) {
+        Tensor h = hidden(cache, embed(ids), null, adapter);
         return lmHead(h.narrow(0, h.size(0) - 1, 1));
     }
 

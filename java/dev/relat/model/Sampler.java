@@ -12,8 +12,8 @@ import org.bytedeco.pytorch.global.torch_cuda;
 
 /**
  * Picks the next token from a logits row on the logits' device with libtorch ops: greedy argmax,
- * or temperature, top-k, top-p and a seeded multinomial draw. Only the chosen id is read back to
- * the host. relat's sampling kernel ({@code dev.relat.ops.Sampling}) is not used here.
+ * or temperature, top-k, top-p and a seeded multinomial draw. At most the chosen id is read back
+ * to the host. relat's sampling kernel ({@code dev.relat.ops.Sampling}) is not used here.
  */
 final class Sampler {
     private final SamplingParams sampling;
@@ -23,10 +23,18 @@ final class Sampler {
         this.sampling = sampling;
     }
 
-    /** The id chosen from logits [V] or [1, V] (any floating dtype). */
+    /** The id chosen from logits [V] or [1, V] (any floating dtype), read back to the host. */
     public long next(Tensor logits) {
+        return pick(logits).item_long();
+    }
+
+    /**
+     * The id chosen from logits [V] or [1, V], as a new int64 tensor [1] on the logits' device:
+     * nothing is read back, so a GPU decode loop can feed it to the next step without waiting.
+     */
+    public Tensor pick(Tensor logits) {
         Tensor row = logits.reshape(-1);
-        if (sampling.greedy()) return torch.argmax(row).item_long();
+        if (sampling.greedy()) return torch.argmax(row).reshape(1);
         Tensor scores = row.to(ScalarType.Float).div(new Scalar(sampling.temperature()));
         long vocab = scores.size(0);
         if (sampling.topK() > 0 && sampling.topK() < vocab) {
@@ -43,7 +51,7 @@ final class Sampler {
             scores = scores.masked_fill(removeOriginal, new Scalar(Double.NEGATIVE_INFINITY));
         }
         Tensor probs = scores.softmax(0);
-        return torch.multinomial(probs, 1, false, new GeneratorOptional(generator(row))).item_long();
+        return torch.multinomial(probs, 1, false, new GeneratorOptional(generator(row)));
     }
 
     private Generator generator(Tensor on) {

@@ -44,6 +44,44 @@ class GenerationTest {
         assertArrayEquals(greedy, run(m, prompt, 24, SamplingParams.sampled(1.0, 0, 1e-6, seed), Set.of()), "tiny top-p");
     }
 
+    /**
+     * The GPU loop (ids kept on the device, read back in chunks) returns what the token-by-token
+     * loop returns: greedy and sampled, a stop token inside a chunk, at a chunk's end, and the
+     * token limit, for chunks of 1, 3 and 16.
+     */
+    @Test
+    void chunkedDecodeReturnsWhatTokenByTokenDecodeReturns() {
+        long seed = TensorAssert.freshSeed();
+        QwenModel m = model(seed);
+        long[] prompt = {3, 1, 4, 1, 5, 9, 2, 6};
+        for (SamplingParams s : List.of(SamplingParams.GREEDY, SamplingParams.sampled(1.0, 0, 1.0, seed))) {
+            long[] free = decode(m, prompt, 20, s, Set.of(), 0).tokens();
+            assertEquals(20, free.length);
+            // Stop at the first occurrence of the token at position 2, 3 or the last one; or never.
+            for (Set<Long> stops : List.of(Set.of(free[2]), Set.of(free[3]), Set.of(free[19]), Set.<Long>of())) {
+                Generation.Result expected = decode(m, prompt, 20, s, stops, 0);
+                for (int every : new int[] {1, 3, 16}) {
+                    Generation.Result got = decode(m, prompt, 20, s, stops, every);
+                    String what = s + ", stops " + stops + ", chunks of " + every + " (seed " + seed + ")";
+                    assertArrayEquals(expected.tokens(), got.tokens(), what);
+                    assertEquals(expected.reason(), got.reason(), what);
+                }
+            }
+        }
+    }
+
+    /** Prefill, then {@link Generation#decode} (readEvery 0) or its chunked GPU loop. */
+    static Generation.Result decode(QwenModel m, long[] prompt, int n, SamplingParams s, Set<Long> stops,
+            int readEvery) {
+        try (PointerScope scope = new PointerScope()) {
+            KvCache cache = m.newCache(prompt.length + n);
+            Tensor logits = m.lastLogits(cache, prompt);
+            Generation.Options options = new Generation.Options(n, s, stops);
+            return readEvery == 0 ? Generation.decode(m, cache, logits, options, null)
+                    : Generation.decodeInChunks(m, cache, logits, options, null, readEvery);
+        }
+    }
+
     /** Empirical frequencies of 6000 draws against the exact restricted softmax, within 0.03 (> 4 sigma). */
     @Test
     void samplingFollowsTheRestrictedSoftmax() {

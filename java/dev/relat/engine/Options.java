@@ -13,7 +13,8 @@ import java.util.Set;
  * @param latentSteps K, the latent vectors of the thought; unused by {@link Method#SINGLE}
  *     (default 16)
  * @param latentMode how a latent step turns the last hidden state into the next input embedding
- *     (default {@link LatentMode#SOFT})
+ *     (default {@link LatentMode#SOFT}; for the multi-agent methods {@link LatentMode#REALIGN},
+ *     LatentMAS's rule: the builder picks it when no mode is set)
  * @param temperatureLatent tau, the softmax temperature of the {@link LatentMode#SOFT} step
  *     (default 1.0)
  * @param updateSteps N, the AdamW updates of the question's LoRA adapter; the loss is also
@@ -41,6 +42,9 @@ import java.util.Set;
  * @param topK the answer's top-k; 0: no limit (default 0)
  * @param seed seeds the LoRA initialisation and the answer's sampling: the same seed gives the
  *     same adapter on every device (default 0)
+ * @param agents the team of the multi-agent methods, in order (default {@link Agents#defaults()}:
+ *     planner, critic, refiner, judger); each agent but the last appends latentSteps latent steps
+ *     to the working memory; unused by the single-agent methods
  */
 public record Options(
         Method method,
@@ -66,7 +70,8 @@ public record Options(
         double temperature,
         double topP,
         int topK,
-        long seed) {
+        long seed,
+        Agents agents) {
 
     /** Projections LoRA can adapt (in: the projection's input width, out: its output width). */
     public enum Target {
@@ -135,6 +140,7 @@ public record Options(
      * @param topP in (0, 1]
      * @param topK 0 or more
      * @param seed any
+     * @param agents not null
      * @throws IllegalArgumentException naming the first option out of range
      */
     public Options {
@@ -160,6 +166,7 @@ public record Options(
         require(temperature >= 0 && Double.isFinite(temperature), "temperature must be >= 0 (0 = greedy), got " + temperature);
         require(topP > 0 && topP <= 1, "topP must be in (0, 1], got " + topP);
         require(topK >= 0, "topK must be >= 0 (0 = off), got " + topK);
+        require(agents != null, "agents must be set");
         loraTargets = Set.copyOf(loraTargets);
     }
 
@@ -216,6 +223,7 @@ public record Options(
         b.topP = topP;
         b.topK = topK;
         b.seed = seed;
+        b.agents = agents;
         return b;
     }
 
@@ -235,7 +243,7 @@ public record Options(
     public static final class Builder {
         private Method method = Method.RELAT;
         private int latentSteps = 16;
-        private LatentMode latentMode = LatentMode.SOFT;
+        private LatentMode latentMode;  // null: the method's default
         private double temperatureLatent = 1.0;
         private int updateSteps = 5;
         private double learningRate = 2e-5;
@@ -257,6 +265,7 @@ public record Options(
         private double topP = 1.0;
         private int topK = 0;
         private long seed = 0;
+        private Agents agents = Agents.defaults();
 
         /**
          * @param v {@link Options#method()}
@@ -269,7 +278,8 @@ public record Options(
          */
         public Builder latentSteps(int v) { latentSteps = v; return this; }
         /**
-         * @param v {@link Options#latentMode()}
+         * @param v {@link Options#latentMode()}; null for the method's default (soft; realign for
+         *     the multi-agent methods)
          * @return this builder
          */
         public Builder latentMode(LatentMode v) { latentMode = v; return this; }
@@ -374,6 +384,11 @@ public record Options(
          * @return this builder
          */
         public Builder seed(long v) { seed = v; return this; }
+        /**
+         * @param v {@link Options#agents()}
+         * @return this builder
+         */
+        public Builder agents(Agents v) { agents = v; return this; }
 
         /**
          * The options as set.
@@ -382,10 +397,12 @@ public record Options(
          * @throws IllegalArgumentException naming the first option out of range
          */
         public Options build() {
-            return new Options(method, latentSteps, latentMode, temperatureLatent, updateSteps, learningRate, loraRank,
+            LatentMode mode = latentMode != null ? latentMode
+                    : method != null && method.multiAgent() ? LatentMode.REALIGN : LatentMode.SOFT;
+            return new Options(method, latentSteps, mode, temperatureLatent, updateSteps, learningRate, loraRank,
                     loraAlpha, loraTargets, adamBeta1, adamBeta2, adamEps, weightDecay, realignLambda, thinking,
                     systemPrompt, reconstructionInstruction, answerContext, maxNewTokens, maxContext, temperature, topP, topK,
-                    seed);
+                    seed, agents);
         }
     }
 }

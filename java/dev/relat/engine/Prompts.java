@@ -22,7 +22,7 @@ import java.util.List;
  *     the question the model must restate)
  */
 record Prompts(long[] prompt, int questionStart, long[] question, long[] reconOpening, long[] reconClosing) {
-    private static final String MARKER = "\u2063RELAT_SLOT\u2063";
+    static final String MARKER = "\u2063RELAT_SLOT\u2063";
 
     static Prompts of(QwenTokenizer tokenizer, String question, Options options) {
         if (question == null || question.isBlank()) throw new IllegalArgumentException("the question is empty");
@@ -41,7 +41,7 @@ record Prompts(long[] prompt, int questionStart, long[] question, long[] reconOp
         return new Prompts(prompt, before.length, q, tokenizer.encode(recon[0]), tokenizer.encode(recon[1]));
     }
 
-    private static String[] split(String rendered) {
+    static String[] split(String rendered) {
         int at = rendered.indexOf(MARKER);
         if (at < 0 || rendered.indexOf(MARKER, at + 1) >= 0) {
             throw new IllegalStateException("the chat template does not place the user message once in its output");

@@ -29,6 +29,8 @@ final class Question {
     private final Phases phases;
     private final List<Double> losses = new ArrayList<>();
     private final int latentSteps;
+    /** Every agent's prompt of a latent multi-agent method; empty for the others. */
+    private final List<long[]> agentPrompts;
 
     Question(QwenModel model, QwenTokenizer tokenizer, LatentChain chain, Prompts prompts, Options options,
             PhaseListener listener) {
@@ -40,6 +42,7 @@ final class Question {
         this.listener = listener;
         this.phases = new Phases(model.device(), listener);
         this.latentSteps = options.method().thinksInLatents() ? options.latentSteps() : 0;
+        this.agentPrompts = latentMultiAgent() ? AgentPrompts.latent(tokenizer, prompts, options) : List.of();
     }
 
     Result run() {
@@ -47,16 +50,52 @@ final class Question {
         DeviceMemory.reset(model.device());
         listener.questionStart();
         long[] answer;
+        Collaboration team = options.method().multiAgent() ? new Collaboration(this, tokenizer) : null;
         try (PointerScope scope = new PointerScope();
-                KvCache cache = model.newCache(capacity());
+                KvCache cache = options.method() == Method.TEXT_MAS ? null : model.newCache(capacity());
                 Lora lora = options.method().trains() ? newLora() : null) {
             if (options.method().trains()) train(cache, lora);
-            answer = answer(cache, lora);
+            if (team == null) answer = answer(cache, lora);
+            else answer = options.method() == Method.TEXT_MAS ? team.text(lora) : team.latent(cache, lora);
         } finally {
             listener.questionEnd();
         }
-        return new Result(options.method(), tokenizer.decode(answer, true), prompts.prompt().length, latentSteps,
-                answer.length, losses, phases.nanos(), DeviceMemory.peak(model.device()));
+        String text = tokenizer.decode(answer, true);
+        long peak = DeviceMemory.peak(model.device());
+        if (team == null) {
+            return new Result(options.method(), text, prompts.prompt().length, latentSteps, answer.length, losses,
+                    phases.nanos(), peak);
+        }
+        List<Result.AgentRun> runs = team.runs();
+        return new Result(options.method(), text, runs.stream().mapToInt(Result.AgentRun::promptTokens).sum(),
+                runs.stream().mapToInt(Result.AgentRun::latentSteps).sum(), answer.length, losses, phases.nanos(), peak,
+                runs);
+    }
+
+    /** latent-mas and relat-mas: the agents share one cache, the latent working memory. */
+    private boolean latentMultiAgent() {
+        return options.method() == Method.LATENT_MAS || options.method() == Method.RELAT_MAS;
+    }
+
+    Options options() {
+        return options;
+    }
+
+    /** Every agent's prompt (latent-mas, relat-mas), in order. */
+    List<long[]> agentPrompts() {
+        return agentPrompts;
+    }
+
+    /** Positions of the working memory: every agent's prompt but the last one's and its K latent steps. */
+    long memoryLength() {
+        long n = 0;
+        for (int i = 0; i < agentPrompts.size() - 1; i++) n += agentPrompts.get(i).length + latentSteps;
+        return n;
+    }
+
+    /** Positions of the reconstruction sequence: opening, closing and q_1..q_{n-1} (relat-mas: after the memory). */
+    int reconSequenceLength() {
+        return prompts.reconOpening().length + prompts.reconTail().length;
     }
 
     QwenModel model() {
@@ -98,13 +137,57 @@ final class Question {
         }
     }
 
-    /** Positions of the main cache: the prompt, the latent thought, the answer. */
+    /**
+     * Positions of the main cache: the prompt, the latent thought, the answer; for latent-mas and
+     * relat-mas the working memory, then the judger's prompt and answer or (relat-mas) the
+     * reconstruction sequence, whichever is longer.
+     */
     int capacity() {
         return Math.toIntExact(positions());
     }
 
     private long positions() {
+        if (latentMultiAgent()) return memoryLength() + Math.max(judgerPositions(), trainsOnMemory() ? reconSequenceLength() : 0);
+        if (options.method() == Method.TEXT_MAS) {
+            long longest = 0;
+            for (Agents.Agent agent : options.agents().agents()) {
+                longest = Math.max(longest, AgentPrompts.render(tokenizer, prompts, options, agent, List.of()).length);
+            }
+            return longest + options.maxNewTokens() + 1;
+        }
         return (long) prompts.prompt().length + Math.max(latentSteps, 1) + options.maxNewTokens() + 1;
+    }
+
+    private long judgerPositions() {
+        return (long) agentPrompts.get(agentPrompts.size() - 1).length + options.maxNewTokens() + 1;
+    }
+
+    private boolean trainsOnMemory() {
+        return options.method() == Method.RELAT_MAS;
+    }
+
+    private int contextLimit() {
+        int modelLimit = model.config().maxPositionEmbeddings();
+        return options.maxContext() > 0 ? Math.min(options.maxContext(), modelLimit) : modelLimit;
+    }
+
+    private String limitText(int limit) {
+        return "the context limit is " + limit + (limit < model.config().maxPositionEmbeddings()
+                ? " (maxContext, --max-context)" : " (max_position_embeddings of the model)");
+    }
+
+    /**
+     * text-mas: refuses an agent whose prompt, with the earlier agents' texts in it, leaves no room
+     * for its answer (their lengths are known only once the earlier agents have decoded).
+     */
+    void checkAgentContext(String role, int promptTokens) {
+        int limit = contextLimit();
+        long needed = (long) promptTokens + options.maxNewTokens() + 1;
+        if (needed > limit) {
+            throw new QuestionException("agent '" + role + "' needs " + needed + " positions (" + promptTokens
+                    + " prompt tokens, the earlier agents' texts included, + up to " + options.maxNewTokens()
+                    + " answer tokens + 1); " + limitText(limit) + ": lower maxNewTokens (--max-new-tokens)");
+        }
     }
 
     /**
@@ -113,7 +196,19 @@ final class Question {
      */
     private void checkContext() {
         int modelLimit = model.config().maxPositionEmbeddings();
-        int limit = options.maxContext() > 0 ? Math.min(options.maxContext(), modelLimit) : modelLimit;
+        int limit = contextLimit();
+        if (options.method().multiAgent()) {
+            long needed = positions();
+            if (needed > limit) {
+                throw new QuestionException("the question needs " + needed + " positions ("
+                        + (options.method() == Method.TEXT_MAS ? "the longest agent prompt"
+                                : "the working memory of " + (options.agents().size() - 1) + " agents, "
+                                        + memoryLength() + " positions, then the judger's prompt")
+                        + " + up to " + options.maxNewTokens() + " answer tokens + 1); " + limitText(limit)
+                        + ": shorten the question or lower maxNewTokens (--max-new-tokens)");
+            }
+            return;
+        }
         long recon = options.method().trains() ? reconLength() : 0;
         long needed = Math.max(positions(), recon);
         if (needed > limit) {
@@ -141,7 +236,12 @@ final class Question {
 
     /** The method's training step over cache (the caller closes it). */
     TrainingStep trainingStep(KvCache cache) {
-        return options.method() == Method.RELAT ? new RelatStep(this, cache) : new QueryLmStep(this, cache);
+        return switch (options.method()) {
+            case RELAT -> new RelatStep(this, cache);
+            case RELAT_MAS -> new RelatMasStep(this, cache);
+            case QUERY_LM -> new QueryLmStep(this, cache);
+            default -> throw new IllegalStateException(options.method() + " does not train");
+        };
     }
 
     // ---- training ------------------------------------------------------------------------
@@ -190,6 +290,11 @@ final class Question {
             logits = model.lmHead(lastRow(h));
             logits.retainReference();
         }
+        return decode(cache, logits, lora);
+    }
+
+    /** Decodes after logits (the last prompt position's, retained by the caller; released here). */
+    long[] decode(KvCache cache, Tensor logits, Lora lora) {
         try (Phases.Scope phase = phases.open(Phase.ANSWER_DECODE)) {
             try {
                 SamplingParams sampling = options.temperature() == 0 ? SamplingParams.GREEDY

@@ -165,7 +165,7 @@ final class RelatStep implements TrainingStep {
     }
 
     /** The forward traces of one step (none when it takes no backward), closed together. */
-    private static final class Traces implements AutoCloseable {
+    static final class Traces implements AutoCloseable {
         private final boolean record;
         private final List<ForwardTrace> all = new ArrayList<>();
 

@@ -4,7 +4,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * What one solve reports: the answer, token counts, the test-time-training loss
+ * What one solve reports: the answer, token counts (per agent for the multi-agent methods), the test-time-training loss
  * before each update and after the last one (empty for methods that do not train), wall time per
  * phase in nanoseconds summed over the question, and the peak device memory in bytes. Plain Java
  * data: a result holds no native memory and outlives its engine.
@@ -21,6 +21,9 @@ import java.util.Map;
  * @param peakDeviceBytes on CUDA the caching allocator's peak allocated bytes during the question;
  *     on the CPU the process's peak resident set (weights and JVM included: an upper bound);
  *     -1 when unknown
+ * @param agents for a multi-agent method, each agent's part of the answer pass, in order (for
+ *     relat-mas the pass after training); empty for the single-agent methods. For these methods
+ *     promptTokens, latentTokens and answerTokens are the sums over the agents
  */
 public record Result(
         Method method,
@@ -30,7 +33,50 @@ public record Result(
         int answerTokens,
         List<Double> losses,
         Map<Phase, Long> phaseNanos,
-        long peakDeviceBytes) {
+        long peakDeviceBytes,
+        List<AgentRun> agents) {
+    /**
+     * One agent's part of a multi-agent answer pass.
+     *
+     * @param role the agent's role (planner, critic, ...)
+     * @param promptTokens tokens of its rendered prompt (for text-mas, the earlier agents' texts included)
+     * @param latentSteps latent steps it appended to the working memory (0 for the last agent and for text-mas)
+     * @param decodedTokens tokens it decoded, the stop token not counted (text-mas: every agent; else the last)
+     * @param phaseNanos wall time of its phases in nanoseconds, as in {@link Result#phaseNanos()}
+     */
+    public record AgentRun(String role, int promptTokens, int latentSteps, int decodedTokens,
+            Map<Phase, Long> phaseNanos) {
+        /**
+         * Copies phaseNanos.
+         *
+         * @param role the agent's role
+         * @param promptTokens tokens of its prompt
+         * @param latentSteps latent steps it appended
+         * @param decodedTokens tokens it decoded
+         * @param phaseNanos nanoseconds per phase (copied)
+         */
+        public AgentRun {
+            phaseNanos = Map.copyOf(phaseNanos);
+        }
+    }
+
+    /**
+     * A single-agent result: no agents.
+     *
+     * @param method the method that ran
+     * @param answer the decoded answer
+     * @param promptTokens tokens of the rendered prompt
+     * @param latentTokens K, or 0
+     * @param answerTokens tokens decoded
+     * @param losses the training losses (copied)
+     * @param phaseNanos nanoseconds per phase (copied)
+     * @param peakDeviceBytes peak memory in bytes, or -1
+     */
+    public Result(Method method, String answer, int promptTokens, int latentTokens, int answerTokens,
+            List<Double> losses, Map<Phase, Long> phaseNanos, long peakDeviceBytes) {
+        this(method, answer, promptTokens, latentTokens, answerTokens, losses, phaseNanos, peakDeviceBytes, List.of());
+    }
+
     /**
      * Copies losses and phaseNanos into unmodifiable collections.
      *
@@ -42,9 +88,11 @@ public record Result(
      * @param losses the training losses (copied)
      * @param phaseNanos nanoseconds per phase (copied)
      * @param peakDeviceBytes peak memory in bytes, or -1
+     * @param agents each agent's part (copied)
      */
     public Result {
         losses = List.copyOf(losses);
         phaseNanos = Map.copyOf(phaseNanos);
+        agents = List.copyOf(agents);
     }
 }

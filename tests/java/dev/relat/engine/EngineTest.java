@@ -436,7 +436,9 @@ class EngineTest {
             Result r = engine.solve(QUESTION, small().method(m).build());
             assertEquals(m, r.method());
             assertEquals(m.trains() ? 3 : 0, r.losses().size(), m + " losses");
-            assertEquals(m.thinksInLatents() ? 4 : 0, r.latentTokens(), m + " latent tokens");
+            // a multi-agent method: K latent steps for each of the three agents before the judger
+            assertEquals(m.thinksInLatents() ? (m.multiAgent() ? 12 : 4) : 0, r.latentTokens(), m + " latent tokens");
+            assertEquals(m.multiAgent() ? 4 : 0, r.agents().size(), m + " agents");
             assertTrue(r.promptTokens() > 10 && r.answerTokens() <= 6, m + " token counts");
             assertTrue(r.phaseNanos().containsKey(Phase.PREFILL) && r.phaseNanos().containsKey(Phase.ANSWER_DECODE));
             assertEquals(m.trains(), r.phaseNanos().containsKey(Phase.BACKWARD), m + " backward phase");
@@ -560,12 +562,23 @@ class EngineTest {
                 "begin reconstruction forward", "end reconstruction forward");
         List<String> queryLmStep = List.of("begin reconstruction forward", "end reconstruction forward");
         List<String> backwardAndUpdate = List.of("begin backward", "end backward", "begin update", "end update");
+        List<String> decode = List.of("begin prefill", "end prefill", "begin answer decode", "end answer decode");
+        List<String> memory = new ArrayList<>();
+        for (int agent = 0; agent < 3; agent++) {
+            memory.addAll(List.of("begin prefill", "end prefill", "begin latent chain", "end latent chain"));
+        }
+        List<String> teamAnswer = new ArrayList<>(memory);
+        teamAnswer.addAll(decode);
+        List<String> relatMasStep = new ArrayList<>(memory);
+        relatMasStep.addAll(List.of("begin reconstruction forward", "end reconstruction forward"));
         Map<Method, List<List<String>>> expected = Map.of(
-                Method.SINGLE, List.of(List.of("begin prefill", "end prefill", "begin answer decode",
-                        "end answer decode")),
+                Method.SINGLE, List.of(decode),
                 Method.LATENT, List.of(answer),
                 Method.RELAT, List.of(relatStep, backwardAndUpdate, relatStep, answer),
-                Method.QUERY_LM, List.of(queryLmStep, backwardAndUpdate, queryLmStep, answer));
+                Method.QUERY_LM, List.of(queryLmStep, backwardAndUpdate, queryLmStep, answer),
+                Method.LATENT_MAS, List.of(teamAnswer),
+                Method.TEXT_MAS, List.of(decode, decode, decode, decode),
+                Method.RELAT_MAS, List.of(relatMasStep, backwardAndUpdate, relatMasStep, teamAnswer));
         for (Method m : Method.values()) {
             PhasesTest.Recorder recorder = new PhasesTest.Recorder();
             engine.solve(QUESTION, small().method(m).updateSteps(1).build(), recorder);

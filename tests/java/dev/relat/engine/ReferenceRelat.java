@@ -203,6 +203,25 @@ final class ReferenceRelat {
         return crossEntropy(reconstructionLogits(p, k, o), p.question());
     }
 
+    /**
+     * relat-mas: every agent but the last prefills its prompt on top of the working memory (keys /
+     * values kept by torch.cat, autograd through them) and appends m latent steps, each fed back;
+     * then the reconstruction sequence [opening | closing + q_1..q_{n-1}] on top of it all, and the
+     * mean cross-entropy of the question tokens at its end.
+     */
+    Tensor multiAgentLoss(Prompts p, List<long[]> agentPrompts, int m, Options o) {
+        ReferenceQwen.Cache cache = new ReferenceQwen.Cache();
+        for (int i = 0; i < agentPrompts.size() - 1; i++) {
+            Tensor h = model.hiddenFromEmbeddings(torch.embedding(model.embeddingMatrix(),
+                    Tensor.create(agentPrompts.get(i))), cache);
+            for (int j = 0; j < m; j++) h = model.hiddenFromEmbeddings(latent(lastRow(h), o), cache);
+        }
+        long[] recon = Prompts.concat(p.reconOpening(), p.reconTail());
+        Tensor h = model.hiddenFromEmbeddings(torch.embedding(model.embeddingMatrix(), Tensor.create(recon)), cache);
+        int n = p.question().length;
+        return crossEntropy(torch.matmul(h.narrow(0, h.size(0) - n, n), model.lmHeadMatrix().t()), p.question());
+    }
+
     /** query-lm: mean next-token cross-entropy of the question tokens inside the prompt. */
     Tensor queryLmLoss(Prompts p) {
         Tensor h = model.hiddenFromEmbeddings(torch.embedding(model.embeddingMatrix(), Tensor.create(p.prompt())));

@@ -1,0 +1,270 @@
+package dev.relat.engine;
+
+import static dev.relat.testing.TensorAssert.relativeError;
+import static org.junit.jupiter.api.Assertions.assertAll;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.relat.model.KvCache;
+import dev.relat.model.Projection;
+import dev.relat.model.QwenConfig;
+import dev.relat.testing.Seeds;
+import dev.relat.testing.TensorAssert;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The multi-agent methods (latent-mas, text-mas, relat-mas) on the random tiny checkpoints of
+ * {@link EngineTest} with the real Qwen3 tokenizer: the agents, the working memory, the text
+ * hand-over, and relat-mas's LoRA gradients against the fp64 libtorch-autograd reference.
+ */
+class MultiAgentTest {
+    static final String QUESTION = EngineTest.QUESTION;
+
+    @TempDir
+    Path tmp;
+
+    static Options.Builder small(Method method) {
+        return EngineTest.small().method(method).latentSteps(2).maxNewTokens(4);
+    }
+
+    @Test
+    void theBuiltInTeamIsPlannerCriticRefinerJudger() {
+        List<String> roles = Agents.defaults().agents().stream().map(Agents.Agent::role).toList();
+        assertEquals(List.of("planner", "critic", "refiner", "judger"), roles);
+        assertEquals(Agents.defaults(), Options.defaults().agents());
+        for (Method m : List.of(Method.LATENT_MAS, Method.TEXT_MAS, Method.RELAT_MAS)) {
+            assertTrue(m.multiAgent(), m.toString());
+            assertEquals(m, Method.parse(m.cliName()));
+            assertEquals(LatentMode.REALIGN, Options.builder().method(m).build().latentMode(), "LatentMAS's rule by default");
+            assertEquals(LatentMode.SOFT, Options.builder().method(m).latentMode(LatentMode.SOFT).build().latentMode());
+        }
+        assertEquals(LatentMode.SOFT, Options.defaults().latentMode());
+        var e = assertThrows(IllegalArgumentException.class, () -> Method.parse("latent-maze"));
+        assertTrue(e.getMessage().contains("relat-mas"), e.getMessage());
+    }
+
+    @Test
+    void aBadAgentsFileIsRefusedNamingTheFile() throws IOException {
+        Path good = tmp.resolve("good.json");
+        Files.writeString(good, "{\"agents\": [{\"role\": \"solver\", \"prompt\": \"Solve it.\"},"
+                + " {\"role\": \"judge\", \"prompt\": \"Answer it.\"}]}");
+        assertEquals(List.of(new Agents.Agent("solver", "Solve it."), new Agents.Agent("judge", "Answer it.")),
+                Agents.read(good).agents());
+        Map<String, String> bad = Map.of(
+                "{\"agents\": [", "not valid JSON",
+                "[1, 2]", "an object with an array \"agents\"",
+                "{\"agents\": []}", "at least one agent",
+                "{\"agents\": [{\"role\": \"a\"}]}", "agent 0: field \"prompt\" must be a string",
+                "{\"agents\": [{\"role\": \"a\", \"prompt\": \"x\"}, {\"role\": \" \", \"prompt\": \"y\"}]}",
+                "agent 1: an agent's role must not be blank",
+                "{\"agents\": [{\"role\": \"a\", \"prompt\": \"\"}]}", "agent 'a': its prompt must not be blank");
+        for (Map.Entry<String, String> c : bad.entrySet()) {
+            Path f = tmp.resolve("bad.json");
+            Files.writeString(f, c.getKey());
+            var e = assertThrows(IllegalArgumentException.class, () -> Agents.read(f), c.getKey());
+            assertTrue(e.getMessage().startsWith("agents file " + f + ": ") && e.getMessage().contains(c.getValue()),
+                    e.getMessage());
+        }
+        var missing = assertThrows(IllegalArgumentException.class, () -> Agents.read(tmp.resolve("absent.json")));
+        assertTrue(missing.getMessage().contains("absent.json"), missing.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> new Agents(List.of()));
+        var unset = assertThrows(IllegalArgumentException.class, () -> Options.builder().agents(null).build());
+        assertTrue(unset.getMessage().contains("agents must be set"), unset.getMessage());
+    }
+
+    /**
+     * latent-mas: three agents write their prompts and m latent steps each into the working memory,
+     * the judger prefills on top of it; with no answer tokens the cache holds exactly that.
+     */
+    @Test
+    void latentMasFillsTheWorkingMemory() {
+        Engine engine = EngineTest.engine("qwen3", TensorAssert.freshSeed());
+        Options o = small(Method.LATENT_MAS).latentSteps(3).maxNewTokens(0).build();
+        Prompts prompts = Prompts.of(engine.tokenizer(), QUESTION, o);
+        try (PointerScope scope = new PointerScope()) {
+            Question q = engine.question(prompts, o, PhaseListener.NONE);
+            List<long[]> agentPrompts = q.agentPrompts();
+            assertEquals(4, agentPrompts.size());
+            int memory = 0;
+            for (int i = 0; i < 3; i++) memory += agentPrompts.get(i).length + 3;
+            assertEquals(memory, q.memoryLength());
+            try (KvCache cache = engine.model().newCache(q.capacity())) {
+                Collaboration team = new Collaboration(q, engine.tokenizer());
+                assertEquals(0, team.latent(cache, null).length);
+                assertEquals(memory + agentPrompts.get(3).length, cache.length());
+                assertEquals(List.of(3, 3, 3, 0), team.runs().stream().map(Result.AgentRun::latentSteps).toList());
+            }
+        }
+    }
+
+    @Test
+    void latentMasReportsEveryAgentAndIsDeterministic() {
+        Engine engine = EngineTest.engine("qwen2", TensorAssert.freshSeed());
+        Options o = small(Method.LATENT_MAS).build();
+        Result r = engine.solve(QUESTION, o);
+        assertEquals(List.of("planner", "critic", "refiner", "judger"),
+                r.agents().stream().map(Result.AgentRun::role).toList());
+        List<long[]> prompts = AgentPrompts.latent(engine.tokenizer(), Prompts.of(engine.tokenizer(), QUESTION, o), o);
+        for (int i = 0; i < 4; i++) {
+            Result.AgentRun a = r.agents().get(i);
+            assertEquals(prompts.get(i).length, a.promptTokens(), a.role());
+            assertEquals(i < 3 ? 2 : 0, a.latentSteps(), a.role());
+            assertEquals(i < 3 ? 0 : r.answerTokens(), a.decodedTokens(), a.role());
+            assertTrue(a.phaseNanos().containsKey(Phase.PREFILL), a.role());
+            assertEquals(i < 3, a.phaseNanos().containsKey(Phase.LATENT_CHAIN), a.role());
+            assertEquals(i == 3, a.phaseNanos().containsKey(Phase.ANSWER_DECODE), a.role());
+        }
+        assertEquals(r.agents().stream().mapToInt(Result.AgentRun::promptTokens).sum(), r.promptTokens());
+        assertEquals(6, r.latentTokens());
+        assertTrue(r.answerTokens() <= 4 && r.losses().isEmpty());
+        Result again = engine.solve(QUESTION, o);
+        assertEquals(r.answer(), again.answer());
+        assertEquals(r.agents().stream().map(Result.AgentRun::decodedTokens).toList(),
+                again.agents().stream().map(Result.AgentRun::decodedTokens).toList());
+    }
+
+    /** relat-mas with no update answers with a zero adapter (B = 0): exactly latent-mas's answer. */
+    @Test
+    void relatMasWithoutUpdatesAnswersLikeLatentMas() {
+        Engine engine = EngineTest.engine("qwen3", TensorAssert.freshSeed());
+        Result open = engine.solve(QUESTION, small(Method.LATENT_MAS).maxNewTokens(6).build());
+        Result trained = engine.solve(QUESTION, small(Method.RELAT_MAS).maxNewTokens(6).updateSteps(0).build());
+        assertEquals(open.answer(), trained.answer());
+        assertEquals(1, trained.losses().size());
+        Result updated = engine.solve(QUESTION, small(Method.RELAT_MAS).learningRate(1e-2).updateSteps(2).build());
+        assertEquals(3, updated.losses().size());
+        assertTrue(updated.losses().get(2) < updated.losses().get(0), "loss did not fall: " + updated.losses());
+        assertTrue(updated.phaseNanos().containsKey(Phase.BACKWARD) && updated.phaseNanos().containsKey(Phase.UPDATE));
+        assertEquals(6, updated.latentTokens());
+    }
+
+    /**
+     * text-mas: each agent decodes and its text reaches the next agent's prompt. A team of the
+     * planner alone answers with the planner's text; a team of planner and critic then gives the
+     * critic a prompt holding exactly that text.
+     */
+    @Test
+    void textMasPassesEachAgentsTextOn() {
+        Engine engine = EngineTest.engine("qwen2", TensorAssert.freshSeed());
+        List<Agents.Agent> team = Agents.defaults().agents();
+        Options plannerOnly = small(Method.TEXT_MAS).maxNewTokens(5).agents(new Agents(team.subList(0, 1))).build();
+        Result planner = engine.solve(QUESTION, plannerOnly);
+        assertTrue(planner.answerTokens() > 0, "the planner decoded nothing: the test needs text to pass on");
+        Options two = plannerOnly.toBuilder().agents(new Agents(team.subList(0, 2))).build();
+        Result r = engine.solve(QUESTION, two);
+        Prompts prompts = Prompts.of(engine.tokenizer(), QUESTION, two);
+        long[] critic = AgentPrompts.render(engine.tokenizer(), prompts, two, team.get(1),
+                List.<String[]>of(new String[] {"planner", planner.answer()}));
+        assertEquals(planner.answerTokens(), r.agents().get(0).decodedTokens());
+        assertEquals(critic.length, r.agents().get(1).promptTokens());
+        assertEquals(r.answerTokens(), r.agents().get(1).decodedTokens());
+        assertTrue(r.agents().get(1).promptTokens() > AgentPrompts.render(engine.tokenizer(), prompts, two, team.get(1),
+                List.of()).length);
+
+        Result all = engine.solve(QUESTION, small(Method.TEXT_MAS).build());
+        assertEquals(4, all.agents().size());
+        assertEquals(0, all.latentTokens());
+        assertTrue(all.losses().isEmpty());
+        for (Result.AgentRun a : all.agents()) {
+            assertTrue(a.phaseNanos().containsKey(Phase.ANSWER_DECODE), a.role() + " decodes");
+            assertEquals(0, a.latentSteps());
+        }
+    }
+
+    @Test
+    void aWorkingMemoryLongerThanTheContextLimitIsRefused() {
+        Engine engine = EngineTest.engine("qwen3", TensorAssert.freshSeed());
+        // the working memory alone is three prompts long; text-mas needs the longest agent prompt
+        for (Method m : List.of(Method.LATENT_MAS, Method.RELAT_MAS, Method.TEXT_MAS)) {
+            int limit = m == Method.TEXT_MAS ? 60 : 150;
+            var e = assertThrows(QuestionException.class, () -> engine.solve(QUESTION, small(m).maxContext(limit).build()));
+            assertTrue(e.getMessage().contains("the context limit is " + limit + " (maxContext"), m + ": " + e.getMessage());
+        }
+        assertEquals(6, engine.solve(QUESTION, small(Method.LATENT_MAS).build()).latentTokens(), "the engine goes on");
+    }
+
+    static Stream<Arguments> gradientCases() {
+        List<Arguments> cases = List.of(Arguments.of("qwen3", LatentMode.REALIGN), Arguments.of("qwen2", LatentMode.REALIGN),
+                Arguments.of("qwen3", LatentMode.SOFT), Arguments.of("qwen2", LatentMode.IDENTITY));
+        List<Arguments> selected = cases.stream().filter(c -> Seeds.selected(List.of(c.get()).toString())).toList();
+        return Stream.generate(selected::stream).limit(Seeds.repeat()).flatMap(c -> c);
+    }
+
+    /**
+     * relat-mas's loss and hand-composed LoRA gradients (through the reconstruction, every agent's
+     * latent steps and every prompt prefill) against the fp64 autograd reference, at the bounds of
+     * the single-agent ReLAT test ({@link EngineTest#FP32_GRAD_BOUND}); the textbook fp32 reference
+     * is measured beside it. Soft runs in the flat regime (tau 1 on qwen3), as the single-agent case.
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("gradientCases")
+    void relatMasLoraGradientsMatchAutograd(String arch, LatentMode mode) {
+        long seed = TensorAssert.freshSeed();
+        Engine engine = EngineTest.engine(arch, seed);
+        QwenConfig config = engine.model().config();
+        String what = arch + " relat-mas " + mode;
+        Options o = small(Method.RELAT_MAS).latentMode(mode).seed(seed)
+                .temperatureLatent(EngineTest.SoftRegime.FLAT.tau(arch)).build();
+        try (PointerScope scope = new PointerScope();
+                Lora lora = new Lora(config, EnumSet.allOf(Projection.class), 4, 8, seed, new Device("cpu"))) {
+            torch.manual_seed(seed);
+            for (int l = 0; l < config.numHiddenLayers(); l++) {
+                for (Projection p : Projection.values()) lora.b(l, p).copy_(torch.randn(lora.b(l, p).size(0),
+                        lora.b(l, p).size(1)).mul(new Scalar(0.05)));
+            }
+            double loss = engine.lossAndGradients(QUESTION, o, lora);
+
+            Map<String, Tensor> weights = EngineTest.weights(arch, seed);
+            Prompts prompts = Prompts.of(engine.tokenizer(), QUESTION, o);
+            List<long[]> agentPrompts = AgentPrompts.latent(engine.tokenizer(), prompts, o);
+            ReferenceRelat reference = new ReferenceRelat(config, weights, lora, ScalarType.Double);
+            Tensor expectedLoss = reference.multiAgentLoss(prompts, agentPrompts, o.latentSteps(), o);
+            expectedLoss.backward();
+            double expected = expectedLoss.item_double();
+            ReferenceRelat ref32 = new ReferenceRelat(config, weights, lora, ScalarType.Float);
+            Tensor loss32 = ref32.multiAgentLoss(prompts, agentPrompts, o.latentSteps(), o);
+            loss32.backward();
+            double lossError = Math.abs(loss - expected) / Math.abs(expected);
+            double lossError32 = Math.abs(loss32.item_double() - expected) / Math.abs(expected);
+            double worst = 0, worst32 = 0;
+            for (int l = 0; l < config.numHiddenLayers(); l++) {
+                for (Projection p : Projection.values()) {
+                    Tensor[] ab = reference.adapter(l, p);
+                    assertTrue(ab[0].grad().abs().max().item_double() > 0,
+                            "reference dA is zero: " + what + " layer " + l + " " + p + ", " + Seeds.describe(seed));
+                    worst = Math.max(worst, Math.max(relativeError(lora.gradA(l, p), ab[0].grad()),
+                            relativeError(lora.gradB(l, p), ab[1].grad())));
+                    worst32 = Math.max(worst32, Math.max(relativeError(ref32.adapter(l, p)[0].grad(), ab[0].grad()),
+                            relativeError(ref32.adapter(l, p)[1].grad(), ab[1].grad())));
+                }
+            }
+            System.out.printf("engine grads %s vs fp64 autograd: worst LoRA relative error %.2e (the fp32 autograd "
+                    + "reference: %.2e), loss error %.2e (fp32 reference: %.2e), %s%n", what, worst, worst32, lossError,
+                    lossError32, Seeds.describe(seed));
+            Seeds.record(what + ": fp32 reference LoRA gradient error", worst32, Double.NaN, seed);
+            Seeds.record(what + ": engine error over the fp32 reference's", worst / worst32, Double.NaN, seed);
+            double worstGradient = worst;
+            assertAll(() -> TensorAssert.assertWithin(lossError, EngineTest.FP32_LOSS_BOUND, what + ": loss vs fp64"),
+                    () -> TensorAssert.assertWithin(worstGradient, EngineTest.FP32_GRAD_BOUND,
+                            what + ": worst LoRA gradient error vs fp64"));
+        }
+    }
+}

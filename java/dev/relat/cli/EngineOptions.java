@@ -1,9 +1,11 @@
 package dev.relat.cli;
 
+import dev.relat.engine.Agents;
 import dev.relat.engine.AnswerContext;
 import dev.relat.engine.LatentMode;
 import dev.relat.engine.Method;
 import dev.relat.engine.Options;
+import java.nio.file.Path;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Locale;
@@ -22,7 +24,7 @@ import picocli.CommandLine.Option;
  */
 public final class EngineOptions {
     @Option(names = {"-m", "--method"}, paramLabel = "METHOD",
-            description = "single, latent, relat or query-lm (default: ${DEFAULT-VALUE})")
+            description = "single, latent, relat, query-lm, latent-mas, text-mas or relat-mas (default: ${DEFAULT-VALUE})")
     Method method;
 
     @Option(names = {"-K", "--latent-steps"}, paramLabel = "K",
@@ -30,7 +32,7 @@ public final class EngineOptions {
     int latentSteps;
 
     @Option(names = "--latent-mode", paramLabel = "MODE",
-            description = "soft, realign or identity (default: ${DEFAULT-VALUE})")
+            description = "soft, realign or identity (default: soft; realign for latent-mas, text-mas, relat-mas)")
     LatentMode latentMode;
 
     @Option(names = "--tau", paramLabel = "TAU",
@@ -109,6 +111,30 @@ public final class EngineOptions {
             description = "reconstruction instruction placed after the latent thought (default: \"${DEFAULT-VALUE}\")")
     String instruction;
 
+    @Option(names = "--agents", paramLabel = "FILE",
+            description = "latent-mas, text-mas, relat-mas: the agents, in order, as JSON {\"agents\": [{\"role\": ...,"
+                    + " \"prompt\": ...}, ...]}; the last one answers (default: the built-in planner, critic,"
+                    + " refiner, judger)")
+    Path agentsFile;
+
+    /** --agents, or the built-in team; a bad file is an IllegalArgumentException naming the flag and the file. */
+    private Agents agents() {
+        if (agentsFile == null) return Agents.defaults();
+        try {
+            return Agents.read(agentsFile);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--agents: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Whether --latent-mode was left out: each method then runs its own default (see
+     * {@link Options.Builder#latentMode}).
+     */
+    boolean latentModeDefault() {
+        return latentMode == null;
+    }
+
     /** The engine options; throws the engine's IllegalArgumentException when a value is invalid. */
     public Options toOptions() {
         if (targets == null || targets.isEmpty()) {
@@ -138,6 +164,7 @@ public final class EngineOptions {
                 .topP(topP)
                 .topK(topK)
                 .seed(seed)
+                .agents(agents())
                 .build();
     }
 
@@ -149,7 +176,6 @@ public final class EngineOptions {
             return Map.ofEntries(
                     Map.entry("--method", d.method().cliName()),
                     Map.entry("--latent-steps", Integer.toString(d.latentSteps())),
-                    Map.entry("--latent-mode", lower(d.latentMode())),
                     Map.entry("--tau", Double.toString(d.temperatureLatent())),
                     Map.entry("--update-steps", Integer.toString(d.updateSteps())),
                     Map.entry("--lr", Double.toString(d.learningRate())),

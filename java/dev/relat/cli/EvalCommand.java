@@ -61,7 +61,8 @@ final class EvalCommand implements Callable<Integer> {
     Path data;
 
     @Option(names = "--methods", split = ",", paramLabel = "M", defaultValue = "single,latent,relat",
-            description = "comma-separated methods from single, latent, relat, query-lm (default: ${DEFAULT-VALUE})")
+            description = "comma-separated methods from single, latent, relat, query-lm, latent-mas, text-mas,"
+                    + " relat-mas (default: ${DEFAULT-VALUE})")
     List<Method> methods;
 
     @Option(names = "--preset", paramLabel = "NAME", defaultValue = "gsm8k",
@@ -168,13 +169,15 @@ final class EvalCommand implements Callable<Integer> {
         if (demo) ctx.err().println("relat: note: " + DemoModel.NOTICE);
         Path dir = demo ? DemoModel.ensure(ctx.cacheRoot()) : model.checkout();
         Evaluator.Settings settings = new Evaluator.Settings(
-                CodeEval.runInfo(runInfo(dir, demo, device, dtype, base), sandbox), forceResume);
+                CodeEval.runInfo(runInfo(dir, demo, device, dtype, base, engine.latentModeDefault()), sandbox),
+                forceResume);
 
         final Options options = base;
         try (SolveEngine solver = ctx.engines().open(dir, device, dtype)) {
             Solver adapter = (question, method) -> {
-                Result r = solver.solve(question.text(), options.toBuilder().method(Method.parse(method)).build(),
-                        PhaseListener.NONE);
+                Options.Builder b = options.toBuilder().method(Method.parse(method));
+                if (engine.latentModeDefault()) b.latentMode(null);  // each method's own default
+                Result r = solver.solve(question.text(), b.build(), PhaseListener.NONE);
                 return new Solver.Outcome(r.answer(), r.losses(), ResultJson.of(r));
             };
             List<MethodSummary> summaries;
@@ -210,7 +213,8 @@ final class EvalCommand implements Callable<Integer> {
     }
 
     /** run.json: the model and options of this run, which every result line carries as a hash. */
-    private static String runInfo(Path model, boolean demo, Device device, ScalarType dtype, Options options) {
+    private static String runInfo(Path model, boolean demo, Device device, ScalarType dtype, Options options,
+            boolean latentModeDefault) {
         JsonObject info = new JsonObject();
         info.addProperty("model", model.toAbsolutePath().toString());
         info.addProperty("demo", demo);
@@ -218,6 +222,7 @@ final class EvalCommand implements Callable<Integer> {
         info.addProperty("dtype", ModelOptions.name(dtype));
         JsonObject o = ResultJson.of(options);
         o.remove("method");
+        if (latentModeDefault) o.addProperty("latentMode", "per method: soft; realign for the multi-agent methods");
         info.add("options", o);
         return new GsonBuilder().setPrettyPrinting().create().toJson(info) + "\n";
     }

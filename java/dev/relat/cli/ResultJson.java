@@ -2,6 +2,7 @@ package dev.relat.cli;
 
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
+import dev.relat.engine.Agents;
 import dev.relat.engine.Options;
 import dev.relat.engine.Phase;
 import dev.relat.engine.Result;
@@ -20,7 +21,10 @@ public final class ResultJson {
         return phase.name().toLowerCase(Locale.ROOT);
     }
 
-    /** Every field of a Result, phase times in nanoseconds (every phase present, 0 when it did not run). */
+    /**
+     * Every field of a Result, phase times in nanoseconds (every phase present, 0 when it did not
+     * run); "agents" only for a multi-agent method.
+     */
     public static JsonObject of(Result r) {
         JsonObject o = new JsonObject();
         o.addProperty("method", r.method().cliName());
@@ -34,6 +38,21 @@ public final class ResultJson {
         for (Phase p : Phase.values()) phases.addProperty(key(p), r.phaseNanos().getOrDefault(p, 0L));
         o.add("phaseNanos", phases);
         o.addProperty("peakDeviceBytes", r.peakDeviceBytes());
+        if (!r.agents().isEmpty()) {
+            JsonArray agents = new JsonArray();
+            for (Result.AgentRun a : r.agents()) {
+                JsonObject agent = new JsonObject();
+                agent.addProperty("role", a.role());
+                agent.addProperty("promptTokens", a.promptTokens());
+                agent.addProperty("latentSteps", a.latentSteps());
+                agent.addProperty("decodedTokens", a.decodedTokens());
+                JsonObject nanos = new JsonObject();
+                for (Phase p : Phase.values()) nanos.addProperty(key(p), a.phaseNanos().getOrDefault(p, 0L));
+                agent.add("phaseNanos", nanos);
+                agents.add(agent);
+            }
+            o.add("agents", agents);
+        }
         return o;
     }
 
@@ -68,6 +87,14 @@ public final class ResultJson {
         o.addProperty("topP", opt.topP());
         o.addProperty("topK", opt.topK());
         o.addProperty("seed", opt.seed());
+        JsonArray agents = new JsonArray();
+        for (Agents.Agent a : opt.agents().agents()) {
+            JsonObject agent = new JsonObject();
+            agent.addProperty("role", a.role());
+            agent.addProperty("prompt", a.prompt());
+            agents.add(agent);
+        }
+        o.add("agents", agents);
         return o;
     }
 }

@@ -150,6 +150,11 @@ class SolveCommand implements Callable<Integer> {
         out.println("answer");
         for (String line : r.answer().split("\n", -1)) out.println("  " + printable(line));
         out.printf("tokens    prompt %d, latent %d, answer %d%n", r.promptTokens(), r.latentTokens(), r.answerTokens());
+        for (Result.AgentRun a : r.agents()) {
+            long nanos = a.phaseNanos().values().stream().mapToLong(Long::longValue).sum();
+            out.printf(Locale.ROOT, "  agent %-10s prompt %d, latent %d, decoded %d, %.1f ms%n", a.role(), a.promptTokens(),
+                    a.latentSteps(), a.decodedTokens(), nanos / 1e6);
+        }
         List<Double> losses = r.losses();
         if (losses.isEmpty()) {
             out.println("loss      none (" + o.method().cliName() + " does not train at test time)");
@@ -189,7 +194,11 @@ class SolveCommand implements Callable<Integer> {
                     o.learningRate(), o.loraRank(), o.loraAlpha(), o.loraTargets().stream().sorted()
                             .map(t -> t.name().toLowerCase(Locale.ROOT)).collect(Collectors.joining(","))));
         }
-        sb.append(o.method().thinksInLatents() ? ", " : ": ");
+        if (o.method().multiAgent()) {
+            sb.append(sb.length() == 0 ? ": " : ", ").append("agents ").append(o.agents().agents().stream()
+                    .map(a -> a.role()).collect(Collectors.joining(" > ")));
+        }
+        sb.append(sb.length() > 0 ? ", " : ": ");
         sb.append(o.temperature() == 0 ? "greedy" : String.format(Locale.ROOT, "temperature %s top-p %s top-k %d seed %d",
                 o.temperature(), o.topP(), o.topK(), o.seed()));
         sb.append(", at most ").append(o.maxNewTokens()).append(" answer tokens");

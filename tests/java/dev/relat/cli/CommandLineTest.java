@@ -70,6 +70,34 @@ class CommandLineTest {
                 help.out());
     }
 
+    /** --agents FILE replaces the team; a multi-agent method runs realign unless --latent-mode says otherwise. */
+    @Test
+    void agentsFileAndTheMultiAgentLatentMode() throws IOException {
+        Path model = CliTestSupport.fakeCheckout(tmp.resolve("m"));
+        Path team = tmp.resolve("team.json");
+        Files.writeString(team, "{\"agents\": [{\"role\": \"solver\", \"prompt\": \"Solve it.\"},"
+                + " {\"role\": \"judge\", \"prompt\": \"Give the answer.\"}]}");
+        FakeEngine.Factory engines = engines();
+        assertEquals(0, run(engines, "solve", "--model", model.toString(), "-m", "latent-mas", "--agents", team.toString(),
+                "q").exit());
+        Options o = engines.calls().get(0).options();
+        assertEquals(Method.LATENT_MAS, o.method());
+        assertEquals(LatentMode.REALIGN, o.latentMode());
+        assertEquals(List.of("solver", "judge"), o.agents().agents().stream().map(a -> a.role()).toList());
+        assertEquals(0, run(engines, "solve", "--model", model.toString(), "-m", "relat-mas", "--latent-mode", "soft",
+                "q").exit());
+        assertEquals(LatentMode.SOFT, engines.calls().get(1).options().latentMode());
+        assertEquals(Options.defaults().agents(), engines.calls().get(1).options().agents());
+
+        Path bad = tmp.resolve("bad.json");
+        Files.writeString(bad, "{\"agents\": [{\"role\": \"solver\"}]}");
+        CliTestSupport.Run r = run(engines, "solve", "--model", model.toString(), "-m", "text-mas", "--agents",
+                bad.toString(), "q");
+        assertEquals(2, r.exit(), r.err());
+        assertTrue(r.err().startsWith("relat: --agents: agents file " + bad + ": agent 0: field \"prompt\""), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+    }
+
     @Test
     void emptySystemPromptSendsNone() throws IOException {
         Path model = CliTestSupport.fakeCheckout(tmp.resolve("m"));

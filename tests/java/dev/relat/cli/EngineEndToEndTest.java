@@ -6,14 +6,21 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import dev.relat.engine.Options;
 import dev.relat.engine.Phase;
+import dev.relat.engine.PhaseListener;
+import dev.relat.engine.Result;
 import dev.relat.model.CheckpointWriter;
 import dev.relat.model.QwenConfig;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -21,8 +28,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The command line on the real engine (dev.relat.engine.Engine) and a tiny random Qwen3 checkpoint
- * with the real tokenizer: solve --json, profile, and eval with all four methods, interrupted and
- * resumed.
+ * with the real tokenizer: solve --json, profile, and eval with all four single-agent methods,
+ * interrupted and resumed; the multi-agent methods on the embedded demo model.
  */
 class EngineEndToEndTest {
     /** qwen3, hidden 64, 2 layers, 1 query / 1 KV head of dimension 64, the full Qwen vocabulary, tied. */
@@ -94,6 +101,76 @@ class EngineEndToEndTest {
         }
         assertTrue(Files.readString(out.resolve("summary.md")).contains("| query-lm | "));
         for (String png : List.of("accuracy.png", "loss.png")) assertTrue(ImageIO.read(out.resolve(png).toFile()) != null);
+    }
+
+    /**
+     * The multi-agent methods beside single on the embedded demo model, the run stopped midway
+     * (the engine fails on the sixth solve, and a torn line is left as kill -9 leaves one) and
+     * resumed: finished lines are kept, every method's line carries its agents.
+     */
+    @Test
+    void evalMultiAgentMethodsOnTheDemoModelResumesAfterAKill() throws IOException {
+        Path out = tmp.resolve("eval-mas");
+        String[] args = {"eval", "--data", EvalCommandTest.FIXTURE.toString(), "--methods",
+            "single,latent-mas,text-mas,relat-mas", "-K", "2", "-N", "1", "--max-new-tokens", "3", "--limit", "2",
+            "--out", out.toString()};
+        SolveEngine.Factory real = EngineFactories.real();
+        AtomicInteger budget = new AtomicInteger(5);
+        SolveEngine.Factory dying = (checkout, device, dtype) -> {
+            SolveEngine engine = real.open(checkout, device, dtype);
+            return new SolveEngine() {
+                @Override
+                public Result solve(String question, Options options, PhaseListener listener) {
+                    if (budget.getAndDecrement() <= 0) throw new IllegalStateException("killed");
+                    return engine.solve(question, options, listener);
+                }
+
+                @Override
+                public QwenConfig config() {
+                    return engine.config();
+                }
+
+                @Override
+                public void close() {
+                    engine.close();
+                }
+            };
+        };
+        CliTestSupport.Run killed = CliTestSupport.run(dying, tmp.resolve("cache"), args);
+        assertEquals(1, killed.exit(), killed.err());
+        assertEquals(5, Files.readAllLines(out.resolve("results.jsonl")).size());
+        Files.writeString(out.resolve("results.jsonl"), "{\"id\": \"q0", StandardCharsets.UTF_8,
+                StandardOpenOption.APPEND);
+
+        CliTestSupport.Run resumed = run(args);
+        assertEquals(0, resumed.exit(), resumed.err());
+        assertTrue(resumed.err().contains("resuming, 5 results already"), resumed.err());
+        List<String> lines = Files.readAllLines(out.resolve("results.jsonl"));
+        assertEquals(8, lines.size());
+        Map<String, Integer> latent = Map.of("single", 0, "latent-mas", 6, "text-mas", 0, "relat-mas", 6);
+        for (String line : lines) {
+            JsonObject o = JsonParser.parseString(line).getAsJsonObject();
+            String method = o.get("method").getAsString();
+            JsonObject rec = o.getAsJsonObject("result");
+            assertEquals(latent.get(method), rec.get("latentTokens").getAsInt(), line);
+            assertEquals(method.equals("relat-mas") ? 2 : 0, rec.getAsJsonArray("losses").size(), line);
+            if (method.equals("single")) {
+                assertTrue(!rec.has("agents"), line);
+                continue;
+            }
+            JsonArray agents = rec.getAsJsonArray("agents");
+            assertEquals(List.of("planner", "critic", "refiner", "judger"),
+                    agents.asList().stream().map(a -> a.getAsJsonObject().get("role").getAsString()).toList());
+            int prompt = 0;
+            for (var a : agents) prompt += a.getAsJsonObject().get("promptTokens").getAsInt();
+            assertEquals(rec.get("promptTokens").getAsInt(), prompt, line);
+            JsonObject judger = agents.get(3).getAsJsonObject();
+            assertEquals(rec.get("answerTokens").getAsInt(), judger.get("decodedTokens").getAsInt(), line);
+            assertTrue(judger.getAsJsonObject("phaseNanos").get("answer_decode").getAsLong() > 0, line);
+        }
+        String summary = Files.readString(out.resolve("summary.md"));
+        for (String m : latent.keySet()) assertTrue(summary.contains("| " + m + " | "), summary);
+        assertTrue(Files.readString(out.resolve("run.json")).contains("\"role\": \"judger\""));
     }
 
     private static String[] concat(String[] a, String... b) {

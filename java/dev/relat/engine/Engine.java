@@ -16,8 +16,10 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * The ReLAT engine (docs/design.md, "The ReLAT engine"): open a model once, solve many questions, each
  * with the method and options it is given. Per question ({@link Question}): prompt, latent thought
  * ({@link LatentChain}), test-time training of a fresh LoRA adapter on the reconstruction loss
- * ({@link RelatStep}) or the query-lm loss ({@link QueryLmStep}), answer, then the adapter is
- * dropped: nothing learned on one question reaches the next.
+ * ({@link RelatStep}), the query-lm loss ({@link QueryLmStep}) or, for relat-mas, the
+ * reconstruction after the agents' working memory ({@link RelatMasStep}), answer (by the agents'
+ * judger for a multi-agent method, {@link Collaboration}), then the adapter is dropped: nothing
+ * learned on one question reaches the next.
  *
  * <p>Thread safety: one engine per device. {@link #solve} may be called from any thread; calls are
  * serialised (a second caller waits for the first to finish), because a question owns the

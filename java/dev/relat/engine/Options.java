@@ -33,7 +33,8 @@ import java.util.Set;
  * @param systemPrompt the system message; null for none (default {@link #DEFAULT_SYSTEM_PROMPT})
  * @param reconstructionInstruction the text after the latent thought in the reconstruction
  *     prompt's user turn; "" for none (default {@link #DEFAULT_INSTRUCTION})
- * @param answerContext what the answer is decoded after (default {@link AnswerContext#LATENTS})
+ * @param answerContext what the answer is decoded after (default {@link AnswerContext#LATENTS});
+ *     unused by the multi-agent methods, whose judger answers after the whole working memory
  * @param maxNewTokens the answer's token limit, the stop token not counted (default 1024)
  * @param maxContext the positions one question may use (prompt, latent thought, answer); 0: the
  *     model's max_position_embeddings, which also caps a larger value (default 0)

@@ -16,8 +16,9 @@ import org.bytedeco.pytorch.Tensor;
 
 /**
  * One solve, used once: a fresh LoRA adapter trained for N updates on the question's training
- * loss ({@link RelatStep} or {@link QueryLmStep}), then the answer decoded after the prompt and,
- * by default, the latent thought. Every phase is timed through {@link Phases}.
+ * loss ({@link RelatStep}, {@link RelatMasStep} or {@link QueryLmStep}), then the answer decoded
+ * after the prompt and, by default, the latent thought, or by the agents of a multi-agent method
+ * ({@link Collaboration}). Every phase is timed through {@link Phases}.
  */
 final class Question {
     private final QwenModel model;
@@ -201,10 +202,13 @@ final class Question {
             long needed = positions();
             if (needed > limit) {
                 throw new QuestionException("the question needs " + needed + " positions ("
-                        + (options.method() == Method.TEXT_MAS ? "the longest agent prompt"
+                        + (options.method() == Method.TEXT_MAS ? "the longest agent prompt + up to "
+                                + options.maxNewTokens() + " answer tokens + 1"
                                 : "the working memory of " + (options.agents().size() - 1) + " agents, "
-                                        + memoryLength() + " positions, then the judger's prompt")
-                        + " + up to " + options.maxNewTokens() + " answer tokens + 1); " + limitText(limit)
+                                        + memoryLength() + " positions, then the judger's prompt + up to "
+                                        + options.maxNewTokens() + " answer tokens + 1"
+                                        + (trainsOnMemory() ? ", or the reconstruction sequence if longer" : ""))
+                        + "); " + limitText(limit)
                         + ": shorten the question or lower maxNewTokens (--max-new-tokens)");
             }
             return;

@@ -3,9 +3,11 @@
  * own {@link Options}. Per question the engine renders the prompt with the checkout's chat
  * template, thinks in K latent vectors, trains a fresh LoRA adapter on reconstructing the question
  * from them (test-time training), decodes the answer and drops the adapter, so nothing learned on
- * one question reaches the next. <b>API</b>: {@link Engine}, {@link Options}, {@link Result},
- * {@link Method}, {@link LatentMode}, {@link AnswerContext}, {@link Phase}, {@link PhaseListener}
- * and {@link QuestionException}; everything else here is package-private.
+ * one question reaches the next. The multi-agent methods run a team of {@link Agents} over a shared
+ * KV working memory (LatentMAS's sequential setting). <b>API</b>: {@link Engine}, {@link Options},
+ * {@link Result}, {@link Method}, {@link Agents}, {@link LatentMode}, {@link AnswerContext},
+ * {@link Phase}, {@link PhaseListener} and {@link QuestionException}; everything else here is
+ * package-private.
  *
  * <pre>{@code
  * try (Engine engine = Engine.open(Path.of("/models/Qwen3-8B"), new Device("cuda:0"), ScalarType.BFloat16)) {

@@ -157,6 +157,43 @@ class MultiAgentTest {
     }
 
     /**
+     * A whole relat-mas question (two updates at the paper's lr, as EngineTest's whole-question
+     * test, then the adapted team's greedy answer) against the libtorch-autograd reference with
+     * libtorch's AdamW; and latent-mas's greedy answer against the reference pipeline.
+     */
+    @Test
+    void wholeRelatMasAndLatentMasQuestionsMatchTheAutogradReference() {
+        long seed = TensorAssert.freshSeed();
+        Engine engine = EngineTest.engine("qwen3", seed);
+        QwenConfig config = engine.model().config();
+        for (Method method : List.of(Method.RELAT_MAS, Method.LATENT_MAS)) {
+            Options o = small(method).updateSteps(2).learningRate(2e-5).maxNewTokens(5).seed(seed).build();
+            Result r = engine.solve(QUESTION, o);
+            ReferenceRelat.Solved expected;
+            try (PointerScope scope = new PointerScope();
+                    Lora init = new Lora(config, EnumSet.allOf(Projection.class), o.loraRank(), o.loraAlpha(), o.seed(),
+                            new Device("cpu"))) {
+                Prompts prompts = Prompts.of(engine.tokenizer(), QUESTION, o);
+                expected = new ReferenceRelat(config, EngineTest.weights("qwen3", seed), init, ScalarType.Float)
+                        .solve(prompts, AgentPrompts.latent(engine.tokenizer(), prompts, o), o,
+                                engine.tokenizer().stopTokens(config));
+            }
+            assertEquals(expected.losses().size(), r.losses().size());
+            if (method.trains()) {
+                for (int i = 0; i < r.losses().size(); i++) {
+                    double a = r.losses().get(i), b = expected.losses().get(i);
+                    TensorAssert.assertWithin(Math.abs(a - b) / Math.abs(b), 1e-4, method + ": loss " + i
+                            + " vs the fp32 autograd reference");
+                }
+            }
+            assertEquals(engine.tokenizer().decode(expected.answer(), true), r.answer(), method + ": greedy answer, "
+                    + Seeds.describe(seed));
+            System.out.println(method + ": engine losses " + r.losses() + ", reference " + expected.losses()
+                    + ", answer tokens " + r.answerTokens());
+        }
+    }
+
+    /**
      * text-mas: each agent decodes and its text reaches the next agent's prompt. A team of the
      * planner alone answers with the planner's text; a team of planner and critic then gives the
      * critic a prompt holding exactly that text.

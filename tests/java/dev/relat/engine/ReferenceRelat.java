@@ -103,6 +103,14 @@ final class ReferenceRelat {
      * without gradients, keys / values kept by torch.cat.
      */
     Solved solve(Prompts p, Options o, Set<Long> stops) {
+        return solve(p, List.of(), o, stops);
+    }
+
+    /**
+     * {@link #solve(Prompts, Options, Set)} for any method; agentPrompts are every agent's prompt
+     * of latent-mas and relat-mas (unused by the others).
+     */
+    Solved solve(Prompts p, List<long[]> agentPrompts, Options o, Set<Long> stops) {
         TensorVector params = new TensorVector();
         for (Tensor[] ab : byProjection.values()) {
             params.push_back(ab[0]);
@@ -114,10 +122,14 @@ final class ReferenceRelat {
         options.weight_decay().put(o.weightDecay());
         AdamW optimizer = new AdamW(params, options);
         List<Double> losses = new ArrayList<>();
-        for (int step = 0; step <= o.updateSteps(); step++) {
+        for (int step = 0; o.method().trains() && step <= o.updateSteps(); step++) {
             try (PointerScope scope = new PointerScope()) {
                 optimizer.zero_grad();
-                Tensor loss = o.method() == Method.QUERY_LM ? queryLmLoss(p) : loss(p, o.latentSteps(), o);
+                Tensor loss = switch (o.method()) {
+                    case QUERY_LM -> queryLmLoss(p);
+                    case RELAT_MAS -> multiAgentLoss(p, agentPrompts, o.latentSteps(), o);
+                    default -> loss(p, o.latentSteps(), o);
+                };
                 losses.add(loss.item_double());
                 if (step < o.updateSteps()) {
                     loss.backward();
@@ -129,8 +141,15 @@ final class ReferenceRelat {
         int n = 0;
         try (PointerScope scope = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
             ReferenceQwen.Cache cache = new ReferenceQwen.Cache();
-            latentThought(p.prompt(), o.latentSteps(), o, cache, true);
-            Tensor h = lastHidden;
+            Tensor h;
+            if (o.method() == Method.RELAT_MAS || o.method() == Method.LATENT_MAS) {
+                workingMemory(agentPrompts, o.latentSteps(), o, cache);
+                h = model.hiddenFromEmbeddings(torch.embedding(model.embeddingMatrix(),
+                        Tensor.create(agentPrompts.get(agentPrompts.size() - 1))), cache);
+            } else {
+                latentThought(p.prompt(), o.latentSteps(), o, cache, true);
+                h = lastHidden;
+            }
             while (n < answer.length) {
                 long next = torch.matmul(lastRow(h), model.lmHeadMatrix().t()).argmax().item_long();
                 if (stops.contains(next)) break;
@@ -211,15 +230,20 @@ final class ReferenceRelat {
      */
     Tensor multiAgentLoss(Prompts p, List<long[]> agentPrompts, int m, Options o) {
         ReferenceQwen.Cache cache = new ReferenceQwen.Cache();
+        workingMemory(agentPrompts, m, o, cache);
+        long[] recon = Prompts.concat(p.reconOpening(), p.reconTail());
+        Tensor h = model.hiddenFromEmbeddings(torch.embedding(model.embeddingMatrix(), Tensor.create(recon)), cache);
+        int n = p.question().length;
+        return crossEntropy(torch.matmul(h.narrow(0, h.size(0) - n, n), model.lmHeadMatrix().t()), p.question());
+    }
+
+    /** Every agent's prompt but the last one's, each followed by m latent steps fed back, into cache. */
+    private void workingMemory(List<long[]> agentPrompts, int m, Options o, ReferenceQwen.Cache cache) {
         for (int i = 0; i < agentPrompts.size() - 1; i++) {
             Tensor h = model.hiddenFromEmbeddings(torch.embedding(model.embeddingMatrix(),
                     Tensor.create(agentPrompts.get(i))), cache);
             for (int j = 0; j < m; j++) h = model.hiddenFromEmbeddings(latent(lastRow(h), o), cache);
         }
-        long[] recon = Prompts.concat(p.reconOpening(), p.reconTail());
-        Tensor h = model.hiddenFromEmbeddings(torch.embedding(model.embeddingMatrix(), Tensor.create(recon)), cache);
-        int n = p.question().length;
-        return crossEntropy(torch.matmul(h.narrow(0, h.size(0) - n, n), model.lmHeadMatrix().t()), p.question());
     }
 
     /** query-lm: mean next-token cross-entropy of the question tokens inside the prompt. */

@@ -186,8 +186,9 @@ class SolveCommand implements Callable<Integer> {
     static String describe(Options o) {
         StringBuilder sb = new StringBuilder();
         if (o.method().thinksInLatents()) {
-            sb.append(String.format(Locale.ROOT, ": K=%d latent steps (%s, tau %s)", o.latentSteps(),
-                    o.latentMode().name().toLowerCase(Locale.ROOT), o.temperatureLatent()));
+            sb.append(String.format(Locale.ROOT, ": K=%d latent steps%s (%s, tau %s)", o.latentSteps(),
+                    o.method().multiAgent() ? " per agent" : "", o.latentMode().name().toLowerCase(Locale.ROOT),
+                    o.temperatureLatent()));
         }
         if (o.method().trains()) {
             sb.append(String.format(Locale.ROOT, ", N=%d updates, lr %s, LoRA rank %d alpha %s on %s", o.updateSteps(),

@@ -24,7 +24,8 @@ import picocli.CommandLine.Option;
  */
 public final class EngineOptions {
     @Option(names = {"-m", "--method"}, paramLabel = "METHOD",
-            description = "single, latent, relat, query-lm, latent-mas, text-mas or relat-mas (default: ${DEFAULT-VALUE})")
+            description = "single, latent, relat, query-lm, latent-mas, text-mas or relat-mas"
+                    + " (default: ${DEFAULT-VALUE})")
     Method method;
 
     @Option(names = {"-K", "--latent-steps"}, paramLabel = "K",

@@ -152,8 +152,8 @@ class SolveCommand implements Callable<Integer> {
         out.printf("tokens    prompt %d, latent %d, answer %d%n", r.promptTokens(), r.latentTokens(), r.answerTokens());
         for (Result.AgentRun a : r.agents()) {
             long nanos = a.phaseNanos().values().stream().mapToLong(Long::longValue).sum();
-            out.printf(Locale.ROOT, "  agent %-10s prompt %d, latent %d, decoded %d, %.1f ms%n", a.role(), a.promptTokens(),
-                    a.latentSteps(), a.decodedTokens(), nanos / 1e6);
+            out.printf(Locale.ROOT, "  agent %-10s prompt %d, latent %d, decoded %d, %.1f ms%n", a.role(),
+                    a.promptTokens(), a.latentSteps(), a.decodedTokens(), nanos / 1e6);
         }
         List<Double> losses = r.losses();
         if (losses.isEmpty()) {

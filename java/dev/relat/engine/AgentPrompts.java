@@ -18,7 +18,9 @@ final class AgentPrompts {
     /** The prompt of every agent of a latent pipeline (latent-mas, relat-mas): no earlier texts. */
     static List<long[]> latent(QwenTokenizer tokenizer, Prompts prompts, Options options) {
         List<long[]> out = new ArrayList<>();
-        for (Agents.Agent agent : options.agents().agents()) out.add(render(tokenizer, prompts, options, agent, List.of()));
+        for (Agents.Agent agent : options.agents().agents()) {
+            out.add(render(tokenizer, prompts, options, agent, List.of()));
+        }
         return out;
     }
 

@@ -103,7 +103,9 @@ public record Agents(List<Agent> agents) {
                 throw new IllegalArgumentException("expected an object with an array \"agents\"");
             }
             JsonArray array = root.getAsJsonObject().getAsJsonArray("agents");
-            if (array.isEmpty()) throw new IllegalArgumentException("\"agents\" is empty: there must be at least one agent");
+            if (array.isEmpty()) {
+                throw new IllegalArgumentException("\"agents\" is empty: there must be at least one agent");
+            }
             List<Agent> agents = new ArrayList<>();
             for (int i = 0; i < array.size(); i++) {
                 try {

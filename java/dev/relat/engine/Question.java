@@ -148,7 +148,9 @@ final class Question {
     }
 
     private long positions() {
-        if (latentMultiAgent()) return memoryLength() + Math.max(judgerPositions(), trainsOnMemory() ? reconSequenceLength() : 0);
+        if (latentMultiAgent()) {
+            return memoryLength() + Math.max(judgerPositions(), trainsOnMemory() ? reconSequenceLength() : 0);
+        }
         if (options.method() == Method.TEXT_MAS) {
             long longest = 0;
             for (Agents.Agent agent : options.agents().agents()) {

@@ -78,8 +78,8 @@ class CommandLineTest {
         Files.writeString(team, "{\"agents\": [{\"role\": \"solver\", \"prompt\": \"Solve it.\"},"
                 + " {\"role\": \"judge\", \"prompt\": \"Give the answer.\"}]}");
         FakeEngine.Factory engines = engines();
-        assertEquals(0, run(engines, "solve", "--model", model.toString(), "-m", "latent-mas", "--agents", team.toString(),
-                "q").exit());
+        assertEquals(0, run(engines, "solve", "--model", model.toString(), "-m", "latent-mas", "--agents",
+                team.toString(), "q").exit());
         Options o = engines.calls().get(0).options();
         assertEquals(Method.LATENT_MAS, o.method());
         assertEquals(LatentMode.REALIGN, o.latentMode());

@@ -325,7 +325,11 @@ def median_us(fn, seconds):
 
 
 def table(jmh_json, pytorch_csv):
-    """Markdown: relat against libtorch (JVM, same JMH run) and PyTorch (Python), as medians."""
+    """Markdown: each relat method against its baselines, libtorch in the JVM (same JMH run) and the
+    same baseline in PyTorch from Python, as medians. A baseline pairs with the relat method whose
+    name has the same words after the first (relatForward: libtorchForward, sdpaForward); a class's
+    only relat method pairs with every other method of the class (AdamW). Python-only baselines
+    (e.g. AdamW's foreach) get a row of their own."""
     import csv
     import json
 
@@ -333,28 +337,38 @@ def table(jmh_json, pytorch_csv):
         raw = [x for fork in r["primaryMetric"]["rawData"] for x in fork]
         return statistics.median(raw) if raw else r["primaryMetric"]["score"]
 
+    def rest(method):  # the words after the first: relatForward -> Forward
+        return re.sub(r"^[a-z]+", "", method)
+
     runs = {}
     for r in json.load(open(jmh_json)):
-        bench, method = r["benchmark"].rsplit(".", 1)
+        scale = {"ns/op": 1e-3, "us/op": 1.0, "ms/op": 1e3, "s/op": 1e6}.get(r["primaryMetric"]["scoreUnit"])
+        if scale is None:  # a throughput benchmark
+            continue
+        bench, method = r["benchmark"].rsplit(".", 2)[-2:]
         params = {k: v for k, v in (r.get("params") or {}).items() if k != "device"}
         key = ",".join(f"{k}={params[k]}" for k in sorted(params))
-        runs[(bench.rsplit(".", 1)[-1], method, key)] = (median(r), r["primaryMetric"]["scoreUnit"])
+        runs[(bench, key, method)] = median(r) * scale
     python = {}
     with open(pytorch_csv) as f:
         for row in csv.DictReader(line for line in f if not line.startswith("#")):
-            python[(row["benchmark"], row["method"], row["params"])] = float(row["us"])
-    print("| benchmark | relat method | params | relat | libtorch (JVM) | PyTorch (Python) | libtorch / relat"
-          " | PyTorch / relat |")
-    print("|---|---|---|--:|--:|--:|--:|--:|")
-    for (bench, method, key), (ours, unit) in sorted(runs.items()):
-        if not method.startswith("relat") or unit != "us/op":
+            python[(row["benchmark"], row["params"], row["method"])] = float(row["us"])
+    cell = lambda v: f"{v:,.1f}" if v is not None else "n/a"
+    print("| benchmark | params | relat method | relat us | baseline | libtorch (JVM) us | PyTorch (Python) us"
+          " | JVM / relat | Python / relat |")
+    print("|---|---|---|--:|---|--:|--:|--:|--:|")
+    for (bench, key, method), ours in sorted(runs.items()):
+        if not method.startswith("relat"):
             continue
-        baseline = "libtorch" + method[len("relat"):]
-        jvm = runs.get((bench, baseline, key), (None,))[0]
-        py = python.get((bench, baseline, key))
-        cell = lambda v: f"{v:,.1f}" if v is not None else "n/a"
-        ratio = lambda v: f"{v / ours:.2f}x" if v is not None else "n/a"
-        print(f"| {bench} | {method} | {key} | {cell(ours)} | {cell(jvm)} | {cell(py)} | {ratio(jvm)} | {ratio(py)} |")
+        others = sorted({m for (b, k, m) in list(runs) + list(python) if b == bench and k == key
+                         and not m.startswith("relat")})
+        relats = {m for (b, k, m) in runs if b == bench and k == key and m.startswith("relat")}
+        paired = [m for m in others if rest(m) == rest(method)] or (others if len(relats) == 1 else [])
+        for baseline in paired:
+            jvm, py = runs.get((bench, key, baseline)), python.get((bench, key, baseline))
+            ratio = lambda v: f"{v / ours:.2f}x" if v is not None else "n/a"
+            print(f"| {bench} | {key} | {method} | {cell(ours)} | {baseline} | {cell(jvm)} | {cell(py)}"
+                  f" | {ratio(jvm)} | {ratio(py)} |")
 
 
 def main():

@@ -77,7 +77,7 @@ final class ReferenceRelat {
 
     /** The latent thought; feedLast also runs e_K through the model (what the answer decodes after). */
     List<Tensor> latentThought(long[] prompt, int k, Options o, ReferenceQwen.Cache cache, boolean feedLast) {
-        Tensor h = model.hiddenFromEmbeddings(torch.embedding(model.embeddingMatrix(), Tensor.create(prompt)), cache);
+        Tensor h = model.hiddenFromEmbeddings(torch.embedding(model.embeddingMatrix(), model.ids(prompt)), cache);
         List<Tensor> latents = new ArrayList<>();
         for (int j = 0; j < k; j++) {
             Tensor e = latent(lastRow(h), o);
@@ -145,7 +145,7 @@ final class ReferenceRelat {
             if (o.method() == Method.RELAT_MAS || o.method() == Method.LATENT_MAS) {
                 workingMemory(agentPrompts, o.latentSteps(), o, cache);
                 h = model.hiddenFromEmbeddings(torch.embedding(model.embeddingMatrix(),
-                        Tensor.create(agentPrompts.get(agentPrompts.size() - 1))), cache);
+                        model.ids(agentPrompts.get(agentPrompts.size() - 1))), cache);
             } else {
                 latentThought(p.prompt(), o.latentSteps(), o, cache, true);
                 h = lastHidden;
@@ -155,7 +155,7 @@ final class ReferenceRelat {
                 if (stops.contains(next)) break;
                 answer[n++] = next;
                 h = model.hiddenFromEmbeddings(torch.embedding(model.embeddingMatrix(),
-                        Tensor.create(new long[] {next})), cache);
+                        model.ids(new long[] {next})), cache);
             }
         }
         return new Solved(Arrays.copyOf(answer, n), losses);
@@ -209,9 +209,9 @@ final class ReferenceRelat {
     Tensor reconstructionLogits(Prompts p, int k, Options o) {
         List<Tensor> latents = latentThought(p.prompt(), k, o);
         TensorVector parts = new TensorVector();
-        parts.push_back(torch.embedding(model.embeddingMatrix(), Tensor.create(p.reconOpening())));
+        parts.push_back(torch.embedding(model.embeddingMatrix(), model.ids(p.reconOpening())));
         for (Tensor e : latents) parts.push_back(e);
-        parts.push_back(torch.embedding(model.embeddingMatrix(), Tensor.create(p.reconTail())));
+        parts.push_back(torch.embedding(model.embeddingMatrix(), model.ids(p.reconTail())));
         Tensor h = model.hiddenFromEmbeddings(torch.cat(parts, 0));
         int n = p.question().length;
         return torch.matmul(h.narrow(0, h.size(0) - n, n), model.lmHeadMatrix().t());
@@ -232,7 +232,7 @@ final class ReferenceRelat {
         ReferenceQwen.Cache cache = new ReferenceQwen.Cache();
         workingMemory(agentPrompts, m, o, cache);
         long[] recon = Prompts.concat(p.reconOpening(), p.reconTail());
-        Tensor h = model.hiddenFromEmbeddings(torch.embedding(model.embeddingMatrix(), Tensor.create(recon)), cache);
+        Tensor h = model.hiddenFromEmbeddings(torch.embedding(model.embeddingMatrix(), model.ids(recon)), cache);
         int n = p.question().length;
         return crossEntropy(torch.matmul(h.narrow(0, h.size(0) - n, n), model.lmHeadMatrix().t()), p.question());
     }
@@ -241,14 +241,14 @@ final class ReferenceRelat {
     private void workingMemory(List<long[]> agentPrompts, int m, Options o, ReferenceQwen.Cache cache) {
         for (int i = 0; i < agentPrompts.size() - 1; i++) {
             Tensor h = model.hiddenFromEmbeddings(torch.embedding(model.embeddingMatrix(),
-                    Tensor.create(agentPrompts.get(i))), cache);
+                    model.ids(agentPrompts.get(i))), cache);
             for (int j = 0; j < m; j++) h = model.hiddenFromEmbeddings(latent(lastRow(h), o), cache);
         }
     }
 
     /** query-lm: mean next-token cross-entropy of the question tokens inside the prompt. */
     Tensor queryLmLoss(Prompts p) {
-        Tensor h = model.hiddenFromEmbeddings(torch.embedding(model.embeddingMatrix(), Tensor.create(p.prompt())));
+        Tensor h = model.hiddenFromEmbeddings(torch.embedding(model.embeddingMatrix(), model.ids(p.prompt())));
         int n = p.question().length;
         Tensor logits = torch.matmul(h.narrow(0, p.questionStart() - 1, n), model.lmHeadMatrix().t());
         return crossEntropy(logits, p.question());
@@ -256,13 +256,15 @@ final class ReferenceRelat {
 
     static Tensor crossEntropy(Tensor logits, long[] targets) {
         Tensor logp = logits.to(acc(logits)).log_softmax(-1);
-        return logp.gather(1, Tensor.create(targets).unsqueeze(1)).mean().neg();
+        Tensor ids = Tensor.create(targets);
+        if (!logits.is_cpu()) ids = ids.to(logits.device(), ScalarType.Long);
+        return logp.gather(1, ids.unsqueeze(1)).mean().neg();
     }
 
     /** Fraction of question tokens the greedy reconstruction gets right. */
     double greedyAccuracy(Prompts p, int k, Options o) {
         Tensor predicted = reconstructionLogits(p, k, o).argmax(new LongOptional(-1), false);
-        return predicted.eq(Tensor.create(p.question())).to(ScalarType.Float).mean().item_double();
+        return predicted.eq(model.ids(p.question())).to(ScalarType.Float).mean().item_double();
     }
 
     QwenConfig config() {

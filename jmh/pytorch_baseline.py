@@ -11,7 +11,14 @@ Prints one CSV line per case, flushed as it is measured: benchmark,method,params
 individually timed calls after a warm-up; params as JMH writes them, so the docs can join the two).
 --table joins a JMH results file (relat bench's jmh-results.json) with such a CSV: one Markdown row
 per relat method with its libtorch baseline from the same JMH run and the PyTorch (Python) time of
-that baseline, medians and ratios. Threads default to the machine's cores (torch.set_num_threads), as the JMH baselines run. Where
+that baseline, medians and ratios. Memory: glibc returns the pages of a freed multi-megabyte tensor to the system and faults fresh
+ones in at the next call, which alone made the Qwen RMSNorm composite at [512, 4096] fp32 take
+6.4 ms instead of 0.65 ms here; so the script runs with MALLOC_MMAP_THRESHOLD_ and
+MALLOC_TRIM_THRESHOLD_ raised (freed memory is kept and reused, as a long-running PyTorch process or
+PyTorch's caching allocator on a GPU does) unless they are set already; --glibc-defaults keeps
+glibc's. BLAS: Debian's python3-torch calls the system BLAS (torch.__config__: BLAS_INFO=generic);
+install libopenblas0-pthread, or its fp32 GEMMs run on the reference BLAS (~50x slower).
+Threads default to the machine's cores (torch.set_num_threads), as the JMH baselines run. Where
 torch has no fused op (RMSNorm before torch 2.4, attention before 2.0), the method is the
 composition Hugging Face's Qwen code runs. Works with Debian's python3-torch (1.13) and torch 2.x.
 """
@@ -379,7 +386,11 @@ def main():
     parser.add_argument("--seconds", type=float, default=2.0, help="measured time per case (default 2)")
     parser.add_argument("--only", default="", help="regex on 'benchmark.method params'")
     parser.add_argument("--out", help="also write the CSV here")
+    parser.add_argument("--glibc-defaults", action="store_true", help="keep glibc's malloc thresholds")
     args = parser.parse_args()
+    keep = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "4294967296"}  # 32 MiB: mmap's cap
+    if not args.glibc_defaults and not all(k in os.environ for k in keep):
+        os.execve(sys.executable, [sys.executable] + sys.argv, {**keep, **os.environ})
     if torch is None:
         sys.exit("pytorch_baseline.py: this python3 cannot import torch (Debian: apt install python3-torch,"
                  " then run /usr/bin/python3)")
@@ -387,8 +398,10 @@ def main():
     torch.manual_seed(0)
     out = open(args.out, "w") if args.out else None
     header = "benchmark,method,params,us"
-    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, python {sys.version.split()[0]}",
-          flush=True)
+    blas = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
+    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, python {sys.version.split()[0]},"
+          f" BLAS_INFO={blas.group(1) if blas else '?'}, MALLOC_MMAP_THRESHOLD_="
+          f"{os.environ.get('MALLOC_MMAP_THRESHOLD_', 'glibc default')}", flush=True)
     for f in (sys.stdout,) + ((out,) if out else ()):
         print(header, file=f, flush=True)
     pattern = re.compile(args.only)

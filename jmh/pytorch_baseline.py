@@ -5,7 +5,7 @@ itself gives (not only next to libtorch driven from Java).
 
     python3 jmh/pytorch_baseline.py [--threads N] [--seconds S] [--only REGEX] [--out FILE.csv]
 
-    python3 jmh/pytorch_baseline.py --table JMH.json PYTORCH.csv
+    python3 jmh/pytorch_baseline.py --table JMH.json[,JMH.json...] PYTORCH.csv
 
 Prints one CSV line per case, flushed as it is measured: benchmark,method,params,us (median of
 individually timed calls after a warm-up; params as JMH writes them, so the docs can join the two).
@@ -331,12 +331,37 @@ def median_us(fn, seconds):
     return statistics.median(times) * 1e6
 
 
-def table(jmh_json, pytorch_csv):
+def table(jmh_jsons, pytorch_csv):
     """Markdown: each relat method against its baselines, libtorch in the JVM (same JMH run) and the
     same baseline in PyTorch from Python, as medians. A baseline pairs with the relat method whose
     name has the same words after the first (relatForward: libtorchForward, sdpaForward); a class's
     only relat method pairs with every other method of the class (AdamW). Python-only baselines
-    (e.g. AdamW's foreach) get a row of their own."""
+    (e.g. AdamW's foreach) get a row of their own. With several JMH files (runs under different
+    settings, named by their folders), relat and the JVM baseline each take their fastest run (each
+    side at its best setting; the last column names the runs, relat's first)."""
+    rows = {}
+    for path in jmh_jsons.split(","):
+        label = os.path.basename(os.path.dirname(os.path.abspath(path)))
+        for key, row in _table_rows(path, pytorch_csv).items():
+            best = rows.setdefault(key, dict(row, ours_run=label, jvm_run=label))
+            if row["ours"] < best["ours"]:
+                best.update(ours=row["ours"], ours_run=label)
+            if row["jvm"] is not None and (best["jvm"] is None or row["jvm"] < best["jvm"]):
+                best.update(jvm=row["jvm"], jvm_run=label)
+    for r in rows.values():
+        r["run"] = r["ours_run"] + (" / " + r["jvm_run"] if r["jvm"] is not None else "")
+    cell = lambda v: f"{v:,.1f}" if v is not None else "n/a"
+    several = "," in jmh_jsons
+    print("| benchmark | params | relat method | relat us | baseline | libtorch (JVM) us | PyTorch (Python) us"
+          " | JVM / relat | Python / relat |" + (" run |" if several else ""))
+    print("|---|---|---|--:|---|--:|--:|--:|--:|" + ("---|" if several else ""))
+    for (bench, key, method, baseline), r in sorted(rows.items()):
+        ratio = lambda v: f"{v / r['ours']:.2f}x" if v is not None else "n/a"
+        print(f"| {bench} | {key} | {method} | {cell(r['ours'])} | {baseline} | {cell(r['jvm'])} | {cell(r['py'])}"
+              f" | {ratio(r['jvm'])} | {ratio(r['py'])} |" + (f" {r['run']} |" if several else ""))
+
+
+def _table_rows(jmh_json, pytorch_csv):
     import csv
     import json
 
@@ -360,10 +385,7 @@ def table(jmh_json, pytorch_csv):
     with open(pytorch_csv) as f:
         for row in csv.DictReader(line for line in f if not line.startswith("#")):
             python[(row["benchmark"], row["params"], row["method"])] = float(row["us"])
-    cell = lambda v: f"{v:,.1f}" if v is not None else "n/a"
-    print("| benchmark | params | relat method | relat us | baseline | libtorch (JVM) us | PyTorch (Python) us"
-          " | JVM / relat | Python / relat |")
-    print("|---|---|---|--:|---|--:|--:|--:|--:|")
+    out = {}
     for (bench, key, method), ours in sorted(runs.items()):
         if not method.startswith("relat"):
             continue
@@ -372,10 +394,9 @@ def table(jmh_json, pytorch_csv):
         relats = {m for (b, k, m) in runs if b == bench and k == key and m.startswith("relat")}
         paired = [m for m in others if rest(m) == rest(method)] or (others if len(relats) == 1 else [])
         for baseline in paired:
-            jvm, py = runs.get((bench, key, baseline)), python.get((bench, key, baseline))
-            ratio = lambda v: f"{v / ours:.2f}x" if v is not None else "n/a"
-            print(f"| {bench} | {key} | {method} | {cell(ours)} | {baseline} | {cell(jvm)} | {cell(py)}"
-                  f" | {ratio(jvm)} | {ratio(py)} |")
+            out[(bench, key, method, baseline)] = dict(ours=ours, jvm=runs.get((bench, key, baseline)),
+                                                       py=python.get((bench, key, baseline)))
+    return out
 
 
 def main():

@@ -183,6 +183,47 @@ class EngineTest {
         }
     }
 
+    /** A fresh adapter whose B is small noise: with B = 0 every dA would be zero and a test blind to it. */
+    static Lora noisyLora(QwenConfig config, long seed) {
+        Lora lora = new Lora(config, EnumSet.allOf(Projection.class), 4, 8, seed, new Device("cpu"));
+        torch.manual_seed(seed);
+        for (int l = 0; l < config.numHiddenLayers(); l++) {
+            for (Projection p : Projection.values()) {
+                lora.b(l, p).copy_(torch.randn(lora.b(l, p).size(0), lora.b(l, p).size(1)).mul(new Scalar(0.05)));
+            }
+        }
+        return lora;
+    }
+
+    /** The random checkpoint's weights rounded to bf16 and held in fp64: the exact maths of a bf16 engine. */
+    static Map<String, Tensor> bf16Weights(QwenConfig config, long seed) {
+        Map<String, Tensor> rounded = new HashMap<>();
+        CheckpointWriter.randomWeights(config, seed).forEach((k, v) -> rounded.put(k,
+                v.to(ScalarType.BFloat16).to(ScalarType.Double)));
+        return rounded;
+    }
+
+    /**
+     * Relative L2 error over every adapter gradient at once, against {@code exact}'s: {the engine's
+     * (in {@code lora}), {@code textbook}'s}.
+     */
+    static double[] relativeL2(QwenConfig config, Lora lora, ReferenceRelat exact, ReferenceRelat textbook) {
+        TensorVector engine = new TensorVector(), want = new TensorVector(), other = new TensorVector();
+        for (int l = 0; l < config.numHiddenLayers(); l++) {
+            for (Projection p : Projection.values()) {
+                for (int i = 0; i < 2; i++) {
+                    engine.push_back((i == 0 ? lora.gradA(l, p) : lora.gradB(l, p)).flatten().to(ScalarType.Double));
+                    want.push_back(exact.adapter(l, p)[i].grad().flatten().to(ScalarType.Double));
+                    other.push_back(textbook.adapter(l, p)[i].grad().flatten().to(ScalarType.Double));
+                }
+            }
+        }
+        Tensor all = torch.cat(want);
+        double norm = all.norm().item_double();
+        return new double[] {torch.cat(engine).sub(all).norm().item_double() / norm,
+            torch.cat(other).sub(all).norm().item_double() / norm};
+    }
+
     static Options.Builder small() {
         return Options.builder().latentSteps(4).updateSteps(2).loraRank(4).loraAlpha(8).maxNewTokens(6);
     }
@@ -319,16 +360,9 @@ class EngineTest {
         Options o = small().seed(seed).build();
         try (Engine bf16 = Engine.open(dir, new Device("cpu"), ScalarType.BFloat16);
                 PointerScope scope = new PointerScope();
-                Lora lora = new Lora(config, EnumSet.allOf(Projection.class), 4, 8, seed, new Device("cpu"))) {
-            torch.manual_seed(seed);
-            for (int l = 0; l < config.numHiddenLayers(); l++) {
-                for (Projection p : Projection.values()) lora.b(l, p).copy_(torch.randn(lora.b(l, p).size(0),
-                        lora.b(l, p).size(1)).mul(new Scalar(0.05)));
-            }
+                Lora lora = noisyLora(config, seed)) {
             double loss = bf16.lossAndGradients(QUESTION, o, lora);
-            Map<String, Tensor> rounded = new HashMap<>();
-            CheckpointWriter.randomWeights(config, seed).forEach((k, v) -> rounded.put(k,
-                    v.to(ScalarType.BFloat16).to(ScalarType.Double)));
+            Map<String, Tensor> rounded = bf16Weights(config, seed);
             Prompts prompts = Prompts.of(bf16.tokenizer(), QUESTION, o);
             ReferenceRelat reference = new ReferenceRelat(config, rounded, lora, ScalarType.Double);
             Tensor expected = reference.loss(prompts, o.latentSteps(), o);
@@ -337,7 +371,6 @@ class EngineTest {
             ReferenceRelat refBf16 = new ReferenceRelat(config, rounded, lora, ScalarType.BFloat16);
             refBf16.loss(prompts, o.latentSteps(), o).backward();
             double worst = 0, worstReference = 0;
-            TensorVector engine = new TensorVector(), exact = new TensorVector(), textbook = new TensorVector();
             for (int l = 0; l < config.numHiddenLayers(); l++) {
                 for (Projection p : Projection.values()) {
                     Tensor[] ab = reference.adapter(l, p);
@@ -346,16 +379,11 @@ class EngineTest {
                             relativeError(lora.gradB(l, p), ab[1].grad())));
                     worstReference = Math.max(worstReference, Math.max(relativeError(rb[0].grad(), ab[0].grad()),
                             relativeError(rb[1].grad(), ab[1].grad())));
-                    for (int i = 0; i < 2; i++) {
-                        engine.push_back((i == 0 ? lora.gradA(l, p) : lora.gradB(l, p)).flatten().to(ScalarType.Double));
-                        exact.push_back(ab[i].grad().flatten().to(ScalarType.Double));
-                        textbook.push_back(rb[i].grad().flatten().to(ScalarType.Double));
-                    }
                 }
             }
-            Tensor all = torch.cat(exact);
-            double l2 = torch.cat(engine).sub(all).norm().item_double() / all.norm().item_double();
-            double l2Reference = torch.cat(textbook).sub(all).norm().item_double() / all.norm().item_double();
+            double[] l2s = relativeL2(config, lora, reference, refBf16);
+            double l2 = l2s[0];
+            double l2Reference = l2s[1];
             System.out.printf("engine bf16 grads vs fp64: relative L2 error %.2e, worst per adapter %.2e (the bf16 "
                     + "autograd reference: %.2e, %.2e), loss %.4f vs %.4f, %s%n", l2, worst, l2Reference,
                     worstReference, loss, expected.item_double(), Seeds.describe(seed));

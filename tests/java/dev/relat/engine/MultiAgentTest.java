@@ -16,7 +16,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.EnumSet;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
@@ -24,7 +23,6 @@ import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.Test;
@@ -300,16 +298,9 @@ class MultiAgentTest {
         Options o = small(Method.RELAT_MAS).seed(seed).build();
         try (Engine bf16 = Engine.open(dir, new Device("cpu"), ScalarType.BFloat16);
                 PointerScope scope = new PointerScope();
-                Lora lora = new Lora(config, EnumSet.allOf(Projection.class), 4, 8, seed, new Device("cpu"))) {
-            torch.manual_seed(seed);
-            for (int l = 0; l < config.numHiddenLayers(); l++) {
-                for (Projection p : Projection.values()) lora.b(l, p).copy_(torch.randn(lora.b(l, p).size(0),
-                        lora.b(l, p).size(1)).mul(new Scalar(0.05)));
-            }
+                Lora lora = EngineTest.noisyLora(config, seed)) {
             double loss = bf16.lossAndGradients(QUESTION, o, lora);
-            Map<String, Tensor> rounded = new HashMap<>();
-            CheckpointWriter.randomWeights(config, seed).forEach((k, v) -> rounded.put(k,
-                    v.to(ScalarType.BFloat16).to(ScalarType.Double)));
+            Map<String, Tensor> rounded = EngineTest.bf16Weights(config, seed);
             Prompts prompts = Prompts.of(bf16.tokenizer(), QUESTION, o);
             List<long[]> agentPrompts = AgentPrompts.latent(bf16.tokenizer(), prompts, o);
             ReferenceRelat reference = new ReferenceRelat(config, rounded, lora, ScalarType.Double);
@@ -317,24 +308,9 @@ class MultiAgentTest {
             expected.backward();
             ReferenceRelat refBf16 = new ReferenceRelat(config, rounded, lora, ScalarType.BFloat16);
             refBf16.multiAgentLoss(prompts, agentPrompts, o.latentSteps(), o).backward();
-            TensorVector engine = new TensorVector();
-            TensorVector exact = new TensorVector();
-            TensorVector textbook = new TensorVector();
-            for (int l = 0; l < config.numHiddenLayers(); l++) {
-                for (Projection p : Projection.values()) {
-                    Tensor[] ab = reference.adapter(l, p);
-                    Tensor[] rb = refBf16.adapter(l, p);
-                    for (int i = 0; i < 2; i++) {
-                        Tensor grad = i == 0 ? lora.gradA(l, p) : lora.gradB(l, p);
-                        engine.push_back(grad.flatten().to(ScalarType.Double));
-                        exact.push_back(ab[i].grad().flatten().to(ScalarType.Double));
-                        textbook.push_back(rb[i].grad().flatten().to(ScalarType.Double));
-                    }
-                }
-            }
-            Tensor all = torch.cat(exact);
-            double l2 = torch.cat(engine).sub(all).norm().item_double() / all.norm().item_double();
-            double l2Reference = torch.cat(textbook).sub(all).norm().item_double() / all.norm().item_double();
+            double[] l2s = EngineTest.relativeL2(config, lora, reference, refBf16);
+            double l2 = l2s[0];
+            double l2Reference = l2s[1];
             double lossError = Math.abs(loss - expected.item_double()) / Math.abs(expected.item_double());
             System.out.printf("relat-mas bf16 grads vs fp64: relative L2 error %.2e (the bf16 autograd reference:"
                     + " %.2e), loss error %.2e, %s%n", l2, l2Reference, lossError, Seeds.describe(seed));

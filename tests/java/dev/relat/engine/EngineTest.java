@@ -195,6 +195,27 @@ class EngineTest {
         return lora;
     }
 
+    /**
+     * The worst per-adapter relative error of the engine's LoRA gradients (in {@code lora}) and of
+     * {@code ref32}'s, against {@code exact}'s; fails if a reference dA is all zeros (a blind test).
+     */
+    static double[] worstGradientErrors(QwenConfig config, Lora lora, ReferenceRelat exact, ReferenceRelat ref32,
+            String what, long seed) {
+        double worst = 0, worst32 = 0;
+        for (int l = 0; l < config.numHiddenLayers(); l++) {
+            for (Projection p : Projection.values()) {
+                Tensor[] ab = exact.adapter(l, p);
+                assertTrue(ab[0].grad().abs().max().item_double() > 0,
+                        "reference dA is zero: " + what + " layer " + l + " " + p + ", " + Seeds.describe(seed));
+                worst = Math.max(worst, Math.max(relativeError(lora.gradA(l, p), ab[0].grad()),
+                        relativeError(lora.gradB(l, p), ab[1].grad())));
+                worst32 = Math.max(worst32, Math.max(relativeError(ref32.adapter(l, p)[0].grad(), ab[0].grad()),
+                        relativeError(ref32.adapter(l, p)[1].grad(), ab[1].grad())));
+            }
+        }
+        return new double[] {worst, worst32};
+    }
+
     /** The random checkpoint's weights rounded to bf16 and held in fp64: the exact maths of a bf16 engine. */
     static Map<String, Tensor> bf16Weights(QwenConfig config, long seed) {
         Map<String, Tensor> rounded = new HashMap<>();
@@ -258,13 +279,7 @@ class EngineTest {
         Options o = small().latentSteps(trained ? TRAINED_LATENT_STEPS : 4).method(method).latentMode(mode).seed(seed)
                 .temperatureLatent(regime.tau(arch)).build();
         try (PointerScope scope = new PointerScope();
-                Lora lora = new Lora(config, EnumSet.allOf(Projection.class), 4, 8, seed, new Device("cpu"))) {
-            // B = 0 would make every A gradient zero: give B random values so both are exercised
-            torch.manual_seed(seed);
-            for (int l = 0; l < config.numHiddenLayers(); l++) {
-                for (Projection p : Projection.values()) lora.b(l, p).copy_(torch.randn(lora.b(l, p).size(0),
-                        lora.b(l, p).size(1)).mul(new Scalar(0.05)));
-            }
+                Lora lora = noisyLora(config, seed)) {
             double loss = engine.lossAndGradients(QUESTION, o, lora);
 
             Map<String, Tensor> weights = weights(arch, seed);
@@ -280,18 +295,9 @@ class EngineTest {
             double lossError = Math.abs(loss - expected) / Math.abs(expected);
             double lossError32 = Math.abs(loss32.item_double() - expected) / Math.abs(expected);
 
-            double worst = 0, worst32 = 0;
-            for (int l = 0; l < config.numHiddenLayers(); l++) {
-                for (Projection p : Projection.values()) {
-                    Tensor[] ab = reference.adapter(l, p);
-                    assertTrue(ab[0].grad().abs().max().item_double() > 0,
-                            "reference dA is zero: " + what + " layer " + l + " " + p + ", " + Seeds.describe(seed));
-                    worst = Math.max(worst, Math.max(relativeError(lora.gradA(l, p), ab[0].grad()),
-                            relativeError(lora.gradB(l, p), ab[1].grad())));
-                    worst32 = Math.max(worst32, Math.max(relativeError(ref32.adapter(l, p)[0].grad(), ab[0].grad()),
-                            relativeError(ref32.adapter(l, p)[1].grad(), ab[1].grad())));
-                }
-            }
+            double[] worsts = worstGradientErrors(config, lora, reference, ref32, what, seed);
+            double worst = worsts[0];
+            double worst32 = worsts[1];
             double entropy = reference.softEntropies().stream().mapToDouble(Double::doubleValue).average().orElse(0);
             System.out.printf("engine grads %s vs fp64 autograd: worst LoRA relative error %.2e (the fp32 autograd "
                     + "reference: %.2e), loss error %.2e (fp32 reference: %.2e), latent entropy %.2f nats, %s%n",

@@ -1,6 +1,5 @@
 package dev.relat.engine;
 
-import static dev.relat.testing.TensorAssert.relativeError;
 import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -21,9 +20,7 @@ import java.util.Map;
 import java.util.stream.Stream;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
-import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -351,12 +348,7 @@ class MultiAgentTest {
         Options o = small(Method.RELAT_MAS).latentMode(mode).seed(seed)
                 .temperatureLatent(EngineTest.SoftRegime.FLAT.tau(arch)).build();
         try (PointerScope scope = new PointerScope();
-                Lora lora = new Lora(config, EnumSet.allOf(Projection.class), 4, 8, seed, new Device("cpu"))) {
-            torch.manual_seed(seed);
-            for (int l = 0; l < config.numHiddenLayers(); l++) {
-                for (Projection p : Projection.values()) lora.b(l, p).copy_(torch.randn(lora.b(l, p).size(0),
-                        lora.b(l, p).size(1)).mul(new Scalar(0.05)));
-            }
+                Lora lora = EngineTest.noisyLora(config, seed)) {
             double loss = engine.lossAndGradients(QUESTION, o, lora);
 
             Map<String, Tensor> weights = EngineTest.weights(arch, seed);
@@ -371,18 +363,9 @@ class MultiAgentTest {
             loss32.backward();
             double lossError = Math.abs(loss - expected) / Math.abs(expected);
             double lossError32 = Math.abs(loss32.item_double() - expected) / Math.abs(expected);
-            double worst = 0, worst32 = 0;
-            for (int l = 0; l < config.numHiddenLayers(); l++) {
-                for (Projection p : Projection.values()) {
-                    Tensor[] ab = reference.adapter(l, p);
-                    assertTrue(ab[0].grad().abs().max().item_double() > 0,
-                            "reference dA is zero: " + what + " layer " + l + " " + p + ", " + Seeds.describe(seed));
-                    worst = Math.max(worst, Math.max(relativeError(lora.gradA(l, p), ab[0].grad()),
-                            relativeError(lora.gradB(l, p), ab[1].grad())));
-                    worst32 = Math.max(worst32, Math.max(relativeError(ref32.adapter(l, p)[0].grad(), ab[0].grad()),
-                            relativeError(ref32.adapter(l, p)[1].grad(), ab[1].grad())));
-                }
-            }
+            double[] worsts = EngineTest.worstGradientErrors(config, lora, reference, ref32, what, seed);
+            double worst = worsts[0];
+            double worst32 = worsts[1];
             System.out.printf("engine grads %s vs fp64 autograd: worst LoRA relative error %.2e (the fp32 autograd "
                     + "reference: %.2e), loss error %.2e (fp32 reference: %.2e), %s%n", what, worst, worst32, lossError,
                     lossError32, Seeds.describe(seed));

@@ -9,6 +9,7 @@ import dev.relat.model.Projection;
 import dev.relat.model.QwenConfig;
 import dev.relat.model.QwenModel;
 import dev.relat.model.Scopes;
+import dev.relat.model.Sequences;
 import dev.relat.ops.Attention;
 import dev.relat.ops.QkNorm;
 import dev.relat.ops.RmsNorm;
@@ -34,50 +35,69 @@ import org.bytedeco.pytorch.global.torch;
  * buffers that live across the chunks of one backward; chunks are processed latest first, so when
  * a chunk's own keys are reached their gradient is complete. This is how the loss reaches the
  * prompt prefill through the latent steps that attend to it.
+ *
+ * <p>A batched chunk ({@link Sequences}: several questions, each with its own cache) runs every
+ * row-wise step and GEMM once over all its rows; attention's backward runs per sequence, into that
+ * sequence's own dK / dV buffers, and each question's LoRA gradients come from its own rows only.
  */
 final class Backward implements AutoCloseable {
     private final QwenModel model;
     private final QwenConfig config;
-    private final Tensor[] dKeys;
-    private final Tensor[] dValues;
+    private final int[] capacities;
+    private final Tensor[][] dKeys; // [sequence][layer]
+    private final Tensor[][] dValues;
     private final double scale;
 
-    /** dK / dV buffers for a cache of capacity positions (zeroed by {@link #reset}). */
-    Backward(QwenModel model, int capacity) {
+    /**
+     * dK / dV buffers (zeroed by {@link #reset}) for the caches of a chunk's sequences, in their
+     * order: capacities[b] positions for sequence b.
+     */
+    Backward(QwenModel model, int... capacities) {
         this.model = model;
         this.config = model.config();
+        this.capacities = capacities.clone();
         int layers = config.numHiddenLayers();
-        dKeys = new Tensor[layers];
-        dValues = new Tensor[layers];
-        for (int i = 0; i < layers; i++) {
-            dKeys[i] = keep(torch.zeros(new long[] {capacity, config.numKeyValueHeads(), config.headDim()},
-                    new TensorOptions(model.device())
-                            .dtype(new ScalarTypeOptional(model.dtype()))));
-            dValues[i] = keep(torch.zeros_like(dKeys[i]));
+        dKeys = new Tensor[capacities.length][layers];
+        dValues = new Tensor[capacities.length][layers];
+        for (int b = 0; b < capacities.length; b++) {
+            for (int i = 0; i < layers; i++) {
+                dKeys[b][i] = keep(torch.zeros(new long[] {capacities[b], config.numKeyValueHeads(), config.headDim()},
+                        new TensorOptions(model.device()).dtype(new ScalarTypeOptional(model.dtype()))));
+                dValues[b][i] = keep(torch.zeros_like(dKeys[b][i]));
+            }
         }
         scale = Attention.defaultScale(config.headDim());
     }
 
     /** Zeroes the key / value gradients: call before the backward of each loss. */
     void reset() {
-        for (int i = 0; i < dKeys.length; i++) {
-            dKeys[i].zero_();
-            dValues[i].zero_();
-        }
+        for (Tensor[] perLayer : dKeys) for (Tensor t : perLayer) t.zero_();
+        for (Tensor[] perLayer : dValues) for (Tensor t : perLayer) t.zero_();
     }
 
     /**
      * Backward through one chunk: dHidden [T, d] is dL/d(the chunk's final hidden states); the
-     * cache must still hold the keys and values the forward used. Accumulates LoRA gradients into
-     * lora (may be null) and returns dL/d(the chunk's input embeddings) [T, d].
+     * sequences' caches must still hold the keys and values the forward used. Accumulates LoRA
+     * gradients into lora (may be null; one member per sequence) and returns dL/d(the chunk's input
+     * embeddings) [T, d].
      */
-    Tensor chunk(ForwardTrace trace, Tensor dHidden, KvCache cache, Lora lora) {
-        Tensor positions = model.positions(trace.start(), trace.length());
+    Tensor chunk(ForwardTrace trace, Tensor dHidden, Lora lora) {
+        Sequences sequences = trace.sequences();
+        if (sequences.count() != capacities.length) {
+            throw new IllegalArgumentException("a chunk of " + sequences.count() + " sequences through a backward of "
+                    + capacities.length);
+        }
+        for (int b = 0; b < capacities.length; b++) {
+            if (sequences.cache(b).capacity() > capacities[b]) {
+                throw new IllegalArgumentException("sequence " + b + "'s cache holds " + sequences.cache(b).capacity()
+                        + " positions; its key / value gradients " + capacities[b]);
+            }
+        }
         Tensor dx = RmsNorm.backward(dHidden, trace.finalInput(), model.weights().norm(), trace.finalRstd());
         PointerScope outer = PointerScope.getInnerScope();
         for (int i = config.numHiddenLayers() - 1; i >= 0; i--) {
             try (PointerScope layerScope = new PointerScope()) {
-                dx = layer(i, trace, dx, cache, lora, positions);
+                dx = layer(i, trace, dx, lora);
                 Scopes.escape(dx, outer);
             }
         }
@@ -85,9 +105,9 @@ final class Backward implements AutoCloseable {
     }
 
     /** One decoder layer's backward: dL/d(layer output) -> dL/d(layer input), in the caller's scope. */
-    private Tensor layer(int i, ForwardTrace trace, Tensor dx, KvCache cache, Lora lora, Tensor positions) {
+    private Tensor layer(int i, ForwardTrace trace, Tensor dx, Lora lora) {
+        Sequences sequences = trace.sequences();
         int t = trace.length();
-        int start = trace.start();
         int hq = config.numAttentionHeads();
         int hkv = config.numKeyValueHeads();
         int hd = config.headDim();
@@ -98,37 +118,48 @@ final class Backward implements AutoCloseable {
         LayerWeights w = model.weights().layers().get(i);
         // out = mid + down(activated)
         Tensor dActivated = FrozenLinear.inputGradient(dx, w.down());
-        lora(lora, i, Projection.DOWN, a.activated(), dx, dActivated);
+        lora(lora, i, Projection.DOWN, a.activated(), dx, dActivated, sequences);
         Tensor dGateUp = SwiGlu.backwardFused(dActivated, a.gateUp());
         Tensor dMidNormed = FrozenLinear.inputGradient(dGateUp, w.gateUp());
-        lora(lora, i, Projection.GATE, a.midNormed(), dGateUp.narrow(1, 0, inter), dMidNormed);
-        lora(lora, i, Projection.UP, a.midNormed(), dGateUp.narrow(1, inter, inter), dMidNormed);
+        lora(lora, i, Projection.GATE, a.midNormed(), dGateUp.narrow(1, 0, inter), dMidNormed, sequences);
+        lora(lora, i, Projection.UP, a.midNormed(), dGateUp.narrow(1, inter, inter), dMidNormed, sequences);
         Tensor dMid = dx.add(RmsNorm.backward(dMidNormed, a.mid(), w.postNorm(), a.midRstd()));
         // mid = input + o(attention)
         Tensor dAttention = FrozenLinear.inputGradient(dMid, w.o());
-        lora(lora, i, Projection.O, a.attention(), dMid, dAttention);
+        lora(lora, i, Projection.O, a.attention(), dMid, dAttention, sequences);
         Tensor dq = torch.empty_like(a.q());
-        int seen = start + t;
-        Attention.backward(dAttention.view(t, hq, hd), a.q(), cache.keys(i, seen), cache.values(i, seen),
-                a.attention().view(t, hq, hd), a.attentionLse(), scale, dq, dKeys[i].narrow(0, 0, seen),
-                dValues[i].narrow(0, 0, seen), true, null);
-        Tensor dk = dKeys[i].narrow(0, start, t).clone();
-        Tensor dv = dValues[i].narrow(0, start, t);
-        Rope.backwardInPlace(dq, dk, positions, model.invFreq());
+        Tensor dk = torch.empty_like(a.k());
+        Tensor dv = torch.empty_like(a.k());
+        Tensor dAttention3 = dAttention.view(t, hq, hd);
+        Tensor attention3 = a.attention().view(t, hq, hd);
+        for (int b = 0; b < sequences.count(); b++) {
+            int from = sequences.offset(b);
+            int n = sequences.rows(b);
+            int start = sequences.start(b);
+            int seen = start + n;
+            KvCache cache = sequences.cache(b);
+            Attention.backward(dAttention3.narrow(0, from, n), a.q().narrow(0, from, n), cache.keys(i, seen),
+                    cache.values(i, seen), attention3.narrow(0, from, n), a.attentionLse().narrow(0, from, n), scale,
+                    dq.narrow(0, from, n), dKeys[b][i].narrow(0, 0, seen), dValues[b][i].narrow(0, 0, seen), true,
+                    null);
+            dk.narrow(0, from, n).copy_(dKeys[b][i].narrow(0, start, n));
+            dv.narrow(0, from, n).copy_(dValues[b][i].narrow(0, start, n));
+        }
+        Rope.backwardInPlace(dq, dk, sequences.positions(), model.invFreq());
         if (config.qkNorm()) {
             dq = QkNorm.backward(dq, a.qRaw().contiguous(), w.qNorm(), a.qRstd());
             dk = QkNorm.backward(dk, a.kRaw().contiguous(), w.kNorm(), a.kRstd());
         }
         Tensor dQkv = torch.cat(new TensorVector(dq.reshape(t, nq), dk.reshape(t, nkv), dv.reshape(t, nkv)), 1);
         Tensor dNormed = FrozenLinear.inputGradient(dQkv, w.qkv());
-        lora(lora, i, Projection.Q, a.inputNormed(), dQkv.narrow(1, 0, nq), dNormed);
-        lora(lora, i, Projection.K, a.inputNormed(), dQkv.narrow(1, nq, nkv), dNormed);
-        lora(lora, i, Projection.V, a.inputNormed(), dQkv.narrow(1, nq + nkv, nkv), dNormed);
+        lora(lora, i, Projection.Q, a.inputNormed(), dQkv.narrow(1, 0, nq), dNormed, sequences);
+        lora(lora, i, Projection.K, a.inputNormed(), dQkv.narrow(1, nq, nkv), dNormed, sequences);
+        lora(lora, i, Projection.V, a.inputNormed(), dQkv.narrow(1, nq + nkv, nkv), dNormed, sequences);
         return dMid.add(RmsNorm.backward(dNormed, a.input(), w.inputNorm(), a.inputRstd()));
     }
 
-    private static void lora(Lora lora, int layer, Projection p, Tensor x, Tensor dy, Tensor dx) {
-        if (lora != null && lora.targets(layer, p)) lora.backward(layer, p, x, dy, dx);
+    private static void lora(Lora lora, int layer, Projection p, Tensor x, Tensor dy, Tensor dx, Sequences sequences) {
+        if (lora != null && lora.targets(layer, p)) lora.backward(layer, p, x, dy, dx, sequences);
     }
 
     private static Tensor keep(Tensor t) {
@@ -138,10 +169,13 @@ final class Backward implements AutoCloseable {
 
     @Override
     public void close() {
-        for (int i = 0; i < dKeys.length; i++) {
-            if (dKeys[i] != null) dKeys[i].releaseReference();
-            if (dValues[i] != null) dValues[i].releaseReference();
-            dKeys[i] = dValues[i] = null;
+        for (Tensor[][] buffers : new Tensor[][][] {dKeys, dValues}) {
+            for (Tensor[] perLayer : buffers) {
+                for (int i = 0; i < perLayer.length; i++) {
+                    if (perLayer[i] != null) perLayer[i].releaseReference();
+                    perLayer[i] = null;
+                }
+            }
         }
     }
 }

@@ -5,6 +5,7 @@ import dev.relat.model.QwenModel;
 import dev.relat.model.QwenTokenizer;
 import dev.relat.ops.LatentStep;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.locks.ReentrantLock;
 import org.bytedeco.javacpp.PointerScope;
@@ -146,6 +147,65 @@ public final class Engine implements AutoCloseable {
         }
     }
 
+    /**
+     * {@link #solveAll(List, Options, PhaseListener)} with no listener.
+     *
+     * @param questions the questions as the user would type them
+     * @param options the method and every setting, the same for every question
+     * @return one result per question, in order
+     */
+    public List<Result> solveAll(List<String> questions, Options options) {
+        return solveAll(questions, options, PhaseListener.NONE);
+    }
+
+    /**
+     * Solves several questions with the same options in one batched pass: each question keeps its
+     * own caches and its own test-time LoRA adapter, trained on its own loss only, while every
+     * stage (prefill, latent chain, reconstruction, backward, optimizer, decoding) runs once for all
+     * of them, so the single-token passes read each weight once per step for the whole batch
+     * instead of once per question. Each question gets the losses and answer it gets alone, up to
+     * the rounding of the shared projections (exact for greedy decoding in the tests). Methods
+     * single, latent and relat are batched; the others run one question after another. All the
+     * questions are in flight at once: callers bound the batch (relat eval --batch B).
+     *
+     * @param questions the questions as the user would type them (none blank), at least one
+     * @param options the method and every setting, the same for every question (the same seed:
+     *     each question's adapter starts as it would alone)
+     * @param listener sees every phase of the batch (NVTX ranges under --profile); null for none
+     * @return one result per question, in order; a batched method's phase times and peak device
+     *     memory are the batch's, shared by its results
+     * @throws IllegalArgumentException when the list is empty, a question is blank (named by its
+     *     index) or options is null
+     * @throws QuestionException when a question needs more positions than the context limit
+     *     (checked before any work, named by its index) or the training loss diverged; nothing of
+     *     the batch is returned, the engine stays usable
+     */
+    public List<Result> solveAll(List<String> questions, Options options, PhaseListener listener) {
+        if (options == null) throw new IllegalArgumentException("options must not be null");
+        if (questions == null || questions.isEmpty()) throw new IllegalArgumentException("no questions to solve");
+        List<Prompts> prompts = new ArrayList<>();
+        for (int b = 0; b < questions.size(); b++) {
+            try {
+                prompts.add(Prompts.of(tokenizer, questions.get(b), options));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("question " + b + ": " + e.getMessage(), e);
+            }
+        }
+        PhaseListener phases = listener == null ? PhaseListener.NONE : listener;
+        lock.lock();
+        try {
+            requireOpen();
+            if (!Batch.batches(options.method())) {
+                List<Result> results = new ArrayList<>();
+                for (Prompts p : prompts) results.add(question(p, options, phases).run());
+                return results;
+            }
+            return new Batch(model, tokenizer, chain(options), prompts, options, phases).run();
+        } finally {
+            lock.unlock();
+        }
+    }
+
     Result solve(Prompts prompts, Options options, PhaseListener listener) {
         lock.lock();
         try {
@@ -162,9 +222,11 @@ public final class Engine implements AutoCloseable {
 
     /** One question on this engine's model, its latent chain in the options' latent mode. */
     Question question(Prompts prompts, Options options, PhaseListener listener) {
-        LatentChain chain = LatentChain.of(options, model, () -> realignMatrix(options.realignLambda()),
-                this::targetNorm);
-        return new Question(model, tokenizer, chain, prompts, options, listener);
+        return new Question(model, tokenizer, chain(options), prompts, options, listener);
+    }
+
+    private LatentChain chain(Options options) {
+        return LatentChain.of(options, model, () -> realignMatrix(options.realignLambda()), this::targetNorm);
     }
 
     /**
@@ -219,6 +281,19 @@ public final class Engine implements AutoCloseable {
                 step.run(lora, model.ids(prompts.question()), true);
             }
             return q.losses().get(q.losses().size() - 1);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Each question's training loss with one batched backward into lora's members' gradients (relat). */
+    List<Double> lossesAndGradients(List<String> questions, Options options, Lora lora) {
+        List<Prompts> prompts = new ArrayList<>();
+        for (String q : questions) prompts.add(Prompts.of(tokenizer, q, options));
+        lock.lock();
+        try {
+            return new Batch(model, tokenizer, chain(options), prompts, options, PhaseListener.NONE)
+                    .lossesAndGradients(lora);
         } finally {
             lock.unlock();
         }

@@ -3,11 +3,13 @@ package dev.relat.engine;
 import dev.relat.model.Adapter;
 import dev.relat.model.Projection;
 import dev.relat.model.QwenConfig;
+import dev.relat.model.Sequences;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.ScalarTypeOptional;
@@ -17,45 +19,106 @@ import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
- * One question's throw-away LoRA adapter: for every targeted projection W [out, in] of every layer,
- * y = x W^T + s (x A^T) B^T with A [r, in], B [out, r], s = alpha / r. A is drawn like PEFT's
- * default (Kaiming-uniform with a = sqrt(5), i.e. U(-1/sqrt(in), 1/sqrt(in))) from a seeded host
- * generator, so the same seed gives the same adapter on every device; B starts at zero, so the
- * adapted model starts equal to the base model. A, B and their gradients are fp32 whatever the
- * model dtype: updates of size lr = 2e-5 would vanish in bf16. The base weights are never touched.
+ * The throw-away LoRA adapters of one question or of a batch of questions, one adapter per
+ * question: for every targeted projection W [out, in] of every layer, question m's rows get
+ * y = x W^T + s (x A_m^T) B_m^T with A_m [r, in], B_m [out, r], s = alpha / r. A is drawn like
+ * PEFT's default (Kaiming-uniform with a = sqrt(5), i.e. U(-1/sqrt(in), 1/sqrt(in))) from a host
+ * generator seeded with the question's seed, so the same seed gives the same adapter on every
+ * device and in every batch; B starts at zero, so the adapted model starts equal to the base model.
+ * A, B and their gradients are fp32 whatever the model dtype: updates of size lr = 2e-5 would
+ * vanish in bf16. The base weights are never touched.
+ *
+ * <p>The members' weights are stacked, A [members, r, in] and B [members, out, r] per projection,
+ * so one optimizer call updates every question's adapter; a batched forward gives member m the
+ * rows of sequence m ({@link Sequences}).
  */
 final class Lora implements Adapter, AutoCloseable {
     private final int layers;
+    private final int members;
     private final double scale;
-    private final List<Map<Projection, Tensor[]>> weights = new ArrayList<>(); // {A, B, dA, dB}
+    private final List<Map<Projection, Tensor[]>> weights = new ArrayList<>(); // {A, B, dA, dB}, stacked
     private final List<Tensor> params = new ArrayList<>();
     private final List<Tensor> grads = new ArrayList<>();
 
+    /** One question's adapter. */
     public Lora(QwenConfig config, Iterable<Projection> targets, int rank, double alpha, long seed, Device device) {
+        this(config, targets, rank, alpha, new long[] {seed}, device);
+    }
+
+    /** One adapter per seed, member m drawn from seeds[m] exactly as a lone adapter with that seed. */
+    Lora(QwenConfig config, Iterable<Projection> targets, int rank, double alpha, long[] seeds, Device device) {
         if (rank < 1) throw new IllegalArgumentException("LoRA rank must be >= 1, got " + rank);
+        if (seeds.length < 1) throw new IllegalArgumentException("a LoRA needs at least one member");
         this.layers = config.numHiddenLayers();
+        this.members = seeds.length;
         this.scale = alpha / rank;
-        SplittableRandom random = new SplittableRandom(seed);
+        SplittableRandom[] random = new SplittableRandom[members];
+        for (int m = 0; m < members; m++) random[m] = new SplittableRandom(seeds[m]);
         for (int layer = 0; layer < layers; layer++) {
             Map<Projection, Tensor[]> byProjection = new EnumMap<>(Projection.class);
             for (Projection p : targets) {
                 long[] io = shape(config, p);
                 long out = io[0], in = io[1];
-                float[] a = new float[Math.toIntExact(rank * in)];
+                int size = Math.toIntExact(rank * in);
+                float[] a = new float[Math.multiplyExact(members, size)];
                 double bound = 1.0 / Math.sqrt(in);
-                for (int i = 0; i < a.length; i++) a[i] = (float) ((random.nextDouble() * 2 - 1) * bound);
-                Tensor aT = keep(Tensor.create(a).view(rank, in).to(device, ScalarType.Float));
-                Tensor bT = keep(zeros(device, out, rank));
-                Tensor dA = keep(zeros(device, rank, in));
-                Tensor dB = keep(zeros(device, out, rank));
-                byProjection.put(p, new Tensor[] {aT, bT, dA, dB});
-                params.add(aT);
-                params.add(bT);
-                grads.add(dA);
-                grads.add(dB);
+                for (int m = 0; m < members; m++) {
+                    for (int i = 0; i < size; i++) a[m * size + i] = (float) ((random[m].nextDouble() * 2 - 1) * bound);
+                }
+                Tensor aT = keep(Tensor.create(a).view(members, rank, in).to(device, ScalarType.Float));
+                Tensor bT = keep(zeros(device, members, out, rank));
+                Tensor dA = keep(zeros(device, members, rank, in));
+                Tensor dB = keep(zeros(device, members, out, rank));
+                put(byProjection, p, new Tensor[] {aT, bT, dA, dB});
             }
             weights.add(byProjection);
         }
+    }
+
+    /** Copies of some members' A and B (no gradients): the adapters of the questions still decoding. */
+    private Lora(Lora source, long[] kept) {
+        this.layers = source.layers;
+        this.members = kept.length;
+        this.scale = source.scale;
+        try (PointerScope scope = new PointerScope()) {
+            Tensor index = Tensor.create(kept);
+            for (Map<Projection, Tensor[]> byProjection : source.weights) {
+                Map<Projection, Tensor[]> copy = new EnumMap<>(Projection.class);
+                for (Map.Entry<Projection, Tensor[]> e : byProjection.entrySet()) {
+                    Tensor[] w = e.getValue();
+                    Tensor i = index.to(w[0].device(), ScalarType.Long);
+                    put(copy, e.getKey(), new Tensor[] {keep(w[0].index_select(0, i)), keep(w[1].index_select(0, i)),
+                        null, null});
+                }
+                weights.add(copy);
+            }
+        }
+    }
+
+    private void put(Map<Projection, Tensor[]> byProjection, Projection p, Tensor[] w) {
+        byProjection.put(p, w);
+        params.add(w[0]);
+        params.add(w[1]);
+        if (w[2] != null) {
+            grads.add(w[2]);
+            grads.add(w[3]);
+        }
+    }
+
+    /**
+     * The adapters of some members, copied, for decoding after training (no gradients): the
+     * forward then gives the i-th sequence the adapter of member kept[i].
+     */
+    Lora select(long[] kept) {
+        for (long m : kept) {
+            if (m < 0 || m >= members) throw new IllegalArgumentException("no LoRA member " + m + " of " + members);
+        }
+        return new Lora(this, kept);
+    }
+
+    /** The adapters stacked here: one per question of the batch. */
+    int members() {
+        return members;
     }
 
     /** [out, in] of a projection. */
@@ -87,20 +150,40 @@ final class Lora implements Adapter, AutoCloseable {
         return grads;
     }
 
+    /** A [r, in] of a lone adapter (a view: writing it writes the adapter). */
     public Tensor a(int layer, Projection p) {
-        return weights.get(layer).get(p)[0];
+        return stacked(layer, p, 0).select(0, lone());
     }
 
+    /** B [out, r] of a lone adapter (a view). */
     public Tensor b(int layer, Projection p) {
-        return weights.get(layer).get(p)[1];
+        return stacked(layer, p, 1).select(0, lone());
     }
 
+    /** dA [r, in] of a lone adapter (a view). */
     public Tensor gradA(int layer, Projection p) {
-        return weights.get(layer).get(p)[2];
+        return stacked(layer, p, 2).select(0, lone());
     }
 
+    /** dB [out, r] of a lone adapter (a view). */
     public Tensor gradB(int layer, Projection p) {
-        return weights.get(layer).get(p)[3];
+        return stacked(layer, p, 3).select(0, lone());
+    }
+
+    /** Member m's A [r, in], B [out, r], dA or dB (which: 0 to 3), a view. */
+    Tensor member(int m, int layer, Projection p, int which) {
+        return stacked(layer, p, which).select(0, m);
+    }
+
+    private Tensor stacked(int layer, Projection p, int which) {
+        Tensor t = weights.get(layer).get(p)[which];
+        if (t == null) throw new IllegalStateException("this LoRA holds no gradients (a decoding copy)");
+        return t;
+    }
+
+    private int lone() {
+        if (members != 1) throw new IllegalStateException("this LoRA has " + members + " members; name one");
+        return 0;
     }
 
     public void zeroGradients() {
@@ -112,32 +195,56 @@ final class Lora implements Adapter, AutoCloseable {
         return weights.get(layer).containsKey(projection);
     }
 
-    /** y += s (x A^T) B^T, computed in fp32 and rounded to y's dtype once. */
+    /**
+     * y += s (x A_m^T) B_m^T for the rows of each sequence m, computed in fp32 and rounded to y's
+     * dtype once.
+     */
     @Override
-    public void addTo(int layer, Projection p, Tensor x, Tensor y) {
+    public void addTo(int layer, Projection p, Tensor x, Tensor y, Sequences sequences) {
+        requireMembers(sequences);
         Tensor[] w = weights.get(layer).get(p);
-        Tensor xa = torch.matmul(x.to(ScalarType.Float), w[0].t());
-        Tensor delta = torch.matmul(xa, w[1].t()).mul(new Scalar(scale));
-        y.add_(delta.to(y.scalar_type()));
+        Scalar s = new Scalar(scale);
+        for (int m = 0; m < members; m++) {
+            Tensor xm = rowsOf(x, sequences, m);
+            Tensor xa = torch.matmul(xm.to(ScalarType.Float), w[0].select(0, m).t());
+            Tensor delta = torch.matmul(xa, w[1].select(0, m).t()).mul(s);
+            rowsOf(y, sequences, m).add_(delta.to(y.scalar_type()));
+        }
     }
 
     /**
      * The backward of one adapted projection: given its input x [T, in] and the gradient of its
-     * output dy [T, out], accumulates dA += s (dy B)^T x and dB += s dy^T (x A^T), and adds the
-     * adapter's share of the input gradient, s (dy B) A, into dx [T, in].
+     * output dy [T, out], accumulates, for the rows of each sequence m, dA_m += s (dy B_m)^T x and
+     * dB_m += s dy^T (x A_m^T), and adds the adapter's share of the input gradient, s (dy B_m) A_m,
+     * into dx [T, in].
      */
-    public void backward(int layer, Projection p, Tensor x, Tensor dy, Tensor dx) {
+    public void backward(int layer, Projection p, Tensor x, Tensor dy, Tensor dx, Sequences sequences) {
         Tensor[] w = weights.get(layer).get(p);
         if (w == null) return;
-        Tensor x32 = x.to(ScalarType.Float);
-        Tensor dy32 = dy.to(ScalarType.Float);
-        Tensor xa = torch.matmul(x32, w[0].t());
-        Tensor dyB = torch.matmul(dy32, w[1]);
+        requireMembers(sequences);
         Scalar one = new Scalar(1.0);
         Scalar s = new Scalar(scale);
-        w[3].addmm_(dy32.t(), xa, one, s);
-        w[2].addmm_(dyB.t(), x32, one, s);
-        dx.add_(torch.matmul(dyB, w[0]).mul(s).to(dx.scalar_type()));
+        for (int m = 0; m < members; m++) {
+            Tensor x32 = rowsOf(x, sequences, m).to(ScalarType.Float);
+            Tensor dy32 = rowsOf(dy, sequences, m).to(ScalarType.Float);
+            Tensor a = w[0].select(0, m);
+            Tensor xa = torch.matmul(x32, a.t());
+            Tensor dyB = torch.matmul(dy32, w[1].select(0, m));
+            w[3].select(0, m).addmm_(dy32.t(), xa, one, s);
+            w[2].select(0, m).addmm_(dyB.t(), x32, one, s);
+            rowsOf(dx, sequences, m).add_(torch.matmul(dyB, a).mul(s).to(dx.scalar_type()));
+        }
+    }
+
+    private void requireMembers(Sequences sequences) {
+        if (sequences.count() != members) {
+            throw new IllegalArgumentException("a forward of " + sequences.count() + " sequences through a LoRA of "
+                    + members + " members");
+        }
+    }
+
+    private static Tensor rowsOf(Tensor t, Sequences sequences, int m) {
+        return sequences.count() == 1 ? t : t.narrow(0, sequences.offset(m), sequences.rows(m));
     }
 
     /** Frees A, B and the gradients now. */

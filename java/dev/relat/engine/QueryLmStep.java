@@ -40,7 +40,7 @@ final class QueryLmStep implements TrainingStep {
                 Tensor dh = torch.zeros_like(h);
                 dh.narrow(0, from, n).copy_(ce.dh());
                 backward.reset();
-                backward.chunk(trace, dh, cache, lora);
+                backward.chunk(trace, dh, lora);
             }
         }
     }

@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Set;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * One solve, used once: a fresh LoRA adapter trained for N updates on the question's training
@@ -35,13 +36,19 @@ final class Question {
 
     Question(QwenModel model, QwenTokenizer tokenizer, LatentChain chain, Prompts prompts, Options options,
             PhaseListener listener) {
+        this(model, tokenizer, chain, prompts, options, listener, new Phases(model.device(), listener));
+    }
+
+    /** A question of a batch: its phases are the batch's, timed once for all its questions. */
+    Question(QwenModel model, QwenTokenizer tokenizer, LatentChain chain, Prompts prompts, Options options,
+            PhaseListener listener, Phases phases) {
         this.model = model;
         this.tokenizer = tokenizer;
         this.chain = chain;
         this.prompts = prompts;
         this.options = options;
         this.listener = listener;
-        this.phases = new Phases(model.device(), listener);
+        this.phases = phases;
         this.latentSteps = options.method().thinksInLatents() ? options.latentSteps() : 0;
         this.agentPrompts = latentMultiAgent() ? AgentPrompts.latent(tokenizer, prompts, options) : List.of();
     }
@@ -197,7 +204,7 @@ final class Question {
      * Refuses, before anything is allocated, a question that needs more positions than the
      * context limit: max_position_embeddings, or the options' lower maxContext.
      */
-    private void checkContext() {
+    void checkContext() {
         int modelLimit = model.config().maxPositionEmbeddings();
         int limit = contextLimit();
         if (options.method().multiAgent()) {
@@ -234,10 +241,15 @@ final class Question {
     }
 
     Lora newLora() {
+        return new Lora(model.config(), loraTargets(options), options.loraRank(), options.loraAlpha(), options.seed(),
+                model.device());
+    }
+
+    /** The projections the options' LoRA adapts. */
+    static Set<Projection> loraTargets(Options options) {
         Set<Projection> targets = EnumSet.noneOf(Projection.class);
         for (Options.Target target : options.loraTargets()) targets.add(Projection.valueOf(target.name()));
-        return new Lora(model.config(), targets, options.loraRank(), options.loraAlpha(), options.seed(),
-                model.device());
+        return targets;
     }
 
     /** The method's training step over cache (the caller closes it). */
@@ -303,17 +315,40 @@ final class Question {
     long[] decode(KvCache cache, Tensor logits, Lora lora) {
         try (Phases.Scope phase = phases.open(Phase.ANSWER_DECODE)) {
             try {
-                SamplingParams sampling = options.temperature() == 0 ? SamplingParams.GREEDY
-                        : SamplingParams.sampled(options.temperature(), options.topK(), options.topP(), options.seed());
-                return Generation.decode(model, cache, logits, new Generation.Options(options.maxNewTokens(),
-                        sampling, tokenizer.stopTokens(model.config())), lora).tokens();
+                return Generation.decode(model, cache, logits, generationOptions(options, tokenizer, model), lora)
+                        .tokens();
             } finally {
                 logits.releaseReference();
             }
         }
     }
 
+    /** The answer's limit, sampling (seeded with the question's seed) and stop tokens. */
+    static Generation.Options generationOptions(Options options, QwenTokenizer tokenizer, QwenModel model) {
+        SamplingParams sampling = options.temperature() == 0 ? SamplingParams.GREEDY
+                : SamplingParams.sampled(options.temperature(), options.topK(), options.topP(), options.seed());
+        return new Generation.Options(options.maxNewTokens(), sampling, tokenizer.stopTokens(model.config()));
+    }
+
+    /** The last row of every sequence of a batched forward's [T, d]: [B, d] (rows[b] rows each). */
+    static Tensor lastRows(Tensor h, int[] rows) {
+        if (rows.length == 1) return lastRow(h);
+        long[] last = new long[rows.length];
+        long end = 0;
+        for (int b = 0; b < rows.length; b++) {
+            end += rows[b];
+            last[b] = end - 1;
+        }
+        return h.index_select(0, rowIndex(last, h));
+    }
+
     static Tensor lastRow(Tensor t) {
         return t.narrow(0, t.size(0) - 1, 1);
+    }
+
+    /** Row numbers as an int64 index tensor on like's device (index_select's index). */
+    static Tensor rowIndex(long[] rows, Tensor like) {
+        Tensor index = Tensor.create(rows);
+        return like.is_cpu() ? index : index.to(like.device(), ScalarType.Long);
     }
 }

@@ -95,14 +95,14 @@ final class RelatMasStep implements TrainingStep {
             Tensor dh = torch.zeros_like(reconstruction.h());
             int n = (int) dQuestionRows.size(0);
             dh.narrow(0, dh.size(0) - n, n).copy_(dQuestionRows);
-            backward.chunk(reconstruction.trace(), dh, cache, lora);
+            backward.chunk(reconstruction.trace(), dh, lora);
             Chunk next = reconstruction;
             Tensor dNextInput = null;
             for (int c = memory.size() - 1; c >= 0; c--) {
                 Chunk chunk = memory.get(c);
                 dh = torch.zeros_like(chunk.h());
                 if (next.link() != null) Question.lastRow(dh).copy_(next.link().backward(dNextInput));
-                dNextInput = backward.chunk(chunk.trace(), dh, cache, lora);
+                dNextInput = backward.chunk(chunk.trace(), dh, lora);
                 next = chunk;
             }
         }

@@ -15,28 +15,28 @@ import org.bytedeco.pytorch.Tensor;
 public final class ForwardTrace implements AutoCloseable {
     private final List<LayerActivations> layers = new ArrayList<>();
     private final List<Tensor> kept = new ArrayList<>();
-    private int start = -1;
-    private int length;
+    private Sequences sequences;
     private Tensor finalInput;
     private Tensor finalRstd;
     private Tensor finalNormed;
 
     /**
-     * First position of the chunk in the KV cache.
+     * The sequences of the chunk: which rows are whose, and where each started in its cache.
      *
-     * @return the position, or -1 before the forward ran
+     * @return the forward's sequences (one for an unbatched forward), owned by the trace; null
+     *     before the forward ran
      */
-    public int start() {
-        return start;
+    public Sequences sequences() {
+        return sequences;
     }
 
     /**
-     * Positions in the chunk.
+     * Positions in the chunk, over all its sequences.
      *
      * @return T, the rows of every recorded [T, ...] tensor
      */
     public int length() {
-        return length;
+        return sequences.totalRows();
     }
 
     /**
@@ -75,10 +75,11 @@ public final class ForwardTrace implements AutoCloseable {
         return finalNormed;
     }
 
-    void begin(int start, int length) {
-        if (this.start >= 0) throw new IllegalStateException("a ForwardTrace records one forward; use a new one");
-        this.start = start;
-        this.length = length;
+    void begin(Sequences sequences) {
+        if (this.sequences != null) {
+            throw new IllegalStateException("a ForwardTrace records one forward; use a new one");
+        }
+        this.sequences = sequences;
     }
 
     void add(LayerActivations a) {
@@ -106,6 +107,7 @@ public final class ForwardTrace implements AutoCloseable {
         for (Tensor t : kept) t.releaseReference();
         kept.clear();
         layers.clear();
+        if (sequences != null) sequences.close();
         finalInput = finalRstd = finalNormed = null;
     }
 }

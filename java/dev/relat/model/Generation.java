@@ -1,13 +1,16 @@
 package dev.relat.model;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
 import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.LongOptional;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
@@ -168,6 +171,114 @@ public final class Generation {
                 }
             }
         }
+    }
+
+    /**
+     * The adapter of the sequences still decoding in a batched decode: given the indices (into
+     * the batch) of the sequences that remain, in order, the adapter whose i-th member corrects
+     * the i-th of them. Called once at the start and whenever a sequence finishes.
+     */
+    @FunctionalInterface
+    public interface BatchAdapter {
+        /**
+         * @param remaining indices of the sequences still decoding, ascending
+         * @return their adapter; null for the base model
+         */
+        Adapter of(long[] remaining);
+    }
+
+    /**
+     * Decodes several sequences together, each after what its cache holds: one forward per step
+     * over one row per sequence still decoding; a sequence that chose a stop token or reached the
+     * limit leaves the batch (its row is dropped, the others go on). Each sequence gets the tokens
+     * {@link #decode} gives it alone, up to the rounding of the shared projections: its own
+     * sampler (seeded alike), its own cache, its own adapter member. One host read of the chosen
+     * ids per step.
+     *
+     * @param model the model
+     * @param caches one per sequence; each receives its tokens fed back (at most maxNewTokens - 1)
+     * @param firstLogits [B, vocab]: row b holds the logits of caches[b]'s last position; stays the
+     *     caller's
+     * @param options the limit, the sampling and the stop tokens, the same for every sequence
+     * @param adapters the adapter of the sequences still decoding
+     * @return one result per sequence, in order
+     */
+    public static List<Result> decodeAll(QwenModel model, List<KvCache> caches, Tensor firstLogits, Options options,
+            BatchAdapter adapters) {
+        int count = caches.size();
+        if (firstLogits.dim() != 2 || firstLogits.size(0) != count) {
+            throw new IllegalArgumentException("the first logits must be [" + count + ", vocab], one row per cache");
+        }
+        List<List<Long>> out = new ArrayList<>();
+        Sampler[] samplers = new Sampler[count];
+        Result[] results = new Result[count];
+        for (int b = 0; b < count; b++) {
+            out.add(new ArrayList<>());
+            samplers[b] = new Sampler(options.sampling());
+        }
+        if (options.maxNewTokens() == 0) {
+            List<Result> none = new ArrayList<>();
+            for (int b = 0; b < count; b++) none.add(new Result(new long[0], Stop.MAX_TOKENS));
+            return none;
+        }
+        long[] remaining = new long[count];
+        for (int b = 0; b < count; b++) remaining[b] = b;
+        try (PointerScope scope = new PointerScope()) {
+            long[] next = choose(samplers, remaining, firstLogits);
+            Adapter adapter = adapters.of(remaining);
+            while (true) {
+                int kept = 0;
+                long[] stillDecoding = new long[remaining.length];
+                long[] fed = new long[remaining.length];
+                for (int i = 0; i < remaining.length; i++) {
+                    int b = (int) remaining[i];
+                    List<Long> tokens = out.get(b);
+                    if (options.stopTokens().contains(next[i])) {
+                        results[b] = new Result(toArray(tokens), Stop.STOP_TOKEN);
+                        continue;
+                    }
+                    tokens.add(next[i]);
+                    if (tokens.size() >= options.maxNewTokens()) {
+                        results[b] = new Result(toArray(tokens), Stop.MAX_TOKENS);
+                        continue;
+                    }
+                    stillDecoding[kept] = b;
+                    fed[kept++] = next[i];
+                }
+                if (kept == 0) return List.of(results);
+                if (kept < remaining.length) {
+                    remaining = Arrays.copyOf(stillDecoding, kept);
+                    adapter = adapters.of(remaining);
+                }
+                List<KvCache> active = new ArrayList<>();
+                for (long b : remaining) active.add(caches.get((int) b));
+                int[] ones = new int[kept];
+                Arrays.fill(ones, 1);
+                try (PointerScope step = new PointerScope()) {
+                    Tensor h = model.hidden(active, ones, model.embed(Arrays.copyOf(fed, kept)), null,
+                            adapter);
+                    next = choose(samplers, remaining, model.lmHead(h));
+                }
+            }
+        }
+    }
+
+    /** Each remaining sequence's next id from its row of logits, with its own sampler; one host read. */
+    private static long[] choose(Sampler[] samplers, long[] remaining, Tensor logits) {
+        Tensor ids;
+        if (samplers[0].greedy()) {
+            ids = torch.argmax(logits, new LongOptional(1), false);
+        } else {
+            TensorVector picks = new TensorVector();
+            for (int i = 0; i < remaining.length; i++) {
+                picks.push_back(samplers[(int) remaining[i]].pick(logits.select(0, i)));
+            }
+            ids = torch.cat(picks, 0);
+        }
+        Tensor host = ids.cpu().contiguous();
+        long[] chosen = new long[remaining.length];
+        host.data_ptr_long().get(chosen);
+        return chosen;
     }
 
     private static long[] toArray(List<Long> ids) {

@@ -6,6 +6,7 @@ import dev.relat.ops.Rope;
 import dev.relat.ops.SwiGlu;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.DoubleOptional;
@@ -240,6 +241,67 @@ public final class QwenModel {
      *     already recorded a forward
      */
     public Tensor hidden(KvCache cache, Tensor inputEmbeds, ForwardTrace trace, Adapter adapter) {
+        checkEmbeds(inputEmbeds);
+        return hidden(List.of(cache), new int[] {(int) inputEmbeds.size(0)}, inputEmbeds, trace, adapter);
+    }
+
+    /**
+     * The batched forward: several sequences, each with its own cache, advance together. Their new
+     * positions are the rows of inputEmbeds back to back (rows[0] of the first sequence, then
+     * rows[1] of the second, ...); every row-wise step and every projection runs once over all of
+     * them, attention runs per sequence over its own cache, and the adapter sees which rows are
+     * whose ({@link Sequences}). Each sequence's result is what {@link #hidden(KvCache, Tensor,
+     * ForwardTrace, Adapter)} gives it alone, up to the rounding of the shared projections.
+     *
+     * @param caches one cache per sequence, all different; rows[b] positions are appended to caches[b]
+     * @param rows new positions of each sequence, each at least 1
+     * @param inputEmbeds [sum of rows, hidden] in the model dtype on the model device
+     * @param trace an unused trace to record this forward's activations (and its sequences) into;
+     *     null for none
+     * @param adapter adds to the projections it targets, per sequence; null for the base model
+     * @return the final hidden states [sum of rows, hidden], a new tensor in the caller's PointerScope
+     * @throws IllegalArgumentException when inputEmbeds has the wrong shape, dtype or device, the
+     *     row counts do not add up to its rows, a cache appears twice, or a trace is asked for with a
+     *     head_dim other than 64 or 128
+     * @throws IllegalStateException when a cache has no room for its new positions, or the trace
+     *     already recorded a forward
+     */
+    public Tensor hidden(List<KvCache> caches, int[] rows, Tensor inputEmbeds, ForwardTrace trace, Adapter adapter) {
+        checkEmbeds(inputEmbeds);
+        long total = 0;
+        for (int r : rows) total += r;
+        if (total != inputEmbeds.size(0)) {
+            throw new IllegalArgumentException("the sequences' rows add up to " + total + " but the input embeddings have "
+                    + inputEmbeds.size(0));
+        }
+        if (trace != null && !relatAttention) {
+            throw new IllegalArgumentException("recording a trace (for the backward) needs head_dim 64 or 128 "
+                    + "(relat's attention kernel); this model has head_dim " + config.headDim());
+        }
+        for (int b = 0; b < caches.size(); b++) {
+            for (int c = 0; c < b; c++) {
+                if (caches.get(b) == caches.get(c)) {
+                    throw new IllegalArgumentException("sequences " + c + " and " + b + " share one cache");
+                }
+            }
+            if (b < rows.length && rows[b] > 0) caches.get(b).requireRoom(rows[b]);
+        }
+        Sequences sequences = new Sequences(caches, rows, device);
+        boolean traced = false;
+        try {
+            if (trace != null) {
+                trace.begin(sequences);
+                traced = true;
+            }
+            Tensor h = layers(sequences, inputEmbeds, trace, adapter);
+            for (int b = 0; b < sequences.count(); b++) sequences.cache(b).advance(sequences.rows(b));
+            return h;
+        } finally {
+            if (!traced) sequences.close();
+        }
+    }
+
+    private void checkEmbeds(Tensor inputEmbeds) {
         if (inputEmbeds.dim() != 2 || inputEmbeds.size(1) != config.hiddenSize()) {
             throw new IllegalArgumentException("input embeddings must be [T, " + config.hiddenSize() + "], got "
                     + Arrays.toString(Tensors.shape(inputEmbeds)));
@@ -252,17 +314,12 @@ public final class QwenModel {
             throw new IllegalArgumentException("input embeddings are on " + inputEmbeds.device().str().getString()
                     + "; the model is on " + device.str().getString());
         }
-        int t = (int) inputEmbeds.size(0);
-        if (t < 1) throw new IllegalArgumentException("input embeddings hold no positions");
-        if (trace != null && !relatAttention) {
-            throw new IllegalArgumentException("recording a trace (for the backward) needs head_dim 64 or 128 "
-                    + "(relat's attention kernel); this model has head_dim " + config.headDim());
-        }
-        cache.requireRoom(t);
-        int start = cache.length();
-        if (trace != null) trace.begin(start, t);
-        RopeTables rope = relatAttention ? null : ropeTables(start, t);
-        Tensor positions = relatAttention ? positions(start, t) : null;
+        if (inputEmbeds.size(0) < 1) throw new IllegalArgumentException("input embeddings hold no positions");
+    }
+
+    /** Every decoder layer and the final norm over the batch's rows; the caches are advanced by the caller. */
+    private Tensor layers(Sequences sequences, Tensor inputEmbeds, ForwardTrace trace, Adapter adapter) {
+        int t = sequences.totalRows();
         int hq = config.numAttentionHeads();
         int hkv = config.numKeyValueHeads();
         int hd = config.headDim();
@@ -278,9 +335,9 @@ public final class QwenModel {
                 Tensor xn = rmsNorm(x, w.inputNorm(), inputRstd);
                 Tensor qkv = projectQkv(xn, w);
                 if (adapter != null) {
-                    adapt(adapter, i, Projection.Q, xn, qkv.narrow(1, 0, nq));
-                    adapt(adapter, i, Projection.K, xn, qkv.narrow(1, nq, nkv));
-                    adapt(adapter, i, Projection.V, xn, qkv.narrow(1, nq + nkv, nkv));
+                    adapt(adapter, i, Projection.Q, xn, qkv.narrow(1, 0, nq), sequences);
+                    adapt(adapter, i, Projection.K, xn, qkv.narrow(1, nq, nkv), sequences);
+                    adapt(adapter, i, Projection.V, xn, qkv.narrow(1, nq + nkv, nkv), sequences);
                 }
                 Tensor q = qkv.narrow(1, 0, nq).view(t, hq, hd);
                 Tensor k = qkv.narrow(1, nq, nkv).view(t, hkv, hd);
@@ -300,33 +357,49 @@ public final class QwenModel {
                 Tensor attention;
                 Tensor lse = null;
                 if (relatAttention) {
-                    Tensor[] rotated = Rope.forward(q.contiguous(), k.contiguous(), positions, invFreq);
+                    Tensor[] rotated = Rope.forward(q.contiguous(), k.contiguous(), sequences.positions(), invFreq);
                     q = rotated[0];
                     k = rotated[1];
-                    cache.write(i, start, k, v);
-                    Attention.Output o = Attention.forward(q, cache.keys(i, start + t), cache.values(i, start + t),
-                            Attention.defaultScale(hd));
-                    attention = o.out().view(t, nq);
-                    lse = o.lse();
+                    Tensor out = torch.empty_like(q);
+                    lse = Tensors.empty(Tensors.options(ScalarType.Float, device), t, hq);
+                    for (int b = 0; b < sequences.count(); b++) {
+                        int from = sequences.offset(b);
+                        int n = sequences.rows(b);
+                        int start = sequences.start(b);
+                        KvCache cache = sequences.cache(b);
+                        cache.write(i, start, k.narrow(0, from, n), v.narrow(0, from, n));
+                        Attention.forward(q.narrow(0, from, n), cache.keys(i, start + n), cache.values(i, start + n),
+                                Attention.defaultScale(hd), out.narrow(0, from, n), lse.narrow(0, from, n));
+                    }
+                    attention = out.view(t, nq);
                 } else {
-                    q = rope(q, rope);
-                    k = rope(k, rope);
-                    cache.write(i, start, k, v);
-                    attention = attention(q, cache.keys(i, start + t), cache.values(i, start + t), start);
+                    TensorVector parts = new TensorVector();
+                    for (int b = 0; b < sequences.count(); b++) {
+                        int from = sequences.offset(b);
+                        int n = sequences.rows(b);
+                        int start = sequences.start(b);
+                        KvCache cache = sequences.cache(b);
+                        RopeTables tables = ropeTables(start, n);
+                        Tensor kb = rope(k.narrow(0, from, n), tables);
+                        cache.write(i, start, kb, v.narrow(0, from, n));
+                        parts.push_back(attention(rope(q.narrow(0, from, n), tables), cache.keys(i, start + n),
+                                cache.values(i, start + n), start));
+                    }
+                    attention = sequences.count() == 1 ? parts.get(0) : torch.cat(parts, 0);
                 }
                 Tensor attnOut = FrozenLinear.forward(attention, w.o());
-                if (adapter != null) adapt(adapter, i, Projection.O, attention, attnOut);
+                if (adapter != null) adapt(adapter, i, Projection.O, attention, attnOut, sequences);
                 Tensor mid = x.add(attnOut);
                 Tensor midRstd = trace == null ? null : rstdBuffer(t);
                 Tensor midNormed = rmsNorm(mid, w.postNorm(), midRstd);
                 Tensor gateUp = FrozenLinear.forward(midNormed, w.gateUp());
                 if (adapter != null) {
-                    adapt(adapter, i, Projection.GATE, midNormed, gateUp.narrow(1, 0, inter));
-                    adapt(adapter, i, Projection.UP, midNormed, gateUp.narrow(1, inter, inter));
+                    adapt(adapter, i, Projection.GATE, midNormed, gateUp.narrow(1, 0, inter), sequences);
+                    adapt(adapter, i, Projection.UP, midNormed, gateUp.narrow(1, inter, inter), sequences);
                 }
                 Tensor activated = swiglu(gateUp, inter);
                 Tensor down = FrozenLinear.forward(activated, w.down());
-                if (adapter != null) adapt(adapter, i, Projection.DOWN, activated, down);
+                if (adapter != null) adapt(adapter, i, Projection.DOWN, activated, down, sequences);
                 Tensor out = mid.add(down);
                 if (trace != null) {
                     trace.add(new LayerActivations(x, inputRstd, xn, qRaw, kRaw, qRstd, kRstd, q, k, v, attention, lse,
@@ -338,12 +411,11 @@ public final class QwenModel {
         Tensor finalRstd = trace == null ? null : rstdBuffer(t);
         Tensor h = rmsNorm(x, weights.norm(), finalRstd);
         if (trace != null) trace.finish(x, finalRstd, h);
-        cache.advance(t);
         return h;
     }
 
-    private static void adapt(Adapter adapter, int layer, Projection p, Tensor x, Tensor y) {
-        if (adapter.targets(layer, p)) adapter.addTo(layer, p, x, y);
+    private static void adapt(Adapter adapter, int layer, Projection p, Tensor x, Tensor y, Sequences sequences) {
+        if (adapter.targets(layer, p)) adapter.addTo(layer, p, x, y, sequences);
     }
 
     /**

@@ -23,6 +23,11 @@ final class Sampler {
         this.sampling = sampling;
     }
 
+    /** Whether the choice is the argmax (no generator, the same for every row). */
+    boolean greedy() {
+        return sampling.greedy();
+    }
+
     /** The id chosen from logits [V] or [1, V] (any floating dtype), read back to the host. */
     public long next(Tensor logits) {
         return pick(logits).item_long();

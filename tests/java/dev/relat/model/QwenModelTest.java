@@ -202,7 +202,7 @@ class QwenModelTest {
         Tensor expected = reference.logitsFromEmbeddings(embeds).select(0, 4);
         assertTrue(relativeError(last.select(0, 0), expected) <= FP32_BOUND, "embedding steps seed " + seed);
 
-        assertEquals(0, trace.start());
+        assertEquals(0, trace.sequences().start(0));
         assertEquals(12, trace.length());
         assertEquals(config.numHiddenLayers(), trace.layers().size());
         LayerActivations a = trace.layers().get(1);

@@ -5,6 +5,7 @@ import dev.relat.engine.Options;
 import dev.relat.engine.PhaseListener;
 import dev.relat.engine.Result;
 import dev.relat.model.QwenConfig;
+import java.util.List;
 
 /** The production {@link SolveEngine.Factory}: dev.relat.engine.Engine. */
 final class EngineFactories {
@@ -17,6 +18,11 @@ final class EngineFactories {
                 @Override
                 public Result solve(String question, Options options, PhaseListener listener) {
                     return engine.solve(question, options, listener);
+                }
+
+                @Override
+                public List<Result> solveAll(List<String> questions, Options options, PhaseListener listener) {
+                    return engine.solveAll(questions, options, listener);
                 }
 
                 @Override

@@ -102,6 +102,12 @@ final class EvalCommand implements Callable<Integer> {
             + " network namespace can be made (then only rlimits, a process group and a temp dir isolate it)")
     boolean allowUnsandboxedExec;
 
+    @Option(names = "--batch", paramLabel = "B", defaultValue = "1",
+            description = "questions solved together per method, each with its own adapter (single, latent and relat"
+                    + " are batched; the others run one by one); a method's pending questions are taken B at a time"
+                    + " (default: ${DEFAULT-VALUE})")
+    int batch;
+
     @Mixin
     EngineOptions engine;
 
@@ -109,6 +115,7 @@ final class EvalCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Context ctx = parent.context;
         if (limit < 0) throw new UsageError("--limit must be >= 0, got " + limit);
+        if (batch < 1) throw new UsageError("--batch must be >= 1, got " + batch);
         if (data == null) throw new UsageError("missing required option '--data=FILE'");
         Shard part;
         try {
@@ -174,15 +181,35 @@ final class EvalCommand implements Callable<Integer> {
 
         final Options options = base;
         try (SolveEngine solver = ctx.engines().open(dir, device, dtype)) {
-            Solver adapter = (question, method) -> {
-                Options.Builder b = options.toBuilder().method(Method.parse(method));
-                if (engine.latentModeDefault()) b.latentMode(null);  // each method's own default
-                Result r = solver.solve(question.text(), b.build(), PhaseListener.NONE);
-                return new Solver.Outcome(r.answer(), r.losses(), ResultJson.of(r));
+            Solver adapter = new Solver() {
+                @Override
+                public Solver.Outcome solve(Question question, String method) {
+                    return outcome(solver.solve(question.text(), optionsFor(method), PhaseListener.NONE));
+                }
+
+                @Override
+                public List<Solver.Outcome> solveAll(List<Question> questions, String method) {
+                    List<Solver.Outcome> outcomes = new ArrayList<>();
+                    for (Result r : solver.solveAll(questions.stream().map(Question::text).toList(), optionsFor(method),
+                            PhaseListener.NONE)) {
+                        outcomes.add(outcome(r));
+                    }
+                    return outcomes;
+                }
+
+                private Options optionsFor(String method) {
+                    Options.Builder b = options.toBuilder().method(Method.parse(method));
+                    if (engine.latentModeDefault()) b.latentMode(null);  // each method's own default
+                    return b.build();
+                }
+
+                private Solver.Outcome outcome(Result r) {
+                    return new Solver.Outcome(r.answer(), r.losses(), ResultJson.of(r));
+                }
             };
             List<MethodSummary> summaries;
             try {
-                summaries = new Evaluator(adapter, ctx.err()).withSandbox(sandbox)
+                summaries = new Evaluator(adapter, ctx.err()).withSandbox(sandbox).withBatch(batch)
                         .run(dataset, name, methodNames, outDir, runLimit, settings);
             } catch (Evaluator.ResumeConflict e) {
                 throw new UsageError(e.getMessage());

@@ -1,6 +1,7 @@
 package dev.relat.cli;
 
 import com.google.gson.JsonObject;
+import dev.relat.IoErrors;
 import dev.relat.engine.Options;
 import dev.relat.engine.Phase;
 import dev.relat.engine.PhaseListener;
@@ -8,8 +9,12 @@ import dev.relat.engine.Result;
 import dev.relat.model.QwenConfig;
 import dev.relat.profile.Nvtx;
 import dev.relat.profile.PhaseProfiler;
+import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -18,17 +23,19 @@ import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /** {@code relat solve}: one question, one method; prints the answer, the losses, token counts, phase times. */
 @Command(name = "solve", mixinStandardHelpOptions = true, versionProvider = Main.Version.class, sortOptions = false,
         defaultValueProvider = EngineOptions.Defaults.class,
         description = {"Answers one question with one method (default relat) and prints the answer, the test-time-training"
                 + " loss per update step, token counts and phase timings.",
+            "Several questions (--question, repeated, or --questions FILE) are solved together in one batched pass,"
+                + " each with its own adapter, and printed one after another (--json: one object per line).",
             "Without --model it runs the embedded demo model, whose weights are random: its answers are noise, it shows"
                 + " the mechanics only."})
 class SolveCommand implements Callable<Integer> {
@@ -51,8 +58,15 @@ class SolveCommand implements Callable<Integer> {
             + " (for nsys / ncu); prints the phase breakdown table")
     boolean profile;
 
-    @Parameters(paramLabel = "QUESTION", arity = "1..*", description = "the question (several words are joined by spaces)")
+    @Parameters(paramLabel = "QUESTION", arity = "0..*", description = "the question (several words are joined by spaces)")
     List<String> question;
+
+    @Option(names = "--question", paramLabel = "TEXT", description = "a question; repeat for several, solved together")
+    List<String> questionOptions;
+
+    @Option(names = "--questions", paramLabel = "FILE", description = "questions to solve together, one per line"
+            + " (UTF-8; blank lines skipped)")
+    Path questionsFile;
 
     /** relat profile: always on. */
     boolean profiling() {
@@ -69,8 +83,7 @@ class SolveCommand implements Callable<Integer> {
         }
         Device device = model.torchDevice();
         ScalarType dtype = model.scalarType();
-        String text = String.join(" ", question);
-        if (text.isBlank()) throw new UsageError("the question is empty");
+        List<String> texts = questions();
 
         if (demo) ctx.err().println("relat: note: " + DemoModel.NOTICE);
         Path dir = demo ? DemoModel.ensure(ctx.cacheRoot()) : model.checkout();
@@ -80,14 +93,54 @@ class SolveCommand implements Callable<Integer> {
             PhaseProfiler profiler = profiling() ? new PhaseProfiler() : null;
             PhaseListener listener = profiler != null ? profiler : PhaseListener.NONE;
             long s0 = System.nanoTime();
-            Result result = solver.solve(text, options, listener);
+            List<Result> results = texts.size() == 1 ? List.of(solver.solve(texts.get(0), options, listener))
+                    : solver.solveAll(texts, options, listener);
             long wallNanos = System.nanoTime() - s0;
-            Run run = new Run(dir, demo, device.str().getString(), ModelOptions.name(dtype), solver.config(), text,
-                    options, result, loadNanos, wallNanos, profiler);
-            if (json) ctx.out().println(json(run));
-            else print(ctx.out(), run);
+            for (int i = 0; i < texts.size(); i++) {
+                Run run = new Run(dir, demo, device.str().getString(), ModelOptions.name(dtype), solver.config(),
+                        texts.get(i), options, results.get(i), loadNanos, wallNanos, profiler);
+                if (json) {
+                    ctx.out().println(json(run));
+                } else {
+                    if (texts.size() > 1) {
+                        ctx.out().printf("%s== question %d of %d (solved together: the phase times, wall time and"
+                                + " memory are the batch's) ==%n", i > 0 ? "\n" : "", i + 1, texts.size());
+                    }
+                    print(ctx.out(), run);
+                }
+            }
         }
         return 0;
+    }
+
+    /** The positional question (its words joined), or the --question / --questions ones. */
+    private List<String> questions() {
+        boolean positional = question != null && !question.isEmpty();
+        List<String> listed = new ArrayList<>();
+        if (questionOptions != null) listed.addAll(questionOptions);
+        if (questionsFile != null) {
+            try {
+                for (String line : Files.readAllLines(questionsFile, StandardCharsets.UTF_8)) {
+                    if (!line.isBlank()) listed.add(line.strip());
+                }
+            } catch (IOException e) {
+                throw new UsageError("--questions " + questionsFile + ": " + IoErrors.describe(e));
+            }
+            if (listed.isEmpty()) throw new UsageError("--questions " + questionsFile + ": no question in it");
+        }
+        if (positional && !listed.isEmpty()) {
+            throw new UsageError("give the question as arguments or with --question / --questions, not both");
+        }
+        if (!positional && listed.isEmpty()) throw new UsageError("missing the question (QUESTION, --question or --questions)");
+        if (positional) {
+            String text = String.join(" ", question);
+            if (text.isBlank()) throw new UsageError("the question is empty");
+            return List.of(text);
+        }
+        for (int i = 0; i < listed.size(); i++) {
+            if (listed.get(i).isBlank()) throw new UsageError("question " + (i + 1) + " is empty");
+        }
+        return listed;
     }
 
     /** Everything one solve printed. */

@@ -5,6 +5,8 @@ import dev.relat.engine.PhaseListener;
 import dev.relat.engine.Result;
 import dev.relat.model.QwenConfig;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
@@ -14,6 +16,16 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  */
 public interface SolveEngine extends AutoCloseable {
     Result solve(String question, Options options, PhaseListener listener);
+
+    /**
+     * Several questions with the same options, one result each, in order: the engine's batched
+     * pass ({@code Engine.solveAll}); by default one question after another.
+     */
+    default List<Result> solveAll(List<String> questions, Options options, PhaseListener listener) {
+        List<Result> results = new ArrayList<>();
+        for (String q : questions) results.add(solve(q, options, listener));
+        return results;
+    }
 
     /** The loaded model's config (for the header of solve's output). */
     QwenConfig config();

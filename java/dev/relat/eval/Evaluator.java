@@ -9,6 +9,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -23,6 +24,7 @@ public final class Evaluator {
     private final Solver solver;
     private final PrintStream log;
     private CodeSandbox sandbox;
+    private int batch = 1;
 
     public Evaluator(Solver solver, PrintStream log) {
         this.solver = solver;
@@ -32,6 +34,22 @@ public final class Evaluator {
     /** Where code questions ({@link AnswerKind#CODE}) are run; required when there are any. */
     public Evaluator withSandbox(CodeSandbox sandbox) {
         this.sandbox = sandbox;
+        return this;
+    }
+
+    /**
+     * Questions solved together per method ({@link Solver#solveAll}): the pending questions of a
+     * method are taken from the queue batch at a time; each batch writes its lines once solved, so a
+     * kill loses at most the batch in flight. 1 (the default) solves question by question, every
+     * method of a question before the next question.
+     *
+     * @param batch at least 1
+     * @return this
+     * @throws IllegalArgumentException when batch is below 1
+     */
+    public Evaluator withBatch(int batch) {
+        if (batch < 1) throw new IllegalArgumentException("the batch must be at least 1, got " + batch);
+        this.batch = batch;
         return this;
     }
 
@@ -80,21 +98,24 @@ public final class Evaluator {
             if (already > 0) log.println("relat eval: resuming, " + already + " results already in " + outDir);
             Progress progress = new Progress(log, questions.size() * methods.size(), already);
             String settingsHash = settings.hash();
-            for (Question q : questions) {
-                for (String method : methods) {
-                    if (results.isDone(q.id(), method)) continue;
-                    JsonObject entry;
-                    try {
-                        Solver.Outcome outcome = solver.solve(q, method);
-                        entry = q.kind() == AnswerKind.CODE ? CodeJudge.entry(sandbox, q, method, outcome, settingsHash)
-                                : entry(q, method, outcome, settingsHash);
-                    } catch (RelatException e) {
-                        // This question cannot be solved as asked (too long, diverged): recorded, not fatal.
-                        log.println("relat eval: " + method + " " + q.id() + ": error: " + e.getMessage());
-                        entry = errorEntry(q, method, e.getMessage(), settingsHash);
+            if (batch == 1) {
+                for (Question q : questions) {
+                    for (String method : methods) {
+                        if (results.isDone(q.id(), method)) continue;
+                        results.append(solveOne(q, method, settingsHash));
+                        progress.step(method + " " + q.id());
                     }
-                    results.append(entry);
-                    progress.step(method + " " + q.id());
+                }
+            } else {
+                for (String method : methods) {
+                    List<Question> pending = questions.stream().filter(q -> !results.isDone(q.id(), method)).toList();
+                    for (int from = 0; from < pending.size(); from += batch) {
+                        List<Question> chunk = pending.subList(from, Math.min(pending.size(), from + batch));
+                        for (JsonObject entry : solveBatch(chunk, method, settingsHash)) {
+                            results.append(entry);
+                            progress.step(method + " " + entry.get("id").getAsString());
+                        }
+                    }
                 }
             }
             List<JsonObject> these = results.entries().stream().filter(e -> questions.stream().anyMatch(
@@ -103,6 +124,46 @@ public final class Evaluator {
             Report.write(outDir, summaries, PairedComparison.all(these, methods), datasetName, dataset.problems());
             return summaries;
         }
+    }
+
+    /** One question's result line, or its error line when it cannot be solved as asked. */
+    private JsonObject solveOne(Question q, String method, String settingsHash) throws Exception {
+        try {
+            return entryOf(q, method, solver.solve(q, method), settingsHash);
+        } catch (RelatException e) {
+            // This question cannot be solved as asked (too long, diverged): recorded, not fatal.
+            log.println("relat eval: " + method + " " + q.id() + ": error: " + e.getMessage());
+            return errorEntry(q, method, e.getMessage(), settingsHash);
+        }
+    }
+
+    /**
+     * The result lines of questions solved together; when the batch fails as asked (one question too
+     * long, a loss diverged) each is solved alone, so only the question at fault gets an error line.
+     */
+    private List<JsonObject> solveBatch(List<Question> chunk, String method, String settingsHash) throws Exception {
+        List<Solver.Outcome> outcomes;
+        try {
+            outcomes = solver.solveAll(chunk, method);
+        } catch (RelatException e) {
+            log.println("relat eval: " + method + ": a batch of " + chunk.size() + " failed (" + e.getMessage()
+                    + "); solving its questions one by one");
+            List<JsonObject> entries = new ArrayList<>();
+            for (Question q : chunk) entries.add(solveOne(q, method, settingsHash));
+            return entries;
+        }
+        if (outcomes.size() != chunk.size()) {
+            throw new IllegalStateException("the solver returned " + outcomes.size() + " outcomes for " + chunk.size()
+                    + " questions");
+        }
+        List<JsonObject> entries = new ArrayList<>();
+        for (int i = 0; i < chunk.size(); i++) entries.add(entryOf(chunk.get(i), method, outcomes.get(i), settingsHash));
+        return entries;
+    }
+
+    private JsonObject entryOf(Question q, String method, Solver.Outcome outcome, String settingsHash) {
+        return q.kind() == AnswerKind.CODE ? CodeJudge.entry(sandbox, q, method, outcome, settingsHash)
+                : entry(q, method, outcome, settingsHash);
     }
 
     /** Results of these questions made with other settings or for another question text. */

@@ -98,6 +98,31 @@ class CommandLineTest {
         assertEquals(1, r.err().strip().lines().count(), r.err());
     }
 
+    /** --question (repeated) and --questions FILE: solved together, printed one after another. */
+    @Test
+    void severalQuestionsAreSolvedTogether() throws IOException {
+        Path model = CliTestSupport.fakeCheckout(tmp.resolve("m"));
+        FakeEngine.Factory engines = engines();
+        CliTestSupport.Run r = run(engines, "solve", "--model", model.toString(), "--question", "one?", "--question",
+                "two?");
+        assertEquals(0, r.exit(), r.err());
+        assertEquals(List.of("one?", "two?"), engines.calls().stream().map(FakeEngine.Call::question).toList());
+        assertTrue(r.out().contains("== question 2 of 2"), r.out());
+        Path file = tmp.resolve("questions.txt");
+        Files.writeString(file, "first?\n\n  second?  \nthird?\n");
+        FakeEngine.Factory more = engines();
+        CliTestSupport.Run json = run(more, "solve", "--model", model.toString(), "--json", "--questions", file.toString());
+        assertEquals(0, json.exit(), json.err());
+        assertEquals(List.of("first?", "second?", "third?"), more.calls().stream().map(FakeEngine.Call::question).toList());
+        assertEquals(3, json.out().strip().split("\n").length, "one JSON object per line");
+        assertEquals(2, run(engines(), "solve", "--model", model.toString(), "--question", "a?", "b?").exit());
+        Files.writeString(file, "\n  \n");
+        CliTestSupport.Run empty = run(engines(), "solve", "--model", model.toString(), "--questions", file.toString());
+        assertEquals(2, empty.exit());
+        assertTrue(empty.err().contains("no question in it"), empty.err());
+        assertEquals(2, run(engines(), "solve", "--model", model.toString()).exit());
+    }
+
     @Test
     void emptySystemPromptSendsNone() throws IOException {
         Path model = CliTestSupport.fakeCheckout(tmp.resolve("m"));

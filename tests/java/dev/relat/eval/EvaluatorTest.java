@@ -76,6 +76,47 @@ class EvaluatorTest {
         assertEquals(440, ImageIO.read(out.resolve("loss.png").toFile()).getHeight());
     }
 
+    /**
+     * --batch: the same lines as one question at a time, the questions handed over B at a time per
+     * method; a batch that fails as asked is solved again one by one, so only its culprit gets an error.
+     */
+    @Test
+    void batchesWriteTheLinesOneAtATimeWrites() throws Exception {
+        Dataset data = Dataset.read(fixture(), Dataset.Format.preset("gsm8k"));
+        PrintStream quiet = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
+        Solver failing = (q, m) -> {
+            if (q.id().equals("q5") && m.equals("relat")) throw new QuestionException("too long");
+            return answer(q, m);
+        };
+        new Evaluator(failing, quiet).run(data, "f", METHODS, dir.resolve("one"), 0);
+        List<Integer> batchSizes = new ArrayList<>();
+        Solver batched = new Solver() {
+            @Override
+            public Outcome solve(Question q, String method) throws Exception {
+                return failing.solve(q, method);
+            }
+
+            @Override
+            public List<Outcome> solveAll(List<Question> questions, String method) throws Exception {
+                batchSizes.add(questions.size());
+                List<Outcome> outcomes = new ArrayList<>();
+                for (Question q : questions) outcomes.add(solve(q, method));
+                return outcomes;
+            }
+        };
+        new Evaluator(batched, quiet).withBatch(6).run(data, "f", METHODS, dir.resolve("six"), 0);
+        assertEquals(List.of(6, 6, 6, 2, 6, 6, 6, 2, 6, 6, 6, 2, 6, 6, 6, 2), batchSizes, "20 questions, 4 methods");
+        List<String> one = sortedLines(dir.resolve("one"));
+        assertEquals(80, one.size());
+        assertEquals(one, sortedLines(dir.resolve("six")));
+        assertTrue(one.stream().anyMatch(l -> l.contains("\"q5\"") && l.contains("too long")), "q5 relat's error line");
+        assertThrows(IllegalArgumentException.class, () -> new Evaluator(batched, quiet).withBatch(0));
+    }
+
+    private static List<String> sortedLines(Path out) throws Exception {
+        return Evaluator.readResults(out.resolve("results.jsonl")).stream().map(JsonObject::toString).sorted().toList();
+    }
+
     @Test
     void resumesWithoutRedoingFinishedLines() throws Exception {
         Dataset data = Dataset.read(fixture(), Dataset.Format.preset("gsm8k"));

@@ -192,8 +192,10 @@ public final class Generation {
      * over one row per sequence still decoding; a sequence that chose a stop token or reached the
      * limit leaves the batch (its row is dropped, the others go on). Each sequence gets the tokens
      * {@link #decode} gives it alone, up to the rounding of the shared projections: its own
-     * sampler (seeded alike), its own cache, its own adapter member. One host read of the chosen
-     * ids per step.
+     * sampler (seeded alike), its own cache, its own adapter member. On the CPU the chosen ids are
+     * read back every step; on a GPU every {@link #DEVICE_READ_EVERY} steps (the ids stay on the
+     * device in between), so a finished sequence may compute up to that many - 1 dropped steps
+     * before its row leaves.
      *
      * @param model the model
      * @param caches one per sequence; each receives its tokens fed back (at most maxNewTokens - 1)
@@ -205,80 +207,118 @@ public final class Generation {
      */
     public static List<Result> decodeAll(QwenModel model, List<KvCache> caches, Tensor firstLogits, Options options,
             BatchAdapter adapters) {
+        return decodeAll(model, caches, firstLogits, options, adapters, firstLogits.is_cuda() ? DEVICE_READ_EVERY : 1);
+    }
+
+    /**
+     * {@link #decodeAll} reading the chosen ids back every {@code readEvery} steps: the GPU loop,
+     * which the CPU tests run with small chunks to check it returns what reading every step returns.
+     */
+    static List<Result> decodeAll(QwenModel model, List<KvCache> caches, Tensor firstLogits, Options options,
+            BatchAdapter adapters, int readEvery) {
+        if (readEvery < 1) throw new IllegalArgumentException("readEvery must be >= 1");
         int count = caches.size();
         if (firstLogits.dim() != 2 || firstLogits.size(0) != count) {
             throw new IllegalArgumentException("the first logits must be [" + count + ", vocab], one row per cache");
         }
+        int max = options.maxNewTokens();
         List<List<Long>> out = new ArrayList<>();
         Sampler[] samplers = new Sampler[count];
         Result[] results = new Result[count];
         for (int b = 0; b < count; b++) {
             out.add(new ArrayList<>());
             samplers[b] = new Sampler(options.sampling());
+            if (max == 0) results[b] = new Result(new long[0], Stop.MAX_TOKENS);
         }
-        if (options.maxNewTokens() == 0) {
-            List<Result> none = new ArrayList<>();
-            for (int b = 0; b < count; b++) none.add(new Result(new long[0], Stop.MAX_TOKENS));
-            return none;
-        }
+        if (max == 0) return List.of(results);
         long[] remaining = new long[count];
         for (int b = 0; b < count; b++) remaining[b] = b;
         try (PointerScope scope = new PointerScope()) {
-            long[] next = choose(samplers, remaining, firstLogits);
             Adapter adapter = adapters.of(remaining);
-            while (true) {
-                int kept = 0;
-                long[] stillDecoding = new long[remaining.length];
-                long[] fed = new long[remaining.length];
-                for (int i = 0; i < remaining.length; i++) {
-                    int b = (int) remaining[i];
-                    List<Long> tokens = out.get(b);
-                    if (options.stopTokens().contains(next[i])) {
-                        results[b] = new Result(toArray(tokens), Stop.STOP_TOKEN);
-                        continue;
+            // the ids chosen since the last read, one column per step: [remaining]; they live in
+            // chunkScope, which is closed at each read
+            List<Tensor> chunk = new ArrayList<>();
+            PointerScope chunkScope = new PointerScope();
+            try {
+                chunk.add(choose(samplers, remaining, firstLogits));
+                while (true) {
+                    int steps = chunk.size();
+                    boolean read = steps == readEvery;
+                    for (long b : remaining) read |= out.get((int) b).size() + steps >= max;
+                    Tensor next = chunk.get(steps - 1);
+                    if (read) {
+                        long[][] ids = readBack(chunk, remaining.length);
+                        int kept = 0;
+                        long[] stillDecoding = new long[remaining.length];
+                        long[] survivorRows = new long[remaining.length];
+                        for (int i = 0; i < remaining.length; i++) {
+                            int b = (int) remaining[i];
+                            List<Long> tokens = out.get(b);
+                            for (long id : ids[i]) {
+                                if (options.stopTokens().contains(id)) {
+                                    results[b] = new Result(toArray(tokens), Stop.STOP_TOKEN);
+                                    break;
+                                }
+                                tokens.add(id);
+                                if (tokens.size() >= max) {
+                                    results[b] = new Result(toArray(tokens), Stop.MAX_TOKENS);
+                                    break;
+                                }
+                            }
+                            if (results[b] == null) {
+                                survivorRows[kept] = i;
+                                stillDecoding[kept++] = b;
+                            }
+                        }
+                        if (kept == 0) return List.of(results);
+                        if (kept < remaining.length) {
+                            next = next.index_select(0, indexOn(Arrays.copyOf(survivorRows, kept), next));
+                            remaining = Arrays.copyOf(stillDecoding, kept);
+                            adapter = adapters.of(remaining);
+                        }
+                        Scopes.escape(next, scope);
+                        chunk.clear();
+                        chunkScope.close();
+                        chunkScope = new PointerScope();
                     }
-                    tokens.add(next[i]);
-                    if (tokens.size() >= options.maxNewTokens()) {
-                        results[b] = new Result(toArray(tokens), Stop.MAX_TOKENS);
-                        continue;
+                    List<KvCache> active = new ArrayList<>();
+                    for (long b : remaining) active.add(caches.get((int) b));
+                    int[] ones = new int[remaining.length];
+                    Arrays.fill(ones, 1);
+                    try (PointerScope step = new PointerScope()) {
+                        Tensor h = model.hidden(active, ones, model.embed(next), null, adapter);
+                        chunk.add(Scopes.escape(choose(samplers, remaining, model.lmHead(h)), chunkScope));
                     }
-                    stillDecoding[kept] = b;
-                    fed[kept++] = next[i];
                 }
-                if (kept == 0) return List.of(results);
-                if (kept < remaining.length) {
-                    remaining = Arrays.copyOf(stillDecoding, kept);
-                    adapter = adapters.of(remaining);
-                }
-                List<KvCache> active = new ArrayList<>();
-                for (long b : remaining) active.add(caches.get((int) b));
-                int[] ones = new int[kept];
-                Arrays.fill(ones, 1);
-                try (PointerScope step = new PointerScope()) {
-                    Tensor h = model.hidden(active, ones, model.embed(Arrays.copyOf(fed, kept)), null,
-                            adapter);
-                    next = choose(samplers, remaining, model.lmHead(h));
-                }
+            } finally {
+                chunkScope.close();
             }
         }
     }
 
-    /** Each remaining sequence's next id from its row of logits, with its own sampler; one host read. */
-    private static long[] choose(Sampler[] samplers, long[] remaining, Tensor logits) {
-        Tensor ids;
-        if (samplers[0].greedy()) {
-            ids = torch.argmax(logits, new LongOptional(1), false);
-        } else {
-            TensorVector picks = new TensorVector();
-            for (int i = 0; i < remaining.length; i++) {
-                picks.push_back(samplers[(int) remaining[i]].pick(logits.select(0, i)));
-            }
-            ids = torch.cat(picks, 0);
-        }
-        Tensor host = ids.cpu().contiguous();
-        long[] chosen = new long[remaining.length];
-        host.data_ptr_long().get(chosen);
-        return chosen;
+    /** Each remaining sequence's next id from its row of logits, with its own sampler: int64 [rows] on the device. */
+    private static Tensor choose(Sampler[] samplers, long[] remaining, Tensor logits) {
+        if (samplers[0].greedy()) return torch.argmax(logits, new LongOptional(1), false);
+        TensorVector picks = new TensorVector();
+        for (int i = 0; i < remaining.length; i++) picks.push_back(samplers[(int) remaining[i]].pick(logits.select(0, i)));
+        return torch.cat(picks, 0);
+    }
+
+    /** The chunk's ids on the host, one host read: ids[row][step]. */
+    private static long[][] readBack(List<Tensor> chunk, int rows) {
+        TensorVector columns = new TensorVector();
+        for (Tensor c : chunk) columns.push_back(c.reshape(rows, 1));
+        Tensor host = torch.cat(columns, 1).cpu().contiguous();
+        long[] flat = new long[rows * chunk.size()];
+        host.data_ptr_long().get(flat);
+        long[][] ids = new long[rows][chunk.size()];
+        for (int r = 0; r < rows; r++) System.arraycopy(flat, r * chunk.size(), ids[r], 0, chunk.size());
+        return ids;
+    }
+
+    private static Tensor indexOn(long[] rows, Tensor like) {
+        Tensor index = Tensor.create(rows);
+        return like.is_cpu() ? index : index.to(like.device(), ScalarType.Long);
     }
 
     private static long[] toArray(List<Long> ids) {

@@ -1,5 +1,8 @@
 package dev.relat.model;
 
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.TensorVector;
+import java.util.ArrayList;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -65,6 +68,44 @@ class GenerationTest {
                     String what = s + ", stops " + stops + ", chunks of " + every + " (seed " + seed + ")";
                     assertArrayEquals(expected.tokens(), got.tokens(), what);
                     assertEquals(expected.reason(), got.reason(), what);
+                }
+            }
+        }
+    }
+
+    /**
+     * The batched decode ({@link Generation#decodeAll}) gives each of four prompts what decoding it
+     * alone gives, greedy and sampled, with one sequence stopping after its first token, another
+     * at the token limit, read back every step (the CPU loop) or in chunks of 3 and 16 (the GPU loop).
+     */
+    @Test
+    void batchedDecodeGivesEachSequenceWhatItGetsAlone() {
+        long seed = TensorAssert.freshSeed();
+        QwenModel m = model(seed);
+        List<long[]> prompts = List.of(new long[] {3, 1, 4}, new long[] {1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7},
+                new long[] {2}, new long[] {7, 1, 8, 2, 8});
+        for (SamplingParams s : List.of(SamplingParams.GREEDY, SamplingParams.sampled(1.0, 0, 1.0, seed))) {
+            long[] second = decode(m, prompts.get(1), 12, s, Set.of(), 0).tokens();
+            Set<Long> stops = Set.of(second[1]); // the second prompt stops after its first token
+            List<Generation.Result> alone = new ArrayList<>();
+            for (long[] p : prompts) alone.add(decode(m, p, 12, s, stops, 0));
+            assertEquals(1, alone.get(1).tokens().length, "seed " + seed);
+            for (int every : new int[] {1, 3, 16}) {
+                try (PointerScope scope = new PointerScope()) {
+                    List<KvCache> caches = new ArrayList<>();
+                    TensorVector logits = new TensorVector();
+                    for (long[] p : prompts) {
+                        KvCache cache = m.newCache(p.length + 12 + every);
+                        caches.add(cache);
+                        logits.push_back(m.lastLogits(cache, p));
+                    }
+                    List<Generation.Result> batch = Generation.decodeAll(m, caches, torch.cat(logits, 0),
+                            new Generation.Options(12, s, stops), remaining -> null, every);
+                    for (int b = 0; b < prompts.size(); b++) {
+                        String what = s + ", sequence " + b + ", reads every " + every + " (seed " + seed + ")";
+                        assertArrayEquals(alone.get(b).tokens(), batch.get(b).tokens(), what);
+                        assertEquals(alone.get(b).reason(), batch.get(b).reason(), what);
+                    }
                 }
             }
         }

@@ -18,6 +18,7 @@ set(RELAT_CPU_SOURCES
   ${RELAT_SOURCE_ROOT}/native/src/latent_step.cpp
   ${RELAT_SOURCE_ROOT}/native/src/swiglu.cpp
   ${RELAT_SOURCE_ROOT}/native/src/gemv.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/lora_segmented.cpp
   ${RELAT_SOURCE_ROOT}/native/src/embedding.cpp
   ${RELAT_SOURCE_ROOT}/native/src/rope.cpp
   ${RELAT_SOURCE_ROOT}/native/src/adamw.cpp
@@ -35,6 +36,7 @@ set(RELAT_CUDA_SOURCES
   ${RELAT_SOURCE_ROOT}/kernels/latent_step.cu
   ${RELAT_SOURCE_ROOT}/kernels/swiglu.cu
   ${RELAT_SOURCE_ROOT}/kernels/gemv.cu
+  ${RELAT_SOURCE_ROOT}/kernels/lora_segmented.cu
   ${RELAT_SOURCE_ROOT}/kernels/embedding.cu
   ${RELAT_SOURCE_ROOT}/kernels/rope.cu
   ${RELAT_SOURCE_ROOT}/kernels/adamw.cu
@@ -52,6 +54,7 @@ set(RELAT_CUDA_HOST_SOURCES
 # sanitized test builds) they compile as multiply-then-add, equally correct.
 set(RELAT_CPU_FMA_SOURCES
   ${RELAT_SOURCE_ROOT}/native/src/gemv.cpp
+  ${RELAT_SOURCE_ROOT}/native/src/lora_segmented.cpp
   ${RELAT_SOURCE_ROOT}/native/src/linear_cross_entropy.cpp
   ${RELAT_SOURCE_ROOT}/native/src/latent_step.cpp
 )

@@ -2,6 +2,7 @@
 // the same calls with the same message. Each returns "" when the call is valid.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -381,6 +382,55 @@ inline std::string gemv(const char *op, const void *x, const void *w, const void
   if (m.empty() && rows > 0) m = not_null(op, "w", w);
   if (m.empty() && rows > 0) m = not_null(op, "y", y);
   return m;
+}
+
+// lora_segmented_forward / lora_segmented_backward (relat.h). dy, da and db only for the backward
+// (backward = true); dx may be NULL. The offsets' contents are checked separately
+// (lora_offsets), by the CPU library only: on cuda they live in device memory.
+inline std::string lora_segmented(const char *op, bool backward, const void *x, const void *dy,
+                                  const float *a, const float *b, const int64_t *offsets,
+                                  int64_t segments, int64_t rows, int64_t in, int64_t out,
+                                  int64_t rank, float scale, const void *y, const float *da,
+                                  const float *db, relat_dtype d) {
+  if (segments < 1 || segments > RELAT_LORA_MAX_SEGMENTS)
+    return std::string(op) +
+           format(": segments=%lld must be in [1, %lld]", segments, RELAT_LORA_MAX_SEGMENTS);
+  if (rank < 1 || rank > RELAT_LORA_MAX_RANK)
+    return std::string(op) + format(": rank=%lld must be in [1, %lld]", rank, RELAT_LORA_MAX_RANK);
+  // in, out <= 2^24 keeps every index product of one adapter below 2^31 * 64 in int64 and the
+  // CUDA grid's column chunks within its 65535 limit.
+  constexpr int64_t kMaxWidth = int64_t(1) << 24;
+  if (rows < 0 || rows > kAttentionMaxRows || in < 1 || in > kMaxWidth || out < 1 ||
+      out > kMaxWidth)
+    return std::string(op) + format(": bad shape rows=%lld in=%lld out=%lld", rows, in, out) +
+           format(" (rows must be >= 0, in and out in [1, %lld])", kMaxWidth);
+  std::string m = dtype(op, d);
+  if (m.empty() && !std::isfinite(scale)) m = std::string(op) + ": scale must be finite";
+  if (m.empty() && rows > 0) m = not_null(op, "x", x);
+  if (m.empty() && rows > 0 && backward) m = not_null(op, "dy", dy);
+  if (m.empty() && rows > 0) m = not_null(op, "a", a);
+  if (m.empty() && rows > 0) m = not_null(op, "b", b);
+  if (m.empty() && rows > 0) m = not_null(op, "offsets", offsets);
+  if (m.empty() && rows > 0 && !backward) m = not_null(op, "y", y);
+  if (m.empty() && rows > 0 && backward) m = not_null(op, "da", da);
+  if (m.empty() && rows > 0 && backward) m = not_null(op, "db", db);
+  return m;
+}
+
+// The offsets themselves (host memory): offsets[0] = 0, nondecreasing, offsets[segments] = rows.
+inline std::string lora_offsets(const char *op, const int64_t *offsets, int64_t segments,
+                                int64_t rows) {
+  if (offsets[0] != 0)
+    return std::string(op) + format(": offsets[0] = %lld, must be 0", offsets[0]);
+  for (int64_t s = 0; s < segments; ++s)
+    if (offsets[s + 1] < offsets[s] || offsets[s + 1] > rows)
+      return std::string(op) + format(": offsets[%lld] = %lld", s + 1, offsets[s + 1]) +
+             format(" is below offsets[%lld] = %lld or above rows", s, offsets[s]) +
+             format(" = %lld (offsets must be nondecreasing, from 0 to rows)", rows);
+  if (offsets[segments] != rows)
+    return std::string(op) + format(": offsets[%lld] = %lld, must equal rows = %lld", segments,
+                                    offsets[segments], rows);
+  return {};
 }
 
 inline std::string embedding_forward(const void *ids, relat_index_dtype id_dtype, int64_t n,

@@ -246,6 +246,37 @@ RELAT_OP(gemv_forward, (const void *x, const void *w, void *y, int64_t rows, int
 RELAT_OP(gemv_backward, (const void *x, const void *w, void *y, int64_t rows, int64_t n, int64_t k,
                          relat_dtype dtype, relat_stream stream))
 
+/* ---- Segmented LoRA (S-LoRA / Punica): one adapter per question in a batch ----------------------
+ * B questions' rows are concatenated into one [rows, ...] matrix; rows [offsets[s], offsets[s+1])
+ * belong to segment s, which has its own adapter a[s] [rank, in], b[s] [out, rank] (fp32,
+ * contiguous: a [segments, rank, in], b [segments, out, rank]).
+ *   lora_segmented_forward:   y[t, :] = round(y[t, :] + round(scale * b[s] (a[s] x[t, :])))
+ *   lora_segmented_backward:  per segment s with rows X_s, dY_s (fp32 math):
+ *       G_s = dY_s b[s]  [n_s, rank],   U_s = X_s a[s]^T  [n_s, rank]
+ *       da[s] += scale * G_s^T X_s  [rank, in];   db[s] += scale * dY_s^T U_s  [out, rank]  (fp32)
+ *       dx (may be NULL): dx[t, :] = round(dx[t, :] + round(scale * G_s[t] a[s]))
+ * x, dx [rows, in] and y, dy [rows, out] in `dtype`; fp32 accumulation; the delta is rounded to
+ * dtype and then added (libtorch: y.add_((x a^T b^T * scale).to(dtype))). y / dx must not overlap
+ * any input.
+ * offsets: int64 [segments + 1], in device memory for cuda (host memory for cpu); offsets[0] = 0,
+ * nondecreasing, offsets[segments] = rows; empty segments allowed. The cpu library checks them and
+ * fails naming the first bad entry; the cuda library cannot without a copy to the host, so it
+ * clamps each bound into [previous bound, rows]: bad offsets give wrong rows, never a stray access.
+ * Isolation: a segment's outputs (its rows of y / dx, its da[s] and db[s]) depend only on its own
+ * rows and adapter, bit for bit, whatever the other segments hold and however many there are (no
+ * atomics, fixed reduction orders). 1 <= segments <= RELAT_LORA_MAX_SEGMENTS,
+ * 1 <= rank <= RELAT_LORA_MAX_RANK, in, out >= 1, rows >= 0 (rows = 0 does nothing). */
+#define RELAT_LORA_MAX_SEGMENTS 256
+#define RELAT_LORA_MAX_RANK 64
+RELAT_OP(lora_segmented_forward,
+         (const void *x, const float *a, const float *b, const int64_t *offsets, int64_t segments,
+          int64_t rows, int64_t in, int64_t out, int64_t rank, float scale, void *y,
+          relat_dtype dtype, relat_stream stream))
+RELAT_OP(lora_segmented_backward,
+         (const void *x, const void *dy, const float *a, const float *b, const int64_t *offsets,
+          int64_t segments, int64_t rows, int64_t in, int64_t out, int64_t rank, float scale,
+          float *da, float *db, void *dx, relat_dtype dtype, relat_stream stream))
+
 /* ---- Fused linear cross-entropy (the reconstruction loss) --------------------------------------
  * For every counted position t (targets[t] != ignore_index):
  *   loss_t = logsumexp_v(h[t] . u[v]) - h[t] . u[targets[t]]

@@ -261,6 +261,31 @@ void sweep_model(Sweep &s, const Model &m, int64_t T, relat_dtype d) {
     }
   }
 
+  // Segmented LoRA on the seven projections: one question, or T questions of one row each (up to
+  // RELAT_LORA_MAX_SEGMENTS), at the sweep's rank and the largest.
+  {
+    const int64_t q = hq * D, kv = hkv * D;
+    const int64_t shapes[][2] = {{H, q}, {H, kv}, {q, H}, {H, I}, {I, H}};  // {in, out}
+    for (const auto &io : shapes)
+      for (int64_t segments : {int64_t(1), std::min<int64_t>(T, RELAT_LORA_MAX_SEGMENTS)})
+        for (int64_t rank : {kLoraRank, int64_t(RELAT_LORA_MAX_RANK)}) {
+          const std::string sh =
+              at + " in=" + std::to_string(io[0]) + " out=" + std::to_string(io[1]) +
+              " segments=" + std::to_string(segments) + " rank=" + std::to_string(rank);
+          s.op("lora_segmented_forward", sh, [&] {
+            return relat_cuda_lora_segmented_forward(fake(1), fake_as<float>(2), fake_as<float>(3),
+                                                     fake_as<int64_t>(4), segments, T, io[0], io[1],
+                                                     rank, 2.f, fake(5), d, g_stream);
+          });
+          s.op("lora_segmented_backward", sh, [&] {
+            return relat_cuda_lora_segmented_backward(
+                fake(1), fake(2), fake_as<float>(3), fake_as<float>(4), fake_as<int64_t>(5),
+                segments, T, io[0], io[1], rank, 2.f, fake_as<float>(6), fake_as<float>(7), fake(8),
+                d, g_stream);
+          });
+        }
+  }
+
   // SwiGLU on the fused [gate | up] projection output.
   const int64_t up = I * int64_t(dtype_size(d));  // bytes from gate to up within a row
   s.op("swiglu_forward", at, [&] {

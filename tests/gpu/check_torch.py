@@ -70,6 +70,8 @@ SIGS = {
     "swiglu_backward": "pppqppqqqip",
     "gemv_forward": "pppqqqip",
     "gemv_backward": "pppqqqip",
+    "lora_segmented_forward": "ppppqqqqqfpip",
+    "lora_segmented_backward": "pppppqqqqqfpppip",
     "linear_cross_entropy_workspace_bytes": "qqqip",
     "linear_cross_entropy": "pppqppqqqpqip",
     "latent_soft_workspace_bytes": "qqqipp",
@@ -424,6 +426,43 @@ def check_gemv(r, c, dt, rows, n, k, w=None, name=""):
     c.compare("gemv_backward", dt, shape, dx, dy.float() @ w.float(), "reduction")
 
 
+def check_lora_segmented(r, c, dt, sizes, n_in, n_out, rank, name=""):
+    """Segmented LoRA against a per-segment loop of fp32 matmuls (the deltas rounded to dtype, then
+    added); y, dx, da and db start from random values since the op accumulates into them."""
+    dtype, tag = DTYPES[dt]
+    shape = f"in={n_in} out={n_out} rank={rank} segments={list(sizes)}" + (f" ({name})" if name else "")
+    segs, rows = len(sizes), sum(sizes)
+    bounds = [0]
+    for n in sizes:
+        bounds.append(bounds[-1] + n)
+    offsets = torch.tensor(bounds, dtype=torch.int64, device=c.device)
+    x, dy = c.rand((rows, n_in), dtype), c.rand((rows, n_out), dtype)
+    a = c.rand((segs, rank, n_in), torch.float32, -1 / math.sqrt(n_in), 1 / math.sqrt(n_in))
+    b = c.rand((segs, n_out, rank), torch.float32, -1 / math.sqrt(rank), 1 / math.sqrt(rank))
+    y0, dx0 = c.rand((rows, n_out), dtype), c.rand((rows, n_in), dtype)
+    da0, db0 = c.rand((segs, rank, n_in), torch.float32), c.rand((segs, n_out, rank), torch.float32)
+    scale = 2.0
+    y, dx, da, db = y0.clone(), dx0.clone(), da0.clone(), db0.clone()
+    r.call("lora_segmented_forward", x, a, b, offsets, segs, rows, n_in, n_out, rank, scale, y, tag)
+    r.call("lora_segmented_backward", x, dy, a, b, offsets, segs, rows, n_in, n_out, rank, scale, da, db, dx,
+           tag)
+    wy, wdx, wda, wdb = y0.float(), dx0.float(), da0.clone(), db0.clone()
+    for s in range(segs):
+        t0, t1 = bounds[s], bounds[s + 1]
+        if t0 == t1:
+            continue
+        xs, dys = x[t0:t1].float(), dy[t0:t1].float()
+        u, g = xs @ a[s].t(), dys @ b[s]
+        wy[t0:t1] += (u @ b[s].t() * scale).to(dtype).float()
+        wdx[t0:t1] += (g @ a[s] * scale).to(dtype).float()
+        wda[s] += g.t() @ xs * scale
+        wdb[s] += dys.t() @ u * scale
+    c.compare("lora_segmented_forward", dt, shape, y, wy, "reduction")
+    c.compare("lora_segmented_backward", dt, shape, dx, wdx, "reduction", "dx")
+    c.compare("lora_segmented_backward", dt, shape, da, wda, "reduction", "da", stat=True)
+    c.compare("lora_segmented_backward", dt, shape, db, wdb, "reduction", "db", stat=True)
+
+
 def check_linear_cross_entropy(r, c, dt, tokens, hidden, u, all_ignored=False):
     dtype, tag = DTYPES[dt]
     shape = f"T={tokens} H={hidden} V={VOCAB}" + (" all ignored" if all_ignored else "")
@@ -646,6 +685,13 @@ def main():
                 if gpu:
                     groups.append((f"gemv {mname}", lambda dt=dt, rows=rows, H=H, I=I:
                                    check_gemv(r, c, dt, rows, 2 * I, H, name="gate|up")))
+            # Segmented LoRA on gate/up and down: one row per question (decode), ragged segments
+            # with empty ones, rank 16 and the largest, 64
+            for sizes, rank in (((1,) * 16, 16), ((200, 0, 37, 1), 16), ((3, 0, 5), 64)):
+                for n_in, n_out, pname in ((H, I, "gate|up"), (I, H, "down")):
+                    groups.append((f"lora_segmented {mname}",
+                                   lambda dt=dt, sizes=sizes, rank=rank, n_in=n_in, n_out=n_out, pname=pname:
+                                   check_lora_segmented(r, c, dt, sizes, n_in, n_out, rank, pname)))
     for dt in DTYPES:
         groups.append(("adamw", lambda dt=dt:
                        check_adamw(r, c, dt, dt, [8 * 1024, 2048 * 8, 0, 12288 * 8, 1000])))

@@ -70,7 +70,9 @@ relat_status backward(bool cuda, Problem &p, bool with_dx) {
 }
 
 double activation_tolerance(relat_dtype d) {
-  if (d == RELAT_BF16) return 8e-3;  // two roundings to 2^-8 (delta, then the sum), 2x margin
+  // Two roundings to the dtype (the delta, then the sum). Worst seen over 5 runs (3,050 checks):
+  // 41% (bf16: 4.1e-3), 20% (f16), 0.4% (f32) of these.
+  if (d == RELAT_BF16) return 1e-2;
   if (d == RELAT_F16) return 2e-3;
   return 2e-5;
 }

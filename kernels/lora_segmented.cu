@@ -204,19 +204,22 @@ __device__ __forceinline__ void expand(const float (*s)[kMaxRank], int nrows, in
         }
       }
     } else {
-      // Not unrolled: hoisting the next k's loads would need V * 4 more registers than the
-      // V = 8 tile has (ptxas then spills).
+      // Four k per step: the V rows' float4 loads first, then k by k over the rows (the same
+      // order of FMAs as the scalar path). Not unrolled: hoisting the next step's loads took
+      // V = 8 to 230 registers (one block per SM).
 #pragma unroll 1
       for (int k = 0; k < rank; k += 4) {
+        Vec<float, 4> f[V];
 #pragma unroll
-        for (int e = 0; e < V; ++e) {
-          Vec<float, 4> f;
-          f.load(w + (j + e) * rank + k);
+        for (int e = 0; e < V; ++e) f[e].load(w + (j + e) * rank + k);
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
 #pragma unroll
           for (int i = 0; i < kTileRows; ++i) {
             if (i < nrows) {
+              const float si = s[i][k + q];
 #pragma unroll
-              for (int q = 0; q < 4; ++q) acc[i][e] += f.v[q] * s[i][k + q];
+              for (int e = 0; e < V; ++e) acc[i][e] += f[e].v[q] * si;
             }
           }
         }
@@ -239,7 +242,7 @@ __device__ __forceinline__ void expand(const float (*s)[kMaxRank], int nrows, in
 // Forward (kInputGrad = false): y += round(scale * b (a x)); dx (true): dx += round(scale * (dy b)
 // a). Block x: a row tile; block y: a chunk of `chunk` output columns.
 template <class T, int V, bool kInputGrad>
-__global__ void __launch_bounds__(kThreads, 1)
+__global__ void __launch_bounds__(kThreads)
     lora_rows_kernel(const T *src, const float *a, const float *b, const int64_t *offsets,
                      int segments, int64_t rows, int64_t in, int64_t out, int rank, float scale,
                      int64_t chunk, bool b4, T *dst) {

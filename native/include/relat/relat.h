@@ -264,7 +264,8 @@ RELAT_OP(gemv_backward, (const void *x, const void *w, void *y, int64_t rows, in
  * clamps each bound into [previous bound, rows]: bad offsets give wrong rows, never a stray access.
  * Isolation: a segment's outputs (its rows of y / dx, its da[s] and db[s]) depend only on its own
  * rows and adapter, bit for bit, whatever the other segments hold and however many there are (no
- * atomics, fixed reduction orders). 1 <= segments <= RELAT_LORA_MAX_SEGMENTS,
+ * atomics, fixed reduction orders; on cuda for base pointers of the same 16-byte alignment, which
+ * picks the vector width). 1 <= segments <= RELAT_LORA_MAX_SEGMENTS,
  * 1 <= rank <= RELAT_LORA_MAX_RANK, in, out >= 1, rows >= 0 (rows = 0 does nothing). */
 #define RELAT_LORA_MAX_SEGMENTS 256
 #define RELAT_LORA_MAX_RANK 64

@@ -4,6 +4,7 @@ import dev.relat.model.Adapter;
 import dev.relat.model.Projection;
 import dev.relat.model.QwenConfig;
 import dev.relat.model.Sequences;
+import dev.relat.ops.SegmentedLora;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
@@ -35,6 +36,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 final class Lora implements Adapter, AutoCloseable {
     private final int layers;
     private final int members;
+    private final int rank;
     private final double scale;
     private final List<Map<Projection, Tensor[]>> weights = new ArrayList<>(); // {A, B, dA, dB}, stacked
     private final List<Tensor> params = new ArrayList<>();
@@ -51,6 +53,7 @@ final class Lora implements Adapter, AutoCloseable {
         if (seeds.length < 1) throw new IllegalArgumentException("a LoRA needs at least one member");
         this.layers = config.numHiddenLayers();
         this.members = seeds.length;
+        this.rank = rank;
         this.scale = alpha / rank;
         SplittableRandom[] random = new SplittableRandom[members];
         for (int m = 0; m < members; m++) random[m] = new SplittableRandom(seeds[m]);
@@ -79,6 +82,7 @@ final class Lora implements Adapter, AutoCloseable {
     private Lora(Lora source, long[] kept) {
         this.layers = source.layers;
         this.members = kept.length;
+        this.rank = source.rank;
         this.scale = source.scale;
         try (PointerScope scope = new PointerScope()) {
             Tensor index = Tensor.create(kept);
@@ -197,31 +201,58 @@ final class Lora implements Adapter, AutoCloseable {
 
     /**
      * y += s (x A_m^T) B_m^T for the rows of each sequence m, computed in fp32 and rounded to y's
-     * dtype once.
+     * dtype once: one call of relat's segmented LoRA kernel for every member ({@link SegmentedLora}),
+     * or, past its limits (rank above {@link SegmentedLora#MAX_RANK}, more than
+     * {@link SegmentedLora#MAX_SEGMENTS} members), libtorch matmuls member by member.
      */
     @Override
     public void addTo(int layer, Projection p, Tensor x, Tensor y, Sequences sequences) {
         requireMembers(sequences);
         Tensor[] w = weights.get(layer).get(p);
-        Scalar s = new Scalar(scale);
-        for (int m = 0; m < members; m++) {
-            Tensor xm = rowsOf(x, sequences, m);
-            Tensor xa = torch.matmul(xm.to(ScalarType.Float), w[0].select(0, m).t());
-            Tensor delta = torch.matmul(xa, w[1].select(0, m).t()).mul(s);
-            rowsOf(y, sequences, m).add_(delta.to(y.scalar_type()));
+        if (!kernelFits()) {
+            addPerMember(w, x, y, sequences);
+            return;
         }
+        // y is often a column slice of a fused q|k|v or gate|up output: the kernel takes whole rows
+        Tensor out = y.is_contiguous() ? y : y.contiguous();
+        SegmentedLora.forward(x.contiguous(), w[0], w[1], sequences.offsetsTensor(), scale, out);
+        if (!y.is_contiguous()) y.copy_(out);
     }
 
     /**
      * The backward of one adapted projection: given its input x [T, in] and the gradient of its
      * output dy [T, out], accumulates, for the rows of each sequence m, dA_m += s (dy B_m)^T x and
      * dB_m += s dy^T (x A_m^T), and adds the adapter's share of the input gradient, s (dy B_m) A_m,
-     * into dx [T, in].
+     * into dx [T, in] (one call of the segmented kernel's backward).
      */
     public void backward(int layer, Projection p, Tensor x, Tensor dy, Tensor dx, Sequences sequences) {
         Tensor[] w = weights.get(layer).get(p);
         if (w == null) return;
         requireMembers(sequences);
+        if (!kernelFits()) {
+            backwardPerMember(w, x, dy, dx, sequences);
+            return;
+        }
+        Tensor dxOut = dx.is_contiguous() ? dx : dx.contiguous();
+        SegmentedLora.backward(x.contiguous(), dy.contiguous(), w[0], w[1], sequences.offsetsTensor(), scale, w[2],
+                w[3], dxOut);
+        if (!dx.is_contiguous()) dx.copy_(dxOut);
+    }
+
+    private boolean kernelFits() {
+        return rank <= SegmentedLora.MAX_RANK && members <= SegmentedLora.MAX_SEGMENTS;
+    }
+
+    private void addPerMember(Tensor[] w, Tensor x, Tensor y, Sequences sequences) {
+        Scalar s = new Scalar(scale);
+        for (int m = 0; m < members; m++) {
+            Tensor xa = torch.matmul(rowsOf(x, sequences, m).to(ScalarType.Float), w[0].select(0, m).t());
+            Tensor delta = torch.matmul(xa, w[1].select(0, m).t()).mul(s);
+            rowsOf(y, sequences, m).add_(delta.to(y.scalar_type()));
+        }
+    }
+
+    private void backwardPerMember(Tensor[] w, Tensor x, Tensor dy, Tensor dx, Sequences sequences) {
         Scalar one = new Scalar(1.0);
         Scalar s = new Scalar(scale);
         for (int m = 0; m < members; m++) {
@@ -236,15 +267,15 @@ final class Lora implements Adapter, AutoCloseable {
         }
     }
 
+    private static Tensor rowsOf(Tensor t, Sequences sequences, int m) {
+        return sequences.count() == 1 ? t : t.narrow(0, sequences.offset(m), sequences.rows(m));
+    }
+
     private void requireMembers(Sequences sequences) {
         if (sequences.count() != members) {
             throw new IllegalArgumentException("a forward of " + sequences.count() + " sequences through a LoRA of "
                     + members + " members");
         }
-    }
-
-    private static Tensor rowsOf(Tensor t, Sequences sequences, int m) {
-        return sequences.count() == 1 ? t : t.narrow(0, sequences.offset(m), sequences.rows(m));
     }
 
     /** Frees A, B and the gradients now. */

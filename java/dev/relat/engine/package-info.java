@@ -50,10 +50,12 @@
  *       matrix it cached and the tokenizer {@linkplain Engine#open open} made; not a model or
  *       tokenizer passed to its constructor), {@link QwenTokenizer} (the native Rust tokenizer),
  *       {@code KvCache} (every layer's key and value buffers), {@code ForwardTrace} (the recorded
- *       activations) and the ops' {@link AdamW} (its host pointer arrays only: its moment tensors
+ *       activations, and the row offsets and positions of the batched forward it recorded) and the
+ *       ops' {@link AdamW} (its host pointer arrays only: its moment tensors
  *       belong to the scope that was open when it was made). Their buffers survive scopes; an
  *       unclosed cache or trace waits for the garbage collector.
- *   <li><b>A solve cleans up after itself.</b> {@linkplain Engine#solve Engine.solve} needs no
+ *   <li><b>A solve cleans up after itself.</b> {@linkplain Engine#solve Engine.solve} (and
+ *       {@linkplain Engine#solveAll Engine.solveAll}, for every question of its batch) needs no
  *       scope from its caller: it opens one around the question, and within it one per training
  *       step, per decoder layer (forward and backward) and per decode step. The question's KV
  *       caches, LoRA adapter, key/value gradient buffers, forward traces and optimizer are closed

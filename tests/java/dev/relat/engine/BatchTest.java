@@ -13,18 +13,21 @@ import dev.relat.model.QwenConfig;
 import dev.relat.model.QwenModel;
 import dev.relat.model.SamplingParams;
 import dev.relat.testing.Seeds;
+import dev.relat.testing.StopTokens;
 import dev.relat.testing.TensorAssert;
 import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.Set;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
-import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -134,13 +137,16 @@ class BatchTest {
         for (int b = 0; b < 4; b++) prompts.add(engine.tokenizer().encode(QUESTIONS.get(b)));
         try (PointerScope scope = new PointerScope();
                 Lora lora = noisyMembers(config, 4, seed)) {
-            List<Generation.Result> free = alone(model, lora, prompts, Set.of());
-            long stop = free.get(1).tokens()[1];
-            assertTrue(free.get(1).tokens()[0] != stop, "the early stop needs a first token that is not the stop token");
+            List<long[]> free = alone(model, lora, prompts, Set.of()).stream().map(Generation.Result::tokens).toList();
+            OptionalLong early = StopTokens.endingEarly(free, 1, 3);
+            Assumptions.assumeTrue(early.isPresent(), "every token of sequence 1's first 3 comes as early in the "
+                    + "others' answers, " + Seeds.describe(seed));
+            long stop = early.getAsLong();
             List<Generation.Result> alone = alone(model, lora, prompts, Set.of(stop));
-            assertEquals(1, alone.get(1).tokens().length, "sequence 1 stops after one token");
-            int longest = alone.stream().mapToInt(r -> r.tokens().length).max().orElse(0);
-            assertTrue(longest >= 6, "another sequence decodes on (longest " + longest + " tokens)");
+            int stopped = alone.get(1).tokens().length;
+            assertTrue(stopped < 3, "sequence 1 stops early, " + Seeds.describe(seed));
+            assertTrue(alone.stream().anyMatch(r -> r.tokens().length >= stopped + 3),
+                    "another sequence decodes on, " + Seeds.describe(seed));
 
             List<KvCache> caches = new ArrayList<>();
             TensorVector logits = new TensorVector();

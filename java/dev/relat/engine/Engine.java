@@ -20,15 +20,17 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * ({@link RelatStep}), the query-lm loss ({@link QueryLmStep}) or, for relat-mas, the
  * reconstruction after the agents' working memory ({@link RelatMasStep}), answer (by the agents'
  * judger for a multi-agent method, {@link Collaboration}), then the adapter is dropped: nothing
- * learned on one question reaches the next.
+ * learned on one question reaches the next. {@link #solveAll} runs several questions in one
+ * batched pass ({@link Batch}), each with its own adapter.
  *
- * <p>Thread safety: one engine per device. {@link #solve} may be called from any thread; calls are
- * serialised (a second caller waits for the first to finish), because a question owns the
- * device's memory and the model's scratch state while it runs. Who owns which native memory:
+ * <p>Thread safety: one engine per device. {@link #solve} and {@link #solveAll} may be called from
+ * any thread; calls are serialised (a second caller waits for the first to finish), because a
+ * question owns the device's memory and the model's scratch state while it runs. Who owns which native memory:
  * {@linkplain dev.relat.engine the package documentation}, "Native memory".
  *
  * <p>Host traffic: inside the training loop only the loss scalar of each step crosses from the
- * device to the host ({@link HostReads}); during decoding one token id per step.
+ * device to the host ({@link HostReads}); during decoding one token id per step (per batch step
+ * for solveAll; on a GPU the ids are read back every few steps instead).
  */
 public final class Engine implements AutoCloseable {
     private final QwenModel model;

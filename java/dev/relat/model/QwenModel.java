@@ -18,7 +18,8 @@ import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
- * The Qwen2 / Qwen3 causal LM forward for one sequence, with a KV cache:
+ * The Qwen2 / Qwen3 causal LM forward for one sequence with its KV cache, or for several at once
+ * (each with its own cache, {@link Sequences}):
  * embedding, then per layer RMSNorm, fused q|k|v projection (+bias for qwen2), QK-norm (qwen3),
  * RoPE, grouped-query causal attention over the cache, o projection, residual, RMSNorm, SwiGLU
  * MLP, residual; then the final RMSNorm and the LM head.

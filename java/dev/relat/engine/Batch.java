@@ -5,7 +5,6 @@ import dev.relat.model.Generation;
 import dev.relat.model.KvCache;
 import dev.relat.model.QwenModel;
 import dev.relat.model.QwenTokenizer;
-import dev.relat.ops.AdamW;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -115,23 +114,10 @@ final class Batch {
     /** N updates of every adapter, each after every question's loss and one backward, and one loss after the last. */
     private void train(List<KvCache> caches, Lora lora) {
         try (RelatStep step = new RelatStep(questions, caches);
-                AdamW optimizer = new AdamW(lora.parameters(), options.learningRate(), options.adamBeta1(),
-                        options.adamBeta2(), options.adamEps(), options.weightDecay());
                 PointerScope scope = new PointerScope()) {
             List<Tensor> targets = new ArrayList<>();
             for (Question q : questions) targets.add(model.ids(q.prompts().question()));
-            for (int i = 0; i <= options.updateSteps(); i++) {
-                boolean update = i < options.updateSteps();
-                try (PointerScope stepScope = new PointerScope()) {
-                    step.run(lora, targets, update);
-                    if (update) {
-                        try (Phases.Scope phase = phases.open(Phase.UPDATE)) {
-                            optimizer.step(lora.gradients());
-                            lora.zeroGradients();
-                        }
-                    }
-                }
-            }
+            Question.updates(options, phases, lora, update -> step.run(lora, targets, update));
         }
     }
 

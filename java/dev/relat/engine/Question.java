@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
+import java.util.function.Consumer;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -267,24 +268,32 @@ final class Question {
     /** N updates of lora, each after one loss and its backward, and one loss after the last. */
     void train(KvCache cache, Lora lora) {
         try (TrainingStep step = trainingStep(cache);
-                AdamW optimizer = new AdamW(lora.parameters(), options.learningRate(), options.adamBeta1(),
-                        options.adamBeta2(), options.adamEps(), options.weightDecay());
                 PointerScope scope = new PointerScope()) {
             Tensor targets = model.ids(prompts.question());
-            for (int i = 0; i <= options.updateSteps(); i++) {
-                boolean update = i < options.updateSteps();
-                try (PointerScope stepScope = new PointerScope()) {
-                    step.run(lora, targets, update);
-                    if (update) update(optimizer, lora);
-                }
-            }
+            updates(options, phases, lora, update -> step.run(lora, targets, update));
         }
     }
 
-    private void update(AdamW optimizer, Lora lora) {
-        try (Phases.Scope phase = phases.open(Phase.UPDATE)) {
-            optimizer.step(lora.gradients());
-            lora.zeroGradients();
+    /**
+     * The training loop of a question or a batch: N + 1 steps (a loss, and its backward unless it
+     * is the last), each but the last followed by one AdamW update of every adapter of lora and
+     * zeroed gradients.
+     */
+    static void updates(Options options, Phases phases, Lora lora, Consumer<Boolean> step) {
+        try (AdamW optimizer = new AdamW(lora.parameters(), options.learningRate(), options.adamBeta1(),
+                options.adamBeta2(), options.adamEps(), options.weightDecay())) {
+            for (int i = 0; i <= options.updateSteps(); i++) {
+                boolean update = i < options.updateSteps();
+                try (PointerScope stepScope = new PointerScope()) {
+                    step.accept(update);
+                    if (update) {
+                        try (Phases.Scope phase = phases.open(Phase.UPDATE)) {
+                            optimizer.step(lora.gradients());
+                            lora.zeroGradients();
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -24,6 +24,19 @@ public final class FrozenLinear {
     }
 
     /**
+     * @param x {@code [rows, in]}
+     * @param w {@code [out, in]}, x's dtype and device
+     * @param y written: x w^T, {@code [rows, out]}, contiguous
+     */
+    public static void forward(Tensor x, Tensor w, Tensor y) {
+        if (fewRows(x) && suits(x, w)) {
+            Gemv.forward(x, w, y);
+        } else {
+            torch.mm_out(y, x, w.t());
+        }
+    }
+
+    /**
      * @param dy {@code [rows, out]}
      * @param w {@code [out, in]}, dy's dtype and device
      * @return dy w, a new {@code [rows, in]} tensor in the caller's PointerScope

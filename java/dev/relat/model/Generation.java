@@ -16,9 +16,10 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * Autoregressive decoding: prefill the prompt, then one cached decode step per new token until a
- * stop token (not included in the output) or the token limit. Each step runs inside its own
- * PointerScope, so native memory stays flat however long the answer; only token ids reach the
- * host. Sampling runs on the logits' device with libtorch ops, one seeded generator per call.
+ * stop token (not included in the output) or the token limit. Each step writes its activations
+ * and logits into one set of {@link ForwardBuffers} made for the decode and runs inside its own
+ * PointerScope (which frees the step's few small tensors: the id, its embedding, the positions),
+ * so native memory stays flat however long the answer; only token ids reach the host. Sampling runs on the logits' device with libtorch ops, one seeded generator per call.
  *
  * <p>On a GPU the loop does not wait for the device each token: the sampled id stays on the device
  * and is the next step's input there, and the ids are read back in chunks of
@@ -124,13 +125,15 @@ public final class Generation {
         List<Long> out = new ArrayList<>();
         if (options.maxNewTokens() == 0) return new Result(new long[0], Stop.MAX_TOKENS);
         long next = sampler.next(firstLogits);
-        while (true) {
-            if (options.stopTokens().contains(next)) return new Result(toArray(out), Stop.STOP_TOKEN);
-            out.add(next);
-            if (out.size() >= options.maxNewTokens()) return new Result(toArray(out), Stop.MAX_TOKENS);
-            try (PointerScope scope = new PointerScope()) {
-                Tensor logits = model.lastLogits(cache, new long[] {next}, adapter);
-                next = sampler.next(logits);
+        try (ForwardBuffers buffers = model.newBuffers(1)) {
+            while (true) {
+                if (options.stopTokens().contains(next)) return new Result(toArray(out), Stop.STOP_TOKEN);
+                out.add(next);
+                if (out.size() >= options.maxNewTokens()) return new Result(toArray(out), Stop.MAX_TOKENS);
+                try (PointerScope scope = new PointerScope()) {
+                    Tensor logits = model.lastLogits(cache, model.ids(new long[] {next}), adapter, buffers);
+                    next = sampler.next(logits);
+                }
             }
         }
     }
@@ -147,7 +150,7 @@ public final class Generation {
         if (max == 0) return new Result(new long[0], Stop.MAX_TOKENS);
         Sampler sampler = new Sampler(options.sampling());
         List<Long> out = new ArrayList<>();
-        try (PointerScope scope = new PointerScope()) {
+        try (PointerScope scope = new PointerScope(); ForwardBuffers buffers = model.newBuffers(1)) {
             Tensor ids = torch.empty(new long[] {max}, new TensorOptions(firstLogits.device())
                     .dtype(new ScalarTypeOptional(ScalarType.Long)), new MemoryFormatOptional());
             ids.narrow(0, 0, 1).copy_(sampler.pick(firstLogits));
@@ -165,7 +168,7 @@ public final class Generation {
                     if (sampled == max) return new Result(toArray(out), Stop.MAX_TOKENS);
                 }
                 try (PointerScope step = new PointerScope()) {
-                    Tensor logits = model.lastLogits(cache, ids.narrow(0, sampled - 1, 1), adapter);
+                    Tensor logits = model.lastLogits(cache, ids.narrow(0, sampled - 1, 1), adapter, buffers);
                     ids.narrow(0, sampled, 1).copy_(sampler.pick(logits));
                     sampled++;
                 }
@@ -233,7 +236,7 @@ public final class Generation {
         if (max == 0) return List.of(results);
         long[] remaining = new long[count];
         for (int b = 0; b < count; b++) remaining[b] = b;
-        try (PointerScope scope = new PointerScope()) {
+        try (PointerScope scope = new PointerScope(); ForwardBuffers buffers = model.newBuffers(count)) {
             Adapter adapter = adapters.of(remaining);
             // the ids chosen since the last read, one column per step: [remaining]; they live in
             // chunkScope, which is closed at each read
@@ -286,8 +289,8 @@ public final class Generation {
                     int[] ones = new int[remaining.length];
                     Arrays.fill(ones, 1);
                     try (PointerScope step = new PointerScope()) {
-                        Tensor h = model.hidden(active, ones, model.embed(next), null, adapter);
-                        chunk.add(Scopes.escape(choose(samplers, remaining, model.lmHead(h)), chunkScope));
+                        Tensor h = model.hidden(active, ones, model.embed(next), adapter, buffers);
+                        chunk.add(Scopes.escape(choose(samplers, remaining, model.lmHead(h, buffers)), chunkScope));
                     }
                 }
             } finally {

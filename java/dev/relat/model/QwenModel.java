@@ -1,6 +1,8 @@
 package dev.relat.model;
 
+import dev.relat.model.ForwardBuffers.Slot;
 import dev.relat.ops.Attention;
+import dev.relat.ops.DecodeAttention;
 import dev.relat.ops.RmsNorm;
 import dev.relat.ops.Rope;
 import dev.relat.ops.SwiGlu;
@@ -211,6 +213,24 @@ public final class QwenModel {
     }
 
     /**
+     * {@link #lastLogits(KvCache, Tensor, Adapter)} into preallocated buffers: the decode step.
+     *
+     * @param cache the sequence so far; T positions are appended
+     * @param ids int64 [T] (T at least 1, at most buffers.rows()) on the model device, each in
+     *     [0, vocab_size)
+     * @param adapter adds to the projections it targets; null for the base model
+     * @param buffers from {@link #newBuffers} of this model
+     * @return [1, vocab] in the model dtype: a view of buffers, valid until their next forward; do
+     *     not close it
+     */
+    public Tensor lastLogits(KvCache cache, Tensor ids, Adapter adapter, ForwardBuffers buffers) {
+        Tensor embeds = embed(ids);
+        checkEmbeds(embeds);
+        Tensor h = hidden(List.of(cache), new int[] {(int) embeds.size(0)}, embeds, adapter, buffers);
+        return lmHead(h.narrow(0, h.size(0) - 1, 1), buffers);
+    }
+
+    /**
      * {@link #hidden(KvCache, Tensor, ForwardTrace, Adapter)} without an adapter.
      *
      * @param cache the sequence so far; T positions are appended
@@ -268,12 +288,54 @@ public final class QwenModel {
      *     already recorded a forward
      */
     public Tensor hidden(List<KvCache> caches, int[] rows, Tensor inputEmbeds, ForwardTrace trace, Adapter adapter) {
+        return forward(caches, rows, inputEmbeds, trace, adapter, null);
+    }
+
+    /**
+     * The untraced batched forward into preallocated buffers (decode steps): as
+     * {@link #hidden(List, int[], Tensor, ForwardTrace, Adapter)} without a trace, with every
+     * activation written into buffers instead of fresh tensors. The result is the same.
+     *
+     * @param caches one cache per sequence, all different; rows[b] positions are appended to caches[b]
+     * @param rows new positions of each sequence, each at least 1, adding up to at most buffers.rows()
+     * @param inputEmbeds [sum of rows, hidden] in the model dtype on the model device
+     * @param adapter adds to the projections it targets, per sequence; null for the base model
+     * @param buffers from {@link #newBuffers} of this model
+     * @return the final hidden states [sum of rows, hidden]: a view of buffers, valid until their
+     *     next forward; do not close it
+     * @throws IllegalArgumentException as the traced form does, or when the rows exceed the buffers'
+     * @throws IllegalStateException when a cache has no room for its new positions
+     */
+    public Tensor hidden(List<KvCache> caches, int[] rows, Tensor inputEmbeds, Adapter adapter,
+            ForwardBuffers buffers) {
+        if (buffers == null) throw new IllegalArgumentException("buffers must not be null");
+        return forward(caches, rows, inputEmbeds, null, adapter, buffers);
+    }
+
+    /**
+     * Buffers for untraced forwards of up to rows rows ({@link ForwardBuffers}): one set per
+     * decoding question or batch, about (10 hidden + 3 intermediate + vocab) values per row in the
+     * model dtype. The caller owns them: close them (or let the garbage collector free them).
+     *
+     * @param rows the most rows one forward through them will have, at least 1
+     * @return new buffers on the model device, in the model dtype
+     * @throws IllegalArgumentException when rows is below 1
+     */
+    public ForwardBuffers newBuffers(int rows) {
+        return new ForwardBuffers(config, rows, device, dtype);
+    }
+
+    private Tensor forward(List<KvCache> caches, int[] rows, Tensor inputEmbeds, ForwardTrace trace, Adapter adapter,
+            ForwardBuffers buffers) {
         checkEmbeds(inputEmbeds);
         long total = 0;
         for (int r : rows) total += r;
         if (total != inputEmbeds.size(0)) {
             throw new IllegalArgumentException("the sequences' rows add up to " + total + " but the input embeddings have "
                     + inputEmbeds.size(0));
+        }
+        if (buffers != null && total > buffers.rows()) {
+            throw new IllegalArgumentException("the forward has " + total + " rows; its buffers hold " + buffers.rows());
         }
         if (trace != null && !relatAttention) {
             throw new IllegalArgumentException("recording a trace (for the backward) needs head_dim 64 or 128 "
@@ -294,7 +356,7 @@ public final class QwenModel {
                 trace.begin(sequences);
                 traced = true;
             }
-            Tensor h = layers(sequences, inputEmbeds, trace, adapter);
+            Tensor h = layers(sequences, inputEmbeds, trace, adapter, buffers);
             for (int b = 0; b < sequences.count(); b++) sequences.cache(b).advance(sequences.rows(b));
             return h;
         } finally {
@@ -318,8 +380,13 @@ public final class QwenModel {
         if (inputEmbeds.size(0) < 1) throw new IllegalArgumentException("input embeddings hold no positions");
     }
 
-    /** Every decoder layer and the final norm over the batch's rows; the caches are advanced by the caller. */
-    private Tensor layers(Sequences sequences, Tensor inputEmbeds, ForwardTrace trace, Adapter adapter) {
+    /**
+     * Every decoder layer and the final norm over the batch's rows; the caches are advanced by the
+     * caller. With buffers (untraced only) every activation goes into them; without, each is a
+     * fresh tensor (a trace keeps them). Both run the same kernels, so their results are equal.
+     */
+    private Tensor layers(Sequences sequences, Tensor inputEmbeds, ForwardTrace trace, Adapter adapter,
+            ForwardBuffers buffers) {
         int t = sequences.totalRows();
         int hq = config.numAttentionHeads();
         int hkv = config.numKeyValueHeads();
@@ -333,8 +400,8 @@ public final class QwenModel {
             try (PointerScope layerScope = new PointerScope()) {
                 LayerWeights w = weights.layers().get(i);
                 Tensor inputRstd = trace == null ? null : rstdBuffer(t);
-                Tensor xn = rmsNorm(x, w.inputNorm(), inputRstd);
-                Tensor qkv = projectQkv(xn, w);
+                Tensor xn = rmsNorm(x, w.inputNorm(), inputRstd, take(buffers, Slot.NORMED, t));
+                Tensor qkv = projectQkv(xn, w, take(buffers, Slot.QKV, t));
                 if (adapter != null) {
                     adapt(adapter, i, Projection.Q, xn, qkv.narrow(1, 0, nq), sequences);
                     adapt(adapter, i, Projection.K, xn, qkv.narrow(1, nq, nkv), sequences);
@@ -343,6 +410,8 @@ public final class QwenModel {
                 Tensor q = qkv.narrow(1, 0, nq).view(t, hq, hd);
                 Tensor k = qkv.narrow(1, nq, nkv).view(t, hkv, hd);
                 Tensor v = qkv.narrow(1, nq + nkv, nkv).view(t, hkv, hd);
+                Tensor qOut = buffers == null ? null : buffers.rows(Slot.Q, t).view(t, hq, hd);
+                Tensor kOut = buffers == null ? null : buffers.rows(Slot.K, t).view(t, hkv, hd);
                 Tensor qRaw = null;
                 Tensor kRaw = null;
                 Tensor qRstd = null;
@@ -352,25 +421,44 @@ public final class QwenModel {
                     kRaw = k;
                     qRstd = trace == null ? null : rstdBuffer((long) t * hq);
                     kRstd = trace == null ? null : rstdBuffer((long) t * hkv);
-                    q = qkNorm(q, w.qNorm(), qRstd);
-                    k = qkNorm(k, w.kNorm(), kRstd);
+                    q = qkNorm(q, w.qNorm(), qRstd, qOut);
+                    k = qkNorm(k, w.kNorm(), kRstd, kOut);
                 }
                 Tensor attention;
                 Tensor lse = null;
                 if (relatAttention) {
-                    Tensor[] rotated = Rope.forward(q.contiguous(), k.contiguous(), sequences.positions(), invFreq);
-                    q = rotated[0];
-                    k = rotated[1];
-                    Tensor out = torch.empty_like(q);
-                    lse = Tensors.empty(Tensors.options(ScalarType.Float, device), t, hq);
+                    if (buffers == null) {
+                        Tensor[] rotated = Rope.forward(q.contiguous(), k.contiguous(), sequences.positions(), invFreq);
+                        q = rotated[0];
+                        k = rotated[1];
+                    } else {
+                        if (!config.qkNorm()) { // RoPE writes in place; q and k are still views of q|k|v
+                            qOut.copy_(q);
+                            kOut.copy_(k);
+                        }
+                        Rope.forward(qOut, kOut, sequences.positions(), invFreq, qOut, kOut);
+                        q = qOut;
+                        k = kOut;
+                    }
+                    Tensor out = buffers == null ? torch.empty_like(q) : buffers.rows(Slot.ATTENTION, t).view(t, hq, hd);
+                    lse = buffers == null ? Tensors.empty(Tensors.options(ScalarType.Float, device), t, hq)
+                            : buffers.rows(Slot.LSE, t);
                     for (int b = 0; b < sequences.count(); b++) {
                         int from = sequences.offset(b);
                         int n = sequences.rows(b);
                         int start = sequences.start(b);
                         KvCache cache = sequences.cache(b);
                         cache.write(i, start, k.narrow(0, from, n), v.narrow(0, from, n));
-                        Attention.forward(q.narrow(0, from, n), cache.keys(i, start + n), cache.values(i, start + n),
-                                Attention.defaultScale(hd), out.narrow(0, from, n), lse.narrow(0, from, n));
+                        Tensor keys = cache.keys(i, start + n);
+                        Tensor values = cache.values(i, start + n);
+                        if (trace == null && n == 1) {
+                            // one query over the cache: the split (flash-decoding) kernel, no lse needed
+                            DecodeAttention.forward(q.narrow(0, from, 1), keys, values, null, start + 1,
+                                    Attention.defaultScale(hd), out.narrow(0, from, 1), null);
+                        } else {
+                            Attention.forward(q.narrow(0, from, n), keys, values, Attention.defaultScale(hd),
+                                    out.narrow(0, from, n), lse.narrow(0, from, n));
+                        }
                     }
                     attention = out.view(t, nq);
                 } else {
@@ -388,31 +476,48 @@ public final class QwenModel {
                     }
                     attention = sequences.count() == 1 ? parts.get(0) : torch.cat(parts, 0);
                 }
-                Tensor attnOut = FrozenLinear.forward(attention, w.o());
+                Tensor attnOut = project(attention, w.o(), take(buffers, Slot.PROJECTED, t));
                 if (adapter != null) adapt(adapter, i, Projection.O, attention, attnOut, sequences);
-                Tensor mid = x.add(attnOut);
+                Tensor mid = add(x, attnOut, take(buffers, Slot.MID, t));
                 Tensor midRstd = trace == null ? null : rstdBuffer(t);
-                Tensor midNormed = rmsNorm(mid, w.postNorm(), midRstd);
-                Tensor gateUp = FrozenLinear.forward(midNormed, w.gateUp());
+                Tensor midNormed = rmsNorm(mid, w.postNorm(), midRstd, take(buffers, Slot.MID_NORMED, t));
+                Tensor gateUp = project(midNormed, w.gateUp(), take(buffers, Slot.GATE_UP, t));
                 if (adapter != null) {
                     adapt(adapter, i, Projection.GATE, midNormed, gateUp.narrow(1, 0, inter), sequences);
                     adapt(adapter, i, Projection.UP, midNormed, gateUp.narrow(1, inter, inter), sequences);
                 }
-                Tensor activated = swiglu(gateUp, inter);
-                Tensor down = FrozenLinear.forward(activated, w.down());
+                Tensor activated = swiglu(gateUp, take(buffers, Slot.ACTIVATED, t));
+                Tensor down = project(activated, w.down(), take(buffers, Slot.PROJECTED, t));
                 if (adapter != null) adapt(adapter, i, Projection.DOWN, activated, down, sequences);
-                Tensor out = mid.add(down);
+                Tensor out = add(mid, down, take(buffers, Slot.RESIDUAL, t));
                 if (trace != null) {
                     trace.add(new LayerActivations(x, inputRstd, xn, qRaw, kRaw, qRstd, kRstd, q, k, v, attention, lse,
                             mid, midRstd, midNormed, gateUp, activated));
                 }
-                x = Scopes.escape(out, outer);
+                x = buffers == null ? Scopes.escape(out, outer) : out;
             }
         }
         Tensor finalRstd = trace == null ? null : rstdBuffer(t);
-        Tensor h = rmsNorm(x, weights.norm(), finalRstd);
+        Tensor h = rmsNorm(x, weights.norm(), finalRstd, take(buffers, Slot.FINAL, t));
         if (trace != null) trace.finish(x, finalRstd, h);
         return h;
+    }
+
+    /** The slot's first t rows, or null (the step allocates its output) without buffers. */
+    private static Tensor take(ForwardBuffers buffers, Slot slot, int t) {
+        return buffers == null ? null : buffers.rows(slot, t);
+    }
+
+    /** a + b, into out when given. */
+    private static Tensor add(Tensor a, Tensor b, Tensor out) {
+        return out == null ? a.add(b) : torch.add_out(out, a, b);
+    }
+
+    /** x w^T, into out when given. */
+    private static Tensor project(Tensor x, Tensor w, Tensor out) {
+        if (out == null) return FrozenLinear.forward(x, w);
+        FrozenLinear.forward(x, w, out);
+        return out;
     }
 
     private static void adapt(Adapter adapter, int layer, Projection p, Tensor x, Tensor y, Sequences sequences) {
@@ -480,24 +585,46 @@ public final class QwenModel {
         return FrozenLinear.forward(hidden, weights.lmHead());
     }
 
-    /** RMSNorm over the last dimension with relat's kernel; rstd (fp32, one per row) may be null. */
-    Tensor rmsNorm(Tensor x, Tensor weight, Tensor rstd) {
-        Tensor y = torch.empty_like(x);
-        RmsNorm.forward(x, weight, config.rmsNormEps(), y, rstd);
-        return y;
+    /**
+     * The LM head into preallocated buffers.
+     *
+     * @param hidden final hidden states [T, hidden], T at most buffers.rows()
+     * @param buffers from {@link #newBuffers} of this model
+     * @return logits [T, vocab] in the model dtype: a view of buffers, valid until their next
+     *     forward; do not close it
+     */
+    public Tensor lmHead(Tensor hidden, ForwardBuffers buffers) {
+        return project(hidden, weights.lmHead(), buffers.rows(Slot.LOGITS, (int) hidden.size(0)));
     }
 
-    /** The fused q|k|v projection (with bias for qwen2): [T, (Hq + 2 Hkv) * D]. */
-    Tensor projectQkv(Tensor x, LayerWeights w) {
+    /**
+     * RMSNorm over the last dimension with relat's kernel; rstd (fp32, one per row) may be null;
+     * into y when given (contiguous, x's shape), else into a new tensor.
+     */
+    Tensor rmsNorm(Tensor x, Tensor weight, Tensor rstd, Tensor y) {
+        Tensor out = y == null ? torch.empty_like(x) : y;
+        RmsNorm.forward(x, weight, config.rmsNormEps(), out, rstd);
+        return out;
+    }
+
+    /** The fused q|k|v projection (with bias for qwen2): [T, (Hq + 2 Hkv) * D], into out when given. */
+    Tensor projectQkv(Tensor x, LayerWeights w, Tensor out) {
         Tensor bias = w.qkvBias();
-        if (bias != null && !FrozenLinear.fewRows(x)) return torch.linear(x, w.qkv(), new TensorOptional(bias));
-        Tensor qkv = FrozenLinear.forward(x, w.qkv());
+        if (out == null && bias != null && !FrozenLinear.fewRows(x)) {
+            return torch.linear(x, w.qkv(), new TensorOptional(bias));
+        }
+        Tensor qkv = project(x, w.qkv(), out);
         return bias == null ? qkv : qkv.add_(bias);
     }
 
-    /** Qwen3 QK-norm: RMSNorm of every head row [T, H, D] with weight [D] (relat's kernel). */
-    Tensor qkNorm(Tensor x, Tensor weight, Tensor rstd) {
-        return rmsNorm(x.contiguous(), weight, rstd);
+    /**
+     * Qwen3 QK-norm: RMSNorm of every head row [T, H, D] with weight [D] (relat's kernel); into y
+     * (contiguous [T, H, D]) when given: x is copied there and normalised in place.
+     */
+    Tensor qkNorm(Tensor x, Tensor weight, Tensor rstd, Tensor y) {
+        if (y == null) return rmsNorm(x.contiguous(), weight, rstd, null);
+        y.copy_(x);
+        return rmsNorm(y, weight, rstd, y);
     }
 
     /** cos and sin [T, D] (fp32) for positions start .. start + T - 1. */
@@ -546,9 +673,11 @@ public final class QwenModel {
         return out.squeeze(0).transpose(0, 1).reshape(t, q.size(1) * q.size(2));
     }
 
-    /** SwiGLU on the fused [gate | up] projection [T, 2 I]: silu(gate) * up, [T, I]. */
-    Tensor swiglu(Tensor gateUp, long inter) {
-        return SwiGlu.forwardFused(gateUp);
+    /** SwiGLU on the fused [gate | up] projection [T, 2 I]: silu(gate) * up, [T, I], into out when given. */
+    Tensor swiglu(Tensor gateUp, Tensor out) {
+        if (out == null) return SwiGlu.forwardFused(gateUp);
+        SwiGlu.forwardFused(gateUp, out);
+        return out;
     }
 
     private Tensor rstdBuffer(long rows) {

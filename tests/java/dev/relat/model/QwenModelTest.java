@@ -272,6 +272,74 @@ class QwenModelTest {
         assertFalse(asFloat.byName().containsKey(QwenNames.LM_HEAD));
     }
 
+    /**
+     * Decode steps through preallocated buffers give the fresh-tensor forward's logits bit for bit
+     * (the same kernels), whatever the buffers held before: every slot is poisoned with NaN before
+     * each step. Single rows (the decode path), a 3-row chunk and a batch of two sequences.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("architectures")
+    void buffersGiveTheFreshForwardsResultsBitForBit(String name, QwenConfig config) {
+        long seed = TensorAssert.freshSeed();
+        QwenModel model = QwenModel.load(TinyCheckpoints.get("fp32", config, seed, 1), new Device("cpu"),
+                ScalarType.Float);
+        long[] seq = randomIds(new Random(seed), 16, config.vocabSize());
+        String what = name + " seed " + seed;
+        try (ForwardBuffers buffers = model.newBuffers(4); PointerScope scope = new PointerScope()) {
+            KvCache fresh = model.newCache(20);
+            KvCache buffered = model.newCache(20);
+            model.lastLogits(fresh, Arrays.copyOf(seq, 5));
+            model.lastLogits(buffered, Arrays.copyOf(seq, 5));
+            long logitsAddress = -1;
+            for (int n = 5; n < 12; n++) {
+                long[] next = n == 9 ? Arrays.copyOfRange(seq, n, n + 3) : new long[] {seq[n]};
+                Tensor expected = model.lastLogits(fresh, next, null);
+                poison(buffers);
+                Tensor actual = model.lastLogits(buffered, model.ids(next), null, buffers);
+                TensorAssert.assertClose(actual, expected, 0, what + " step " + n + " (" + next.length + " rows)");
+                if (next.length == 1) {
+                    if (logitsAddress >= 0) assertEquals(logitsAddress, actual.data_ptr().address(), "logits reuse their buffer");
+                    logitsAddress = actual.data_ptr().address();
+                }
+                if (n == 9) n += 2;
+            }
+            // two sequences in one forward, one row and two rows
+            KvCache other = model.newCache(20);
+            KvCache otherBuffered = model.newCache(20);
+            model.lastLogits(other, Arrays.copyOf(seq, 3));
+            model.lastLogits(otherBuffered, Arrays.copyOf(seq, 3));
+            Tensor embeds = model.embed(new long[] {seq[12], seq[3], seq[4]});
+            Tensor expected = model.lmHead(model.hidden(java.util.List.of(fresh, other), new int[] {1, 2}, embeds, (ForwardTrace) null, null));
+            poison(buffers);
+            Tensor actual = model.lmHead(model.hidden(java.util.List.of(buffered, otherBuffered), new int[] {1, 2}, embeds,
+                    null, buffers), buffers);
+            TensorAssert.assertClose(actual, expected, 0, what + " batch of two");
+        }
+    }
+
+    private static void poison(ForwardBuffers buffers) {
+        for (ForwardBuffers.Slot slot : ForwardBuffers.Slot.values()) {
+            buffers.rows(slot, buffers.rows()).fill_(new Scalar(Double.NaN));
+        }
+    }
+
+    @Test
+    void buffersRefuseMoreRowsThanTheyHoldAndUseAfterClose() {
+        QwenConfig config = TinyCheckpoints.qwen3Kernel("float32");
+        QwenModel model = QwenModel.load(TinyCheckpoints.get("fp32", config, 5, 1), new Device("cpu"), ScalarType.Float);
+        ForwardBuffers buffers = model.newBuffers(2);
+        KvCache cache = model.newCache(8);
+        var tooMany = assertThrows(IllegalArgumentException.class,
+                () -> model.lastLogits(cache, model.ids(new long[] {1, 2, 3}), null, buffers));
+        assertTrue(tooMany.getMessage().contains("3 rows; its buffers hold 2"), tooMany.getMessage());
+        assertEquals(0, cache.length(), "a rejected forward leaves the cache as it was");
+        buffers.close();
+        var closed = assertThrows(IllegalStateException.class,
+                () -> model.lastLogits(cache, model.ids(new long[] {1}), null, buffers));
+        assertTrue(closed.getMessage().contains("after close"), closed.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> model.newBuffers(0));
+    }
+
     @Test
     void rejectsBadInputs() {
         QwenConfig config = TinyCheckpoints.qwen3Tied("float32");

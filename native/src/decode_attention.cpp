@@ -118,7 +118,9 @@ template <class T, int D>
 relat_status decode_impl(const T *q, const T *kc, const T *vc, T *out, const int32_t *seq_lens,
                          float *ws, const DecodeShape &sh) {
   const int64_t tasks = sh.batch * sh.nsplit;
-  const bool parallel = sh.max_len * sh.hkv * D * sh.batch >= kParallelMinElements;
+  // One task (a short cache: one split) or a small combine stays on the calling thread: waking a
+  // sleeping worker costs more than the work.
+  const bool parallel = sh.max_len * sh.hkv * D * sh.batch >= kParallelMinElements && tasks > 1;
 #pragma omp parallel for schedule(dynamic, 1) if (parallel)
   for (int64_t i = 0; i < tasks; ++i) {
     const int64_t split = i % sh.nsplit, b = i / sh.nsplit;
@@ -126,7 +128,7 @@ relat_status decode_impl(const T *q, const T *kc, const T *vc, T *out, const int
     if (split * sh.split_len >= len) continue;
     split_task<T, D>(q, kc, vc, ws, sh, b, split, len);
   }
-#pragma omp parallel for schedule(static) if (parallel && sh.batch * sh.hq > 1)
+#pragma omp parallel for schedule(static) if (sh.batch * sh.hq * sh.nsplit * D >= kParallelMinElements)
   for (int64_t i = 0; i < sh.batch * sh.hq; ++i) {
     const int64_t b = i / sh.hq;
     combine_row<T, D>(ws, out, sh, b, i % sh.hq, length_of(seq_lens, b, sh.max_len));

@@ -104,8 +104,13 @@ extern "C" relat_status relat_cpu_gemv_forward(const void *x, const void *w, voi
     const T *xs = static_cast<const T *>(x);
     const T *ws = static_cast<const T *>(w);
     T *ys = static_cast<T *>(y);
+    // Dynamic chunks, not a static half each: a worker woken from its sleep (OMP_WAIT_POLICY=
+    // PASSIVE) starts tens of microseconds late, and the caller's thread streams on meanwhile
+    // instead of waiting for it at the end. Each output is still one block's sum: the result does
+    // not depend on the schedule. A chunk of 1/64 of the weight is long enough for the prefetchers.
     const int64_t blocks = (n + kRowBlock - 1) / kRowBlock;
-#pragma omp parallel for schedule(static) if (n * k >= kParallelMinElements)
+    const int64_t chunk = std::max<int64_t>(1, blocks / 64);
+#pragma omp parallel for schedule(dynamic, chunk) if (n * k >= kParallelMinElements)
     for (int64_t b = 0; b < blocks; ++b) gemv_forward_block(xs, ws, ys, rows, n, k, b * kRowBlock);
     return RELAT_OK;
   });

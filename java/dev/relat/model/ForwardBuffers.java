@@ -1,5 +1,6 @@
 package dev.relat.model;
 
+import dev.relat.ops.DecodeAttention;
 import java.util.EnumMap;
 import java.util.Map;
 import org.bytedeco.pytorch.Device;
@@ -9,7 +10,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 /**
  * Preallocated activations for untraced forwards of up to {@link #rows()} rows (decode steps, the
  * llm.c way): every layer of every step writes its norm outputs, q|k|v, attention output,
- * projections, SwiGLU, residuals and the logits into the same buffers, so a long decode neither
+ * projections, SwiGLU, residuals, the logits and the decode-attention workspace into the same buffers, so a long decode neither
  * allocates its activations nor faults in fresh pages each token. One set per decoding question
  * (or batch); made by {@link QwenModel#newBuffers}. What a forward returns through them is a view
  * of these buffers: valid until the next forward with the same buffers, and not to be closed.
@@ -25,6 +26,7 @@ public final class ForwardBuffers implements AutoCloseable {
     private final int rows;
     private final Map<Slot, Tensor> buffers = new EnumMap<>(Slot.class);
     private final Map<Slot, Tensor> views = new EnumMap<>(Slot.class);
+    private Tensor decodeWorkspace;
     private int viewRows;
 
     ForwardBuffers(QwenConfig config, int rows, Device device, ScalarType dtype) {
@@ -33,6 +35,11 @@ public final class ForwardBuffers implements AutoCloseable {
         for (Slot slot : Slot.values()) {
             ScalarType type = slot == Slot.LSE ? ScalarType.Float : dtype;
             buffers.put(slot, Tensors.keep(Tensors.empty(Tensors.options(type, device), rows, width(config, slot))));
+        }
+        if (config.headDim() == 64 || config.headDim() == 128) { // the head dims relat's attention kernels take
+            long bytes = DecodeAttention.maxWorkspaceBytes(1, config.numAttentionHeads(), config.headDim(),
+                    device.is_cuda());
+            decodeWorkspace = Tensors.keep(Tensors.empty(Tensors.options(ScalarType.Float, device), (bytes + 3) / 4));
         }
     }
 
@@ -85,6 +92,12 @@ public final class ForwardBuffers implements AutoCloseable {
         return view;
     }
 
+    /** The decode-attention kernel's fp32 workspace for one sequence at any cache length. */
+    Tensor decodeWorkspace() {
+        if (buffers.isEmpty()) throw new IllegalStateException("forward buffers used after close");
+        return decodeWorkspace;
+    }
+
     private void releaseViews() {
         for (Tensor v : views.values()) v.releaseReference();
         views.clear();
@@ -96,5 +109,7 @@ public final class ForwardBuffers implements AutoCloseable {
         releaseViews();
         for (Tensor b : buffers.values()) b.releaseReference();
         buffers.clear();
+        if (decodeWorkspace != null) decodeWorkspace.releaseReference();
+        decodeWorkspace = null;
     }
 }

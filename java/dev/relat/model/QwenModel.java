@@ -454,7 +454,8 @@ public final class QwenModel {
                         if (trace == null && n == 1) {
                             // one query over the cache: the split (flash-decoding) kernel, no lse needed
                             DecodeAttention.forward(q.narrow(0, from, 1), keys, values, null, start + 1,
-                                    Attention.defaultScale(hd), out.narrow(0, from, 1), null);
+                                    Attention.defaultScale(hd), out.narrow(0, from, 1),
+                                    buffers == null ? null : buffers.decodeWorkspace());
                         } else {
                             Attention.forward(q.narrow(0, from, n), keys, values, Attention.defaultScale(hd),
                                     out.narrow(0, from, n), lse.narrow(0, from, n));

@@ -37,6 +37,25 @@ public final class DecodeAttention {
                 library.decodeAttentionWorkspaceBytes(batch, hq, headDim, maxLen, bytes));
     }
 
+    /**
+     * Positions at which the split count reaches its cap (native/common/attention_plan.h: 64
+     * splits of at least 128 positions), so the workspace there is the largest any length needs.
+     */
+    private static final long LONGEST_SPLIT_PLAN = 64 * 128;
+
+    /**
+     * A workspace size enough for every maxLen: what one preallocated workspace needs.
+     *
+     * @param batch sequences
+     * @param hq query heads
+     * @param headDim D
+     * @param cuda size it for librelat_cuda rather than librelat_cpu
+     * @return bytes of fp32 workspace, at least {@link #workspaceBytes} at any maxLen
+     */
+    public static long maxWorkspaceBytes(long batch, long hq, long headDim, boolean cuda) {
+        return workspaceBytes(batch, hq, headDim, LONGEST_SPLIT_PLAN, cuda);
+    }
+
     /** Attends every sequence's query to the first {@code length} cache positions; returns out. */
     static Tensor forward(Tensor q, Tensor kCache, Tensor vCache, long length, double scale) {
         Checks.defined(OP, "q", q);

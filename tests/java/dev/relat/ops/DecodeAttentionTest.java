@@ -127,6 +127,18 @@ class DecodeAttentionTest {
     }
 
     @Test
+    void maxWorkspaceCoversEveryLength() {
+        for (boolean cuda : AttentionTest.devices()) {
+            long max = DecodeAttention.maxWorkspaceBytes(1, 16, 128, cuda);
+            long largest = 0;
+            for (long len = 0; len <= 200_000; len += len < 20_000 ? 1 : 97) {
+                largest = Math.max(largest, DecodeAttention.workspaceBytes(1, 16, 128, len, cuda));
+            }
+            assertEquals(largest, max, "the bound is the largest workspace any length needs (cuda " + cuda + ")");
+        }
+    }
+
+    @Test
     void rejectsBadInputWithTheTensorNamed() {
         Tensor q = randn(1, DType.F32, 1, 8, 64);
         Tensor k = randn(2, DType.F32, 100, 2, 64);

@@ -2,6 +2,7 @@ package dev.relat.engine;
 
 import dev.relat.model.Adapter;
 import dev.relat.model.Generation;
+import dev.relat.model.ForwardBuffers;
 import dev.relat.model.KvCache;
 import dev.relat.model.QwenModel;
 import dev.relat.model.QwenTokenizer;
@@ -142,9 +143,11 @@ final class Batch {
                     lora), promptRows);
         }
         if (latentSteps > 0 && options.answerContext() == AnswerContext.LATENTS) {
-            try (Phases.Scope phase = phases.open(Phase.LATENT_CHAIN)) {
+            try (Phases.Scope phase = phases.open(Phase.LATENT_CHAIN);
+                    ForwardBuffers buffers = model.newBuffers(count)) {
                 LatentChain chain = questions.get(0).chain();
-                for (int j = 0; j < latentSteps; j++) h = model.hidden(caches, ones, chain.link(h).e(), null, lora);
+                for (int j = 0; j < latentSteps; j++) h = model.hidden(caches, ones, chain.link(h).e(), lora, buffers);
+                h = h.clone(); // the buffers close here
             }
         }
         logits = model.lmHead(h);

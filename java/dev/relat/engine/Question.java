@@ -1,6 +1,7 @@
 package dev.relat.engine;
 
 import dev.relat.model.Generation;
+import dev.relat.model.ForwardBuffers;
 import dev.relat.model.KvCache;
 import dev.relat.model.Projection;
 import dev.relat.model.QwenModel;
@@ -309,9 +310,13 @@ final class Question {
                 h = model.hidden(cache, model.embed(prompts.prompt()), null, lora);
             }
             if (latentSteps > 0 && options.answerContext() == AnswerContext.LATENTS) {
-                try (Phases.Scope phase = phases.open(Phase.LATENT_CHAIN)) {
+                try (Phases.Scope phase = phases.open(Phase.LATENT_CHAIN);
+                        ForwardBuffers buffers = model.newBuffers(1)) {
                     h = lastRow(h);
-                    for (int j = 0; j < latentSteps; j++) h = model.hidden(cache, chain.link(h).e(), null, lora);
+                    for (int j = 0; j < latentSteps; j++) {
+                        h = model.hidden(List.of(cache), new int[] {1}, chain.link(h).e(), lora, buffers);
+                    }
+                    h = h.clone(); // the buffers close here
                 }
             }
             logits = model.lmHead(lastRow(h));

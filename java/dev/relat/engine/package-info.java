@@ -49,7 +49,9 @@
  *   <li><b>Closeable objects: whoever makes one closes it.</b> {@link Engine} (the realign
  *       matrix it cached and the tokenizer {@linkplain Engine#open open} made; not a model or
  *       tokenizer passed to its constructor), {@link QwenTokenizer} (the native Rust tokenizer),
- *       {@code KvCache} (every layer's key and value buffers), {@code ForwardTrace} (the recorded
+ *       {@code KvCache} (every layer's key and value buffers), {@code ForwardBuffers} (a
+ *       decode's preallocated activations; what a forward returns through them is a view, valid
+ *       until their next forward), {@code ForwardTrace} (the recorded
  *       activations, and the row offsets and positions of the batched forward it recorded) and the
  *       ops' {@link AdamW} (its host pointer arrays only: its moment tensors
  *       belong to the scope that was open when it was made). Their buffers survive scopes; an

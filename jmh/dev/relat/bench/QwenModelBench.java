@@ -1,6 +1,7 @@
 package dev.relat.bench;
 
 import dev.relat.model.CheckpointWriter;
+import dev.relat.model.ForwardBuffers;
 import dev.relat.model.KvCache;
 import dev.relat.model.QwenConfig;
 import dev.relat.model.QwenModel;
@@ -40,8 +41,10 @@ import org.openjdk.jmh.infra.BenchmarkParams;
  * later forks and runs; delete it to reclaim 2.4 GB). Prefill: a 64-token prompt, logits of the
  * last position (both sides). Decode: one token after a 64-token context; relat reads its KV
  * cache, the reference (which has no cache) recomputes the 65-token sequence, as a plain libtorch
- * forward must. Throughput is tokens per second. An operation takes seconds here, so iterations
- * are short (1 s: one operation or a few each) to keep the whole run near five minutes.
+ * forward must; relat's decode step writes into one set of ForwardBuffers, as
+ * {@code Generation.decode} does. Throughput is tokens per second. An operation takes seconds
+ * here, so iterations are short (1 s: one operation or a few each) to keep the whole run near
+ * five minutes.
  *
  * <p>On CUDA ({@code -p device=cuda}) the model loads onto the GPU and both sides run there (the
  * reference computes on the device of the weights it is given). Every method
@@ -65,6 +68,7 @@ public class QwenModelBench {
     private QwenModel model;
     private ReferenceQwen reference;
     private KvCache cache;
+    private ForwardBuffers buffers;
     private long[] prompt;
     private long[] extended;
 
@@ -82,6 +86,7 @@ public class QwenModelBench {
         model = QwenModel.load(dir, dev.device(), ScalarType.Float);
         if (referenceMethod) reference = new ReferenceQwen(config, model.weights().byName(), ScalarType.Float);
         cache = model.newCache(PROMPT + 8);
+        buffers = model.newBuffers(1);
         Random r = new Random(1);
         prompt = new long[PROMPT];
         for (int i = 0; i < PROMPT; i++) prompt[i] = r.nextInt(151_000);
@@ -114,7 +119,7 @@ public class QwenModelBench {
     public float decodeRelat() {
         try (PointerScope scope = new PointerScope()) {
             cache.truncate(PROMPT);
-            return model.lastLogits(cache, new long[] {42}).select(1, 0).item_float();
+            return model.lastLogits(cache, model.ids(new long[] {42}), null, buffers).select(1, 0).item_float();
         }
     }
 

@@ -39,8 +39,11 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  *
  * <p>Memory: each decoder layer runs in its own PointerScope, so its temporaries are freed when the
  * layer ends; what lives on (the hidden states handed to the next layer, the returned h) goes to the
- * caller's PointerScope (if any), and what a trace records stays until the trace is closed. The
- * generation loop wraps each step in a scope, so a long decode does not grow native memory. Who
+ * caller's PointerScope (if any), and what a trace records stays until the trace is closed. An
+ * untraced forward may instead write every activation into preallocated {@link ForwardBuffers}
+ * (the decode loops do: one set per decode, no activation allocated per token; a single query row
+ * then attends through the split decode-attention kernel). The generation loop wraps each step in
+ * a scope, so a long decode does not grow native memory. Who
  * owns what (the weights, returned tensors, caches, traces) is stated once, in the
  * {@linkplain dev.relat.engine engine package's documentation} ("Native memory").
  */

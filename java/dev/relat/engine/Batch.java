@@ -1,8 +1,8 @@
 package dev.relat.engine;
 
 import dev.relat.model.Adapter;
-import dev.relat.model.Generation;
 import dev.relat.model.ForwardBuffers;
+import dev.relat.model.Generation;
 import dev.relat.model.KvCache;
 import dev.relat.model.QwenModel;
 import dev.relat.model.QwenTokenizer;

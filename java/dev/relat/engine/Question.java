@@ -1,7 +1,7 @@
 package dev.relat.engine;
 
-import dev.relat.model.Generation;
 import dev.relat.model.ForwardBuffers;
+import dev.relat.model.Generation;
 import dev.relat.model.KvCache;
 import dev.relat.model.Projection;
 import dev.relat.model.QwenModel;

@@ -19,7 +19,8 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * stop token (not included in the output) or the token limit. Each step writes its activations
  * and logits into one set of {@link ForwardBuffers} made for the decode and runs inside its own
  * PointerScope (which frees the step's few small tensors: the id, its embedding, the positions),
- * so native memory stays flat however long the answer; only token ids reach the host. Sampling runs on the logits' device with libtorch ops, one seeded generator per call.
+ * so native memory stays flat however long the answer; only token ids reach the host. Sampling
+ * runs on the logits' device with libtorch ops, one seeded generator per call.
  *
  * <p>On a GPU the loop does not wait for the device each token: the sampled id stays on the device
  * and is the next step's input there, and the ids are read back in chunks of

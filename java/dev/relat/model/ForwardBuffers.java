@@ -10,8 +10,9 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 /**
  * Preallocated activations for untraced forwards of up to {@link #rows()} rows (decode steps, the
  * llm.c way): every layer of every step writes its norm outputs, q|k|v, attention output,
- * projections, SwiGLU, residuals, the logits and the decode-attention workspace into the same buffers, so a long decode neither
- * allocates its activations nor faults in fresh pages each token. One set per decoding question
+ * projections, SwiGLU, residuals, the logits and the decode-attention workspace into the same
+ * buffers, so a long decode neither allocates its activations nor faults in fresh pages each
+ * token. One set per decoding question
  * (or batch); made by {@link QwenModel#newBuffers}. What a forward returns through them is a view
  * of these buffers: valid until the next forward with the same buffers, and not to be closed.
  * The buffers survive any PointerScope and are freed by {@link #close} (or by the garbage

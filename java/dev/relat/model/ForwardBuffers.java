@@ -30,14 +30,14 @@ public final class ForwardBuffers implements AutoCloseable {
     private Tensor decodeWorkspace;
     private int viewRows;
 
-    ForwardBuffers(QwenConfig config, int rows, Device device, ScalarType dtype) {
+    ForwardBuffers(QwenConfig config, int rows, Device device, ScalarType dtype, boolean decodeAttention) {
         if (rows < 1) throw new IllegalArgumentException("forward buffers need at least 1 row, got " + rows);
         this.rows = rows;
         for (Slot slot : Slot.values()) {
             ScalarType type = slot == Slot.LSE ? ScalarType.Float : dtype;
             buffers.put(slot, Tensors.keep(Tensors.empty(Tensors.options(type, device), rows, width(config, slot))));
         }
-        if (config.headDim() == 64 || config.headDim() == 128) { // the head dims relat's attention kernels take
+        if (decodeAttention) {
             long bytes = DecodeAttention.maxWorkspaceBytes(1, config.numAttentionHeads(), config.headDim(),
                     device.is_cuda());
             decodeWorkspace = Tensors.keep(Tensors.empty(Tensors.options(ScalarType.Float, device), (bytes + 3) / 4));

@@ -325,7 +325,7 @@ public final class QwenModel {
      * @throws IllegalArgumentException when rows is below 1
      */
     public ForwardBuffers newBuffers(int rows) {
-        return new ForwardBuffers(config, rows, device, dtype);
+        return new ForwardBuffers(config, rows, device, dtype, relatAttention);
     }
 
     private Tensor forward(List<KvCache> caches, int[] rows, Tensor inputEmbeds, ForwardTrace trace, Adapter adapter,
